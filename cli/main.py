@@ -1,0 +1,29 @@
+"""The `endods` Typer app: every command of the toolkit, one module per command group."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="endods",
+    help="Build, check, review, publish and train on the EndoARSS surgical multi-task datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module defines `register(app)`; import order = order in --help.
+COMMAND_MODULES = [
+    "cli.synth",
+    "cli.build",
+    "cli.validate",
+]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+if __name__ == "__main__":
+    app()

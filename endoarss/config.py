@@ -1,0 +1,301 @@
+"""Training configuration: one flat dataclass, named presets (the paper's table rows), overrides, YAML.
+
+A RUN folder stores the fully resolved config as ``config.yaml``; loading it back gives an equal
+``TrainConfig``, so a run can always be rebuilt from its folder. Defaults follow the paper's public
+release (LibMTL trainer): Adam, weight decay 1e-4, StepLR (step 100 epochs, gamma 0.5) stepped per
+epoch, batch 16, lr 1e-3 (MTLEndovis/-Gen) or 1e-4 (MTLESD).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from endoarss.errors import ConfigError
+
+WEIGHTINGS = ("ew", "db_mtl", "stch", "moco", "aligned_mtl")
+ARCHS = ("hps", "tesla", "mmoe", "dselect_k", "single")
+BACKBONES = ("dinov2", "resnet101")
+TASKS = ("activity", "segmentation")
+AMP_MODES = ("bf16", "fp16", "none")
+SCHEDULERS = ("step", "cosine", "constant")
+# Learning rate used when `lr` is not given, by dataset name (manifest `dataset`); others use the default.
+LR_BY_DATASET = {"mtlendovis": 1e-3, "mtlendovis-gen": 1e-3, "mtlesd": 1e-4}
+DEFAULT_LR = 1e-3
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run. ``None`` means "resolved at train time" (see :meth:`resolved`)."""
+
+    preset: str = "endoarss"
+    # model
+    backbone: str = "dinov2"
+    backbone_size: str = "base"
+    backbone_config: dict[str, Any] | None = None  # overrides a size (tests/demo use tiny configs)
+    weights: str | None = None  # local save_pretrained dir / hub cache of the pretrained backbone
+    arch: str = "tesla"
+    sma: bool = True
+    rank: int = 4
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    tasks: tuple[str, ...] = TASKS
+    # loss weighting
+    weighting: str = "db_mtl"
+    weighting_kwargs: dict[str, Any] = field(default_factory=dict)
+    # data
+    image_size: tuple[int, int] = (224, 224)
+    augment: bool = True
+    hflip: bool = True
+    scale_range: tuple[float, float] = (1.0, 1.5)
+    color_jitter: float = 0.2
+    num_workers: int = 4
+    eval_split: str = "test"
+    # optimisation
+    batch_size: int = 16
+    eval_batch_size: int = 16
+    epochs: int = 200
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    scheduler: str = "step"
+    step_size: int = 100
+    gamma: float = 0.5
+    seed: int = 42
+    amp: str = "bf16"  # used on GPU only; CPU runs in float32
+    # bookkeeping
+    best_metric: str | None = None  # None: miou if segmentation is trained, else ac
+    eval_every: int = 1  # epochs; 0 = only after the last epoch
+    checkpoint_every: int = 0  # optimizer steps; 0 = only at the end of each epoch
+    max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke tests
+
+    # ------------------------------------------------------------------ validation / resolution
+    def validate(self) -> TrainConfig:
+        """Raise ConfigError on an unknown choice or an inconsistent combination; return self."""
+        _choice("backbone", self.backbone, BACKBONES)
+        _choice("arch", self.arch, ARCHS)
+        _choice("weighting", self.weighting, WEIGHTINGS)
+        _choice("amp", self.amp, AMP_MODES)
+        _choice("scheduler", self.scheduler, SCHEDULERS)
+        if (
+            not self.tasks
+            or any(t not in TASKS for t in self.tasks)
+            or len(set(self.tasks)) != len(self.tasks)
+        ):
+            raise ConfigError(f"tasks must be a non-empty subset of {list(TASKS)}, got {list(self.tasks)}")
+        if (self.arch == "single") != (len(self.tasks) == 1):
+            raise ConfigError(
+                f"arch 'single' needs exactly one task and vice versa (arch={self.arch!r}, "
+                f"tasks={list(self.tasks)})"
+            )
+        if self.backbone == "resnet101" and self.arch == "tesla":
+            raise ConfigError("arch 'tesla' adapts DINOv2 attention layers; use backbone=dinov2")
+        for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_workers", "eval_every", "checkpoint_every", "max_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        h, w = self.image_size
+        if self.backbone == "dinov2" and (h % 14 or w % 14):
+            raise ConfigError(f"image_size must be multiples of 14 for dinov2 patches, got {h}x{w}")
+        lo, hi = self.scale_range
+        if not 1.0 <= lo <= hi:
+            raise ConfigError(f"scale_range must satisfy 1 <= lo <= hi, got {self.scale_range}")
+        return self
+
+    def resolved(self, dataset: str) -> TrainConfig:
+        """A validated copy with dataset-dependent defaults (lr, best_metric) filled in."""
+        out = dataclasses.replace(self)
+        if out.lr is None:
+            out.lr = LR_BY_DATASET.get(dataset, DEFAULT_LR)
+        if out.best_metric is None:
+            out.best_metric = "miou" if "segmentation" in out.tasks else "ac"
+        return out.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {sorted(_FIELDS)}")
+        values = {k: _coerce(k, v, where) for k, v in data.items()}
+        return cls(**values).validate()
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(data).__name__}")
+        return cls.from_dict(data, where=str(path))
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not one of {list(allowed)}")
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    """Check ``value`` against the field type hint; convert lossless cases (list→tuple, int→float)."""
+    hint = _HINTS[key]
+    try:
+        return _coerce_to(hint, value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key}={value!r} is not a valid {_hint_name(hint)}") from None
+
+
+def _coerce_to(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce_to(arg, value)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif not isinstance(value, list | tuple):
+            value = [value]
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce_to(args[0], v) for v in value)
+        if len(value) == 1 and len(args) > 1:  # "224" → (224, 224)
+            value = list(value) * len(args)
+        if len(value) != len(args):
+            raise ValueError
+        return tuple(_coerce_to(a, v) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise TypeError
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                return int(value)
+            raise TypeError
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    raise TypeError
+
+
+def _is_dict_field(name: str) -> bool:
+    hint = _HINTS[name]
+    return typing.get_origin(hint) is dict or any(typing.get_origin(a) is dict for a in typing.get_args(hint))
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+# ---------------------------------------------------------------------- presets
+def _preset(backbone: str, arch: str, weighting: str, sma: bool, **extra: Any) -> dict[str, Any]:
+    return {"backbone": backbone, "arch": arch, "weighting": weighting, "sma": sma, **extra}
+
+
+def _build_presets() -> dict[str, dict[str, Any]]:
+    presets: dict[str, dict[str, Any]] = {"endoarss": _preset("dinov2", "tesla", "db_mtl", True)}
+    for w in WEIGHTINGS:
+        presets[f"endoarss-{w}"] = _preset("dinov2", "tesla", w, True)
+        for arch in ("tesla", "hps", "mmoe", "dselect_k"):
+            presets[f"dinov2-{arch}-{w}"] = _preset("dinov2", arch, w, False)
+        for arch in ("hps", "mmoe", "dselect_k"):
+            presets[f"resnet101-{arch}-{w}"] = _preset("resnet101", arch, w, False)
+    presets["seg-only"] = _preset("dinov2", "single", "ew", True, tasks=("segmentation",))
+    presets["cls-only"] = _preset("dinov2", "single", "ew", True, tasks=("activity",))
+    return presets
+
+
+#: Preset name → the fields it sets on top of the TrainConfig defaults. Names follow the paper's tables:
+#: ``endoarss`` is the full method (DINOv2 + LoRA + SMA + TESLA + DB-MTL).
+PRESETS: dict[str, dict[str, Any]] = _build_presets()
+
+
+def describe_preset(name: str) -> str:
+    """One-line human summary of a preset (for ``endods train --list-presets``)."""
+    p = PRESETS[name]
+    tasks = "+".join(p.get("tasks", TASKS))
+    sma = " + SMA" if p["sma"] else ""
+    return f"{p['backbone']}{sma}, arch {p['arch']}, weighting {p['weighting']}, tasks {tasks}"
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["lr=1e-4", "weighting_kwargs.beta=0.5"]`` → a dict; values are YAML scalars/flow collections.
+
+    A dotted key sets one entry of a dict field. Keys and value types are checked by :func:`build_config`.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value; valid keys: {sorted(_FIELDS)}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if "." in key:
+            base, sub = key.split(".", 1)
+            if base not in _FIELDS or not _is_dict_field(base):
+                raise ConfigError(
+                    f"override {item!r}: {base!r} is not a dict field; valid keys: {sorted(_FIELDS)}"
+                )
+            out.setdefault(base, {})
+            if not isinstance(out[base], dict):
+                raise ConfigError(f"override {item!r} conflicts with {base}={out[base]!r}")
+            out[base][sub] = value
+        else:
+            out[key] = value
+    return out
+
+
+def build_config(
+    preset: str = "endoarss", overrides: dict[str, Any] | list[str] | None = None
+) -> TrainConfig:
+    """Defaults ← preset ← overrides, validated. Dict overrides of dict fields are merged, not replaced."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
+    data: dict[str, Any] = TrainConfig().to_dict()
+    data.update({k: list(v) if isinstance(v, tuple) else v for k, v in PRESETS[preset].items()})
+    data["preset"] = preset
+    if isinstance(overrides, list):
+        overrides = parse_overrides(overrides)
+    for key, value in (overrides or {}).items():
+        if key not in _FIELDS:
+            raise ConfigError(f"unknown config key {key!r}; valid keys: {sorted(_FIELDS)}")
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    return TrainConfig.from_dict(data, where=f"preset {preset!r} with overrides")

@@ -1,0 +1,73 @@
+"""Atomic folder replacement: build in a hidden sibling temp dir, then swap it into place.
+
+A crash (even kill -9) before the swap leaves the previous output untouched; stale temp dirs of
+dead processes are removed by the next build into the same place.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def staging_dir(out: Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out)
+    path = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    return path
+
+
+def remove_stale_staging(out: Path) -> None:
+    for candidate in out.parent.glob(f".{out.name}.tmp-*"):
+        try:
+            pid = int(candidate.name.rsplit(".tmp-", 1)[1].split("-")[0])
+        except (IndexError, ValueError):
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(candidate, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Linux renameat2(RENAME_EXCHANGE): swap two paths in one step. False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    res = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return res == 0
+
+
+def replace_dir(staged: Path, out: Path) -> None:
+    """Move `staged` to `out`, replacing an existing `out` atomically where the OS allows."""
+    if not out.exists():
+        os.rename(staged, out)
+        return
+    if _exchange(staged, out):
+        shutil.rmtree(staged)  # now holds the previous output
+        return
+    old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(out, old)
+    os.rename(staged, out)
+    shutil.rmtree(old, ignore_errors=True)

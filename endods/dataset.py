@@ -1,0 +1,78 @@
+"""Open a built dataset folder without the `datasets` cache: manifest + streaming Parquet records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from endods.errors import DatasetError
+from endods.split import natural_key
+from schemas.labelmaps import LabelMap
+from schemas.manifest import MANIFEST_NAME, Manifest
+
+
+@dataclass(frozen=True)
+class Record:
+    frame_id: str
+    group: str
+    source: str
+    activity: int
+    image: bytes
+    mask: bytes
+
+
+class BuiltDataset:
+    def __init__(self, path: Path, manifest: Manifest) -> None:
+        self.path = Path(path)
+        self.manifest = manifest
+        self.labelmap = LabelMap.from_dict(manifest.dataset, manifest.label_maps)
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in ("train", "test") if self.parquet_files(s)]
+
+    def parquet_files(self, split: str) -> list[Path]:
+        return sorted((self.path / "data").glob(f"{split}-*.parquet"), key=lambda p: natural_key(p.name))
+
+    def num_rows(self, split: str) -> int:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.parquet_files(split))
+
+    def records(self, split: str, batch_size: int = 16) -> Iterator[Record]:
+        files = self.parquet_files(split)
+        if not files:
+            raise DatasetError(f"{self.path}: no Parquet files for split {split!r} (have: {self.splits})")
+        for path in files:
+            try:
+                pf = pq.ParquetFile(path)
+                for batch in pf.iter_batches(batch_size=batch_size):
+                    cols = batch.to_pydict()
+                    for i in range(batch.num_rows):
+                        yield Record(
+                            frame_id=cols["frame_id"][i],
+                            group=cols["group"][i],
+                            source=cols["source"][i],
+                            activity=int(cols["activity"][i]),
+                            image=cols["image"][i]["bytes"],
+                            mask=cols["mask"][i]["bytes"],
+                        )
+            except (OSError, KeyError) as exc:
+                raise DatasetError(f"{path}: cannot read Parquet records ({exc})") from exc
+
+
+def open_dataset(path: Path) -> BuiltDataset:
+    """Open OUT; DatasetError naming the path when it is not a built dataset."""
+    path = Path(path)
+    manifest_path = path / MANIFEST_NAME
+    if not path.is_dir():
+        raise DatasetError(f"{path}: not a folder (expected a dataset built by `endods build`)")
+    if not manifest_path.is_file():
+        raise DatasetError(f"{manifest_path}: missing; {path} is not a dataset built by `endods build`")
+    try:
+        manifest = Manifest.model_validate_json(manifest_path.read_text())
+    except (ValidationError, ValueError) as exc:
+        raise DatasetError(f"{manifest_path}: not a valid manifest ({exc})") from exc
+    return BuiltDataset(path, manifest)

@@ -1,0 +1,23 @@
+"""Typed errors of endods. Messages are user-facing: they name the file and the offending value."""
+
+from __future__ import annotations
+
+
+class EndodsError(Exception):
+    """Base class; the CLI prints the message and exits 1 without a traceback."""
+
+
+class SourceError(EndodsError):
+    """A source file or folder is missing or malformed (FORMATS.md §5.5 error rows)."""
+
+
+class StrictError(EndodsError):
+    """A frame would have been dropped as damaged/incomplete, and --strict was given."""
+
+
+class OutputExistsError(EndodsError):
+    """--out already exists and --overwrite was not given."""
+
+
+class DatasetError(EndodsError):
+    """A built dataset cannot be opened or does not follow the contract."""

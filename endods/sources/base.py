@@ -1,0 +1,47 @@
+"""What a source reader yields: one frame's paths and parsed labels, no pixels decoded yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# FORMATS.md §5.5 drop reasons, in reporting priority order.
+FILTER_REASONS = ("no_vqla_label", "no_activity", "no_phase", "phase_not_selected")
+DAMAGE_REASONS = ("no_image", "no_mask", "unreadable_image", "frame_out_of_range")
+REASON_ORDER = ("no_vqla_label", "no_activity", "no_image", "no_mask", "unreadable_image")
+
+
+@dataclass(frozen=True)
+class MaskPart:
+    """One binary ground-truth mask painted as `class_id` where the mask is > 0 (EndoVis17).
+
+    `class_id` is the MTLEndovis id (0 for instrument types outside the label space, whose
+    pixels are counted as `unmapped_instrument_pixels`); `source_type` is the original 2017 id.
+    """
+
+    path: Path
+    class_id: int
+    source_type: int
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    """A frame as found on disk. Exactly one of `mask_path` / `mask_parts` describes the mask.
+
+    - `mask_path`: a single-channel class-id PNG (ISINet organised `annotations/`).
+    - `mask_parts`: binary masks painted in order (later wins), then cropped with `crop`.
+    - `states`: raw VQLA answers of the frame's state questions, in file order.
+    - `drop`: (reason, path) when the reader already knows the frame cannot be built.
+    """
+
+    frame_id: str
+    group: str
+    source: str
+    image_path: Path | None = None
+    mask_path: Path | None = None
+    mask_parts: tuple[MaskPart, ...] = ()
+    crop: tuple[int, int, int, int] | None = None
+    label_path: Path | None = None
+    states: tuple[str, ...] = ()
+    drop: tuple[str, Path] | None = None
+    facts: dict = field(default_factory=dict)

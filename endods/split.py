@@ -1,0 +1,107 @@
+"""Train/test assignment (FORMATS.md §1): pure functions of frame keys, config and seed.
+
+- `paper`: per-activity random 4:1 split at frame level, exactly the count rule of FORMATS.md §1
+  (largest-remainder allocation of round(N*f) test slots; per-activity shuffle seeded by
+  seed*1000 + activity index). Frames of one sequence land on both sides, as in the paper.
+- `group`: whole groups (sequences / videos) move to test in a seeded order until the test set
+  reaches round(N*f) frames, always leaving at least one group in train: no leakage.
+- `test-only`: every frame in test (MTLEndovis-Gen).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Literal
+
+SplitMode = Literal["paper", "group", "test-only"]
+SPLIT_MODES: tuple[str, ...] = ("paper", "group", "test-only")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    mode: SplitMode = "paper"
+    test_fraction: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in SPLIT_MODES:
+            raise ValueError(f"unknown split mode {self.mode!r}; choose one of {', '.join(SPLIT_MODES)}")
+        if not 0.0 < self.test_fraction < 1.0 and self.mode != "test-only":
+            raise ValueError(f"test fraction must be between 0 and 1, got {self.test_fraction}")
+
+    def to_dict(self) -> dict:
+        return {"split": self.mode, "test_fraction": self.test_fraction, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class SplitKey:
+    frame_id: str
+    activity: int
+    group: str
+
+
+def natural_key(text: str) -> tuple:
+    """Sort `seq_2` before `seq_10`: digit runs compare as numbers."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+
+
+def python_round(x: float) -> int:
+    """round() half-to-even, spelled out because the count rule depends on it."""
+    return round(x)
+
+
+def paper_test_counts(per_activity: dict[int, int], test_fraction: float) -> dict[int, int]:
+    """Largest-remainder allocation of round(N*f) test slots over activities (ties: lower index)."""
+    total = sum(per_activity.values())
+    target = python_round(total * test_fraction)
+    counts = {a: math.floor(n * test_fraction) for a, n in per_activity.items()}
+    remaining = target - sum(counts.values())
+    by_remainder = sorted(per_activity, key=lambda a: (-(per_activity[a] * test_fraction - counts[a]), a))
+    for a in by_remainder[: max(remaining, 0)]:
+        counts[a] += 1
+    return counts
+
+
+def assign_splits(keys: list[SplitKey], config: SplitConfig) -> dict[str, str]:
+    """Map every frame_id to "train" or "test"."""
+    if config.mode == "test-only":
+        return {k.frame_id: "test" for k in keys}
+    if config.mode == "paper":
+        return _paper_split(keys, config)
+    return _group_split(keys, config)
+
+
+def _paper_split(keys: list[SplitKey], config: SplitConfig) -> dict[str, str]:
+    by_activity: dict[int, list[str]] = defaultdict(list)
+    for k in keys:
+        by_activity[k.activity].append(k.frame_id)
+    counts = paper_test_counts({a: len(v) for a, v in by_activity.items()}, config.test_fraction)
+    result: dict[str, str] = {}
+    for activity, frame_ids in by_activity.items():
+        ordered = sorted(frame_ids)
+        random.Random(config.seed * 1000 + activity).shuffle(ordered)
+        k = counts[activity]
+        result.update({f: "test" for f in ordered[:k]})
+        result.update({f: "train" for f in ordered[k:]})
+    return result
+
+
+def _group_split(keys: list[SplitKey], config: SplitConfig) -> dict[str, str]:
+    sizes: dict[str, int] = defaultdict(int)
+    for k in keys:
+        sizes[k.group] += 1
+    groups = sorted(sizes)
+    random.Random(config.seed).shuffle(groups)
+    target = python_round(len(keys) * config.test_fraction)
+    test_groups: set[str] = set()
+    test_frames = 0
+    for g in groups:
+        if test_frames >= target or len(test_groups) >= len(groups) - 1:
+            break
+        test_groups.add(g)
+        test_frames += sizes[g]
+    return {k.frame_id: ("test" if k.group in test_groups else "train") for k in keys}

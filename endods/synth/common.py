@@ -1,0 +1,181 @@
+"""Drawing and writing helpers shared by the synthetic source generators.
+
+Synthetic trees stand in for the real (licensed, large) sources in tests and the demo, so they
+must look plausible to a model (textured tissue, tool-shaped instruments), be cheap to make
+(textures are low-resolution noise upsampled) and be byte-identical for a seed (numpy Generator,
+OpenCV drawing and PNG encoding with fixed parameters, no timestamps).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from endods.errors import OutputExistsError
+
+# Part codes of a tool canvas; EndoVis17 ground truth uses 10/20/30 for the same parts.
+SHAFT, WRIST, CLASPER = 1, 2, 3
+PART_GRAY = {SHAFT: 105, WRIST: 70, CLASPER: 165}
+
+
+@dataclass
+class SynthReport:
+    """What a generator wrote: the truth a correct build must reproduce.
+
+    `frames` maps a frame_id that a build must contain to
+    `{"activity", "group", "class_pixels": [count per class id], "states": [raw VQLA answers]}`
+    (EndoVis17 adds `unmapped_instrument_pixels`); `dropped` maps a frame_id that a build must
+    drop to its FORMATS.md §5.5 reason. All counts come from the arrays that were painted.
+    """
+
+    dataset: str
+    root: Path
+    frames: dict[str, dict] = field(default_factory=dict)
+    dropped: dict[str, str] = field(default_factory=dict)
+    files: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "root": str(self.root),
+            "frames": self.frames,
+            "dropped": self.dropped,
+            "files": self.files,
+        }
+
+
+def tissue(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Pinkish tissue texture (RGB uint8): two octaves of smooth noise on a pink base colour."""
+    coarse = rng.random((max(2, height // 128), max(2, width // 128), 3), dtype=np.float32)
+    fine = rng.random((max(2, height // 24), max(2, width // 24)), dtype=np.float32)
+    coarse = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    fine = cv2.resize(fine, (width, height), interpolation=cv2.INTER_LINEAR)
+    base = np.array([196.0, 104.0, 112.0], np.float32)
+    amp = np.array([40.0, 34.0, 34.0], np.float32)
+    img = base + (coarse - 0.5) * amp + (fine[..., None] - 0.5) * 30.0
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def tool_canvas(rng: np.random.Generator, height: int, width: int, scale: float = 1.0) -> np.ndarray:
+    """One instrument as a uint8 part canvas (0 none, SHAFT, WRIST, CLASPER), clipped to the frame.
+
+    The shaft enters from a random image edge and ends at a tip in the central region, followed by
+    a wrist and two open jaws, which is roughly how robotic tools appear in EndoVis frames.
+    """
+    canvas = np.zeros((height, width), np.uint8)
+    edge = int(rng.integers(4))
+    t = float(rng.uniform(0.15, 0.85))
+    margin = 0.2 * max(width, height)
+    entry = [
+        (-margin, t * height),
+        (width + margin, t * height),
+        (t * width, -margin),
+        (t * width, height + margin),
+    ][edge]
+    tip = np.array([rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height])
+    entry = np.array(entry)
+    axis = tip - entry
+    u = axis / np.linalg.norm(axis)
+    n = np.array([-u[1], u[0]])
+    half = float(rng.uniform(0.016, 0.026)) * width * scale
+    wrist_start = tip - u * half * 3.0
+    shaft = [entry + n * half, wrist_start + n * half, wrist_start - n * half, entry - n * half]
+    wrist = [wrist_start + n * half * 0.9, tip + n * half * 0.7, tip - n * half * 0.7, wrist_start - n * half * 0.9]
+    opening = float(rng.uniform(0.15, 0.45))
+    jaw_len = half * 4.0
+    jaws = []
+    for sign in (1.0, -1.0):
+        c, s = np.cos(sign * opening), np.sin(sign * opening)
+        d = np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]])
+        jaws.append([tip + n * half * 0.6 * sign, tip, tip + d * jaw_len])
+    for code, polys in ((SHAFT, [shaft]), (WRIST, [wrist]), (CLASPER, jaws)):
+        pts = [np.round(np.array(p)).astype(np.int32) for p in polys]
+        cv2.fillPoly(canvas, pts, code)
+    return canvas
+
+
+def paint_tool(image: np.ndarray, canvas: np.ndarray, shade: np.ndarray) -> None:
+    """Paint a tool's parts in metallic greys (modulated by `shade`) onto an RGB image in place."""
+    for code, gray in PART_GRAY.items():
+        sel = canvas == code
+        image[sel] = np.clip(gray + shade[sel], 0, 255).astype(np.uint8)[:, None]
+
+
+def gray_shade(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Smooth signed brightness field for metal highlights (float32, about ±25)."""
+    low = rng.random((max(2, height // 96), max(2, width // 96)), dtype=np.float32)
+    return (cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC) - 0.5) * 50.0
+
+
+def bbox_1based(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """x1,y1,x2,y2 (inclusive, 1-based, as in VQLA files) of a boolean mask, or None if empty."""
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    if w == 0 or h == 0:
+        return None
+    return x + 1, y + 1, x + w, y + h
+
+
+def quadrant(box: tuple[int, int, int, int], width: int, height: int) -> str:
+    """VQLA location answer of a box from its centre."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return ("left" if cx <= width / 2 else "right") + "-" + ("top" if cy <= height / 2 else "bottom")
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG with fixed parameters (deterministic); RGB arrays are given in RGB order."""
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(array), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+class TreeWriter:
+    """Writes files under a root, creating folders, counting files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files = 0
+
+    def write(self, rel: str, data: bytes | str) -> Path:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        path.write_bytes(data)
+        self.files += 1
+        return path
+
+    def write_json(self, rel: str, obj: object) -> Path:
+        return self.write(rel, json.dumps(obj, indent=2) + "\n")
+
+
+@contextmanager
+def staged_tree(dest: Path, names: tuple[str, ...], overwrite: bool) -> Iterator[TreeWriter]:
+    """Write source folders `names` under DEST atomically: into a temp dir, renamed at the end.
+
+    An existing DEST/<name> is an error unless `overwrite`; a failed run leaves DEST untouched.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (dest / name).exists() and not overwrite:
+            raise OutputExistsError(f"{dest / name} already exists (pass overwrite to replace it)")
+    tmp = dest / f".synth.tmp-{names[0]}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield TreeWriter(tmp)
+        for name in names:
+            shutil.rmtree(dest / name, ignore_errors=True)
+            if (tmp / name).exists():
+                (tmp / name).rename(dest / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,30 @@
+"""The `datasets.Features` of a built dataset record (DESIGN.md "Built dataset")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from schemas.labelmaps import LabelMap
+
+if TYPE_CHECKING:
+    import datasets
+
+FIELDS = ("image", "mask", "activity", "frame_id", "group", "source")
+SOURCES = ("endovis18", "endovis17", "esd")
+SPLITS = ("train", "test")
+
+
+def build_features(labelmap: LabelMap) -> datasets.Features:
+    """Features for one dataset; activity names follow the label map's ClassLabel order."""
+    import datasets
+
+    return datasets.Features(
+        {
+            "image": datasets.Image(),
+            "mask": datasets.Image(),
+            "activity": datasets.ClassLabel(names=list(labelmap.activities)),
+            "frame_id": datasets.Value("string"),
+            "group": datasets.Value("string"),
+            "source": datasets.Value("string"),
+        }
+    )
