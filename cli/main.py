@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "cli.synth",
     "cli.build",
     "cli.validate",
+    "cli.corrupt",
 ]
 
 for _name in COMMAND_MODULES:

@@ -65,7 +65,9 @@ class BuildSession:
     def __init__(self, out: Path, overwrite: bool = False) -> None:
         self.out = Path(out)
         if self.out.exists() and not overwrite:
-            raise OutputExistsError(f"output folder {self.out} already exists; pass --overwrite to replace it")
+            raise OutputExistsError(
+                f"output folder {self.out} already exists; pass --overwrite to replace it"
+            )
         self.staged: Path | None = None
         self._frames: dict[str, _Spooled] = {}
         self._dropped: list[Dropped] = []
@@ -136,7 +138,10 @@ class BuildSession:
         manifest = Manifest(
             dataset=dataset,
             tool=ToolInfo(name="endods", version=__version__),
-            options={**(split.to_dict() if isinstance(split, SplitConfig) else {"split": "given"}), **(options or {})},
+            options={
+                **(split.to_dict() if isinstance(split, SplitConfig) else {"split": "given"}),
+                **(options or {}),
+            },
             label_maps=labelmap.to_dict(),
             counts={},
             frames={},

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from endoarss.errors import EndoarssError
+
 IGNORE_INDEX = 255
 """Ground-truth pixels with this value are unlabeled (same value as the segmentation loss ignores)."""
 
 
-class MetricInputError(ValueError):
-    """Predictions or labels handed to a metric have the wrong shape, dtype or values."""
+class MetricInputError(EndoarssError, ValueError):
+    """Predictions or labels handed to a metric have the wrong shape, dtype or values.
+
+    Also a ValueError, because that is what callers of a numeric function expect to catch.
+    """
 
 
 def as_int_array(values: object, name: str, ndim: int) -> np.ndarray:

@@ -27,9 +27,21 @@ def _distances_to(points: np.ndarray, target: np.ndarray) -> np.ndarray:
     return distance_transform_edt(~target)[points]
 
 
+def _crop_to_union(edge_a: np.ndarray, edge_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Crop both boundaries to their joint bounding box.
+
+    Why: every nearest point lies inside that box, so the distances are unchanged, while the
+    distance transform then costs the object's area instead of the whole image's.
+    """
+    rows = np.flatnonzero((edge_a | edge_b).any(axis=1))
+    cols = np.flatnonzero((edge_a | edge_b).any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return edge_a[box], edge_b[box]
+
+
 def hausdorff_pair(mask_a: np.ndarray, mask_b: np.ndarray) -> tuple[float, float]:
     """(HD, HD95) between the boundaries of two non-empty boolean masks."""
-    edge_a, edge_b = boundary(mask_a), boundary(mask_b)
+    edge_a, edge_b = _crop_to_union(boundary(mask_a), boundary(mask_b))
     a_to_b = _distances_to(edge_a, edge_b)
     b_to_a = _distances_to(edge_b, edge_a)
     pooled = np.concatenate([a_to_b, b_to_a])

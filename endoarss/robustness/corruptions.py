@@ -30,7 +30,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from endoarss.errors import ConfigError
 from endoarss.robustness import imagenet_c, occlusion
+
+
+class CorruptionError(ConfigError, ValueError):
+    """Unknown corruption name, severity outside 1..5, bad seed, or an image we cannot corrupt."""
+
 
 # Name -> family, in the paper's order (Table VII).
 CORRUPTIONS: dict[str, str] = {
@@ -110,26 +116,33 @@ _FUNCTIONS.update(
 assert set(_FUNCTIONS) == set(CORRUPTIONS)
 
 
-def _check(image: np.ndarray, name: str, severity: int, seed: int) -> None:
+def check_options(name: str, severity: int, seed: int = 0) -> None:
+    """Raise CorruptionError (a ValueError) unless `name`, `severity` and `seed` are valid."""
     if name not in CORRUPTIONS:
-        raise ValueError(f"unknown corruption {name!r}; valid names: {', '.join(CORRUPTIONS)}")
+        raise CorruptionError(f"unknown corruption {name!r}; valid names: {', '.join(CORRUPTIONS)}")
     if isinstance(severity, bool) or not isinstance(severity, int | np.integer) or severity not in SEVERITIES:
-        raise ValueError(f"severity must be an integer in 1..5, got {severity!r} (corruption {name!r})")
+        raise CorruptionError(f"severity must be an integer in 1..5, got {severity!r} (corruption {name!r})")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        raise CorruptionError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+
+
+def _check(image: np.ndarray, name: str, severity: int, seed: int) -> None:
+    check_options(name, severity, seed)
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"image must be a uint8 HxWx3 RGB array, got {got}")
+        raise CorruptionError(f"image must be a uint8 HxWx3 RGB array, got {got}")
     if min(image.shape[:2]) < MIN_SIZE:
-        raise ValueError(f"image must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {image.shape[1]}x{image.shape[0]}")
+        size = f"{image.shape[1]}x{image.shape[0]}"
+        raise CorruptionError(f"image must be at least {MIN_SIZE}x{MIN_SIZE} pixels, got {size}")
 
 
 def corrupt(image: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarray:
     """Apply corruption `name` at `severity` (1..5) to a uint8 HxWx3 RGB image; same shape out.
 
     The result depends only on (image, name, severity, seed); numpy's global RNG state is restored.
-    Raises ValueError (listing the valid names) for an unknown name, a severity outside 1..5, a
-    seed outside [0, 2**32), or an image that is not uint8 HxWx3 of at least 32x32.
+    Raises CorruptionError (an EndoarssError and a ValueError; the message lists the valid names)
+    for an unknown name, a severity outside 1..5, a seed outside [0, 2**32), or an image that is not
+    uint8 HxWx3 of at least 32x32.
     """
     _check(image, name, severity, seed)
     out = _FUNCTIONS[name](np.ascontiguousarray(image), int(severity), int(seed))
@@ -148,7 +161,7 @@ def corrupt_pair(
     """
     _check(image, name, severity, seed)
     if mask.shape != image.shape[:2]:
-        raise ValueError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}")
+        raise CorruptionError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}")
     if name != "elastic_transform":
         return corrupt(image, name, severity, seed), mask
     warped_image, warped_mask = imagenet_c.elastic_pair(image, mask, int(severity), int(seed))

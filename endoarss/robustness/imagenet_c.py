@@ -173,7 +173,9 @@ def warp(array: np.ndarray, field: tuple[np.ndarray, np.ndarray], order: int) ->
     coords = np.stack([ys + dy, xs + dx])
     if array.ndim == 2:
         return map_coordinates(array, coords, order=order, mode="reflect")
-    channels = [map_coordinates(array[..., c], coords, order=order, mode="reflect") for c in range(array.shape[2])]
+    channels = [
+        map_coordinates(array[..., c], coords, order=order, mode="reflect") for c in range(array.shape[2])
+    ]
     return np.stack(channels, axis=-1)
 
 

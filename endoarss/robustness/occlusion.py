@@ -32,14 +32,18 @@ BLOOD_ABSORPTION = np.array([0.9, 5.0, 5.5])
 BLOOD_DEEP_RGB = np.array([0.32, 0.02, 0.03])
 
 # Smoke density = clip(floor + gain * fractal, 0, 1) * opacity, per severity 1..5.
-SMOKE_FLOOR = (-0.35, -0.15, 0.05, 0.25, 0.45)
+SMOKE_FLOOR = (-0.25, -0.08, 0.1, 0.28, 0.45)
 SMOKE_GAIN = (0.9, 1.0, 1.1, 1.2, 1.3)
 SMOKE_OPACITY = (0.55, 0.68, 0.78, 0.86, 0.93)
 SMOKE_RGB = np.array([0.86, 0.85, 0.83])
 
 
 def fractal_noise(
-    shape: tuple[int, int], rng: np.random.Generator, base_cells: int = 3, octaves: int = 5, persistence: float = 0.55
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    base_cells: int = 3,
+    octaves: int = 5,
+    persistence: float = 0.55,
 ) -> np.ndarray:
     """Smooth value noise summed over octaves, scaled to [0, 1]; cell counts do not depend on the size.
 
@@ -53,26 +57,38 @@ def fractal_noise(
         cells_y = base_cells * 2**octave
         cells_x = max(1, round(cells_y * aspect))
         grid = rng.standard_normal((cells_y + 3, cells_x + 3)).astype(np.float32)
-        up = cv2.resize(grid, (width + 3 * width // cells_x, height + 3 * height // cells_y), interpolation=cv2.INTER_CUBIC)
+        up = cv2.resize(
+            grid,
+            (width + 3 * width // cells_x, height + 3 * height // cells_y),
+            interpolation=cv2.INTER_CUBIC,
+        )
         offset_y, offset_x = height // cells_y, width // cells_x  # drop the border cells' edge effects
         total += persistence**octave * up[offset_y : offset_y + height, offset_x : offset_x + width]
     total -= total.min()
     return total / max(float(total.max()), 1e-6)
 
 
-def _drop(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, radius: float, shape_coeffs: np.ndarray) -> np.ndarray:
+def _drop(
+    yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, radius: float, shape_coeffs: np.ndarray
+) -> np.ndarray:
     """Dome thickness (0..1) of an irregular drop: radius modulated by a few angular harmonics."""
     dy, dx = yy - cy, xx - cx
     theta = np.arctan2(dy, dx)
     wobble = np.ones_like(theta)
-    for k, (amp, phase) in zip((2, 3, 5), shape_coeffs, strict=False):
+    for k, (amp, phase) in zip((2, 3, 4), shape_coeffs, strict=False):
         wobble += amp * np.cos(k * theta + phase)
     d = np.sqrt(dy * dy + dx * dx) / (radius * wobble)
     return np.sqrt(np.clip(1.0 - d * d, 0.0, 1.0))
 
 
 def _drip(
-    yy: np.ndarray, xx: np.ndarray, start: tuple[float, float], angle: float, length: float, width: float, wave: float
+    yy: np.ndarray,
+    xx: np.ndarray,
+    start: tuple[float, float],
+    angle: float,
+    length: float,
+    width: float,
+    wave: float,
 ) -> np.ndarray:
     """Thickness of a streak running from `start` along `angle`, tapering to a thin thread, with a bead."""
     sy, sx = start
@@ -96,7 +112,8 @@ def blood_thickness(shape: tuple[int, int], severity: int, seed: int) -> np.ndar
     # Draw the whole severity-5 scene first so every severity shares it.
     centers = rng.uniform((0.05, 0.05), (0.9, 0.95), size=(n_max, 2)) * (height, width)
     sizes = np.clip(rng.lognormal(0.0, 0.35, size=n_max), 0.5, 2.0)
-    shapes = rng.uniform(-1, 1, size=(n_max, 3, 2)) * (0.09, np.pi)
+    # Per drop, (amplitude, phase) of the 2nd, 3rd and 4th angular harmonic of its outline.
+    shapes = rng.uniform(-1, 1, size=(n_max, 3, 2)) * np.array([[0.08, np.pi], [0.06, np.pi], [0.03, np.pi]])
     has_drip = rng.random(n_max) < BLEEDING_DRIP_FRACTION
     drip_angle = rng.normal(0.0, 0.2, size=n_max)
     drip_length = rng.uniform(1.5, 5.0, size=n_max)
@@ -104,7 +121,11 @@ def blood_thickness(shape: tuple[int, int], severity: int, seed: int) -> np.ndar
     depth = rng.uniform(0.6, 1.3, size=n_max)
     # Satellite droplets around each drop: (distance in radii, angle, radius fraction).
     satellites = np.stack(
-        [rng.uniform(1.2, 2.2, (n_max, 4)), rng.uniform(0, 2 * np.pi, (n_max, 4)), rng.uniform(0.08, 0.22, (n_max, 4))],
+        [
+            rng.uniform(1.2, 2.2, (n_max, 4)),
+            rng.uniform(0, 2 * np.pi, (n_max, 4)),
+            rng.uniform(0.08, 0.22, (n_max, 4)),
+        ],
         axis=-1,
     )
 
@@ -158,12 +179,16 @@ def smoke_density(shape: tuple[int, int], severity: int, seed: int) -> np.ndarra
     rng = np.random.default_rng(seed)
     # Domain warping (sampling one fractal at coordinates displaced by two others) turns blobby
     # value noise into the curled, wispy structure of smoke plumes.
+    strength = 0.15 * min(height, width)
     warp_y = fractal_noise(shape, rng, base_cells=2, octaves=2) - 0.5
     warp_x = fractal_noise(shape, rng, base_cells=2, octaves=2) - 0.5
-    field = fractal_noise(shape, rng, base_cells=2, octaves=6, persistence=0.6)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    strength = 0.15 * min(height, width)
-    billows = cv2.remap(field, xx + strength * warp_x, yy + strength * warp_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    margin = int(np.ceil(strength / 2)) + 1  # displaced samples never leave the field: no mirror seams
+    field = fractal_noise(
+        (height + 2 * margin, width + 2 * margin), rng, base_cells=2, octaves=6, persistence=0.6
+    )
+    yy, xx = np.mgrid[margin : margin + height, margin : margin + width].astype(np.float32)
+    map_x, map_y = xx + strength * warp_x, yy + strength * warp_y
+    billows = cv2.remap(field, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     billows = (billows - billows.min()) / max(float(billows.max() - billows.min()), 1e-6)
     billows = billows * billows * (3.0 - 2.0 * billows)  # smoothstep: denser cores, thinner edges
     s = severity - 1

@@ -38,7 +38,9 @@ def tissue_frame(height: int, width: int, seed: int = 0, tool: bool = True) -> n
 
     # Specular glints on wet tissue.
     glints = np.zeros(shape, dtype=np.float32)
-    for cy, cx, r in zip(rng.uniform(0, height, 14), rng.uniform(0, width, 14), rng.uniform(0.004, 0.012, 14)):
+    for cy, cx, r in zip(
+        rng.uniform(0, height, 14), rng.uniform(0, width, 14), rng.uniform(0.004, 0.012, 14), strict=True
+    ):
         cv2.circle(glints, (int(cx), int(cy)), max(int(r * min(shape)), 1), 1.0, -1)
     glints = cv2.GaussianBlur(glints, (0, 0), max(min(shape) * 0.004, 0.5))[..., None]
     rgb = rgb + (1 - rgb) * np.clip(glints * 1.5, 0, 1)

@@ -24,16 +24,21 @@ from typing import ClassVar
 
 import torch
 
+from endoarss.errors import CheckpointError, ConfigError
+
 StateDict = dict[str, torch.Tensor]
 GradReducer = Callable[[torch.Tensor], torch.Tensor]
 
 
-class WeightingConfigError(ValueError):
-    """Unknown weighting name or hyperparameter, or a value out of range, or inputs of the wrong shape."""
+class WeightingConfigError(ConfigError, ValueError):
+    """Unknown weighting name or hyperparameter, a value out of range, or inputs of the wrong shape.
+
+    Also a ``ValueError`` so callers that only know the builtin hierarchy can still catch it.
+    """
 
 
-class WeightingStateError(RuntimeError):
-    """The weighting's state does not fit the call (resumed without state, wrong gradient size, ...)."""
+class WeightingStateError(CheckpointError, RuntimeError):
+    """The weighting's state does not fit the call (resumed without state, wrong task count or size)."""
 
 
 def compute_dtype(params: Sequence[torch.Tensor]) -> torch.dtype:
@@ -47,9 +52,7 @@ def compute_dtype(params: Sequence[torch.Tensor]) -> torch.dtype:
     return dtype
 
 
-def grads_or_zeros(
-    output: torch.Tensor, inputs: Sequence[torch.Tensor], retain_graph: bool
-) -> list[torch.Tensor]:
+def grads_or_zeros(output: torch.Tensor, inputs: Sequence[torch.Tensor], retain_graph: bool) -> list[torch.Tensor]:
     """``d output / d inputs``; inputs not reached by ``output`` get zeros instead of ``None``."""
     if not inputs:
         return []
@@ -134,13 +137,10 @@ class Weighting(ABC):
             )
         if int(state["num_tasks"]) != self.num_tasks:
             raise WeightingStateError(
-                f"{self.name} state is for {int(state['num_tasks'])} tasks, "
-                f"this weighting has {self.num_tasks}"
+                f"{self.name} state is for {int(state['num_tasks'])} tasks, this weighting has {self.num_tasks}"
             )
         self.step = int(state["step"])
-        self._load_extra_state(
-            {k: v.detach().clone() for k, v in state.items() if k not in {"num_tasks", "step"}}
-        )
+        self._load_extra_state({k: v.detach().clone() for k, v in state.items() if k not in {"num_tasks", "step"}})
 
     # ------------------------------------------------------------------ subclass hooks
     @abstractmethod
@@ -204,9 +204,7 @@ class Weighting(ABC):
         shared: list[torch.Tensor],
         tasks: list[list[torch.Tensor]],
     ) -> None:
-        accumulate_grads(
-            shared + [p for ps in tasks for p in ps], torch.cat([shared_grad, own.to(shared_grad)])
-        )
+        accumulate_grads(shared + [p for ps in tasks for p in ps], torch.cat([shared_grad, own.to(shared_grad)]))
 
     def _check_inputs(
         self,
@@ -217,9 +215,7 @@ class Weighting(ABC):
     ) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
         if not isinstance(losses, torch.Tensor) or losses.shape != (self.num_tasks,):
             shape = tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__
-            raise WeightingConfigError(
-                f"{self.name}: losses must have shape ({self.num_tasks},), got {shape}"
-            )
+            raise WeightingConfigError(f"{self.name}: losses must have shape ({self.num_tasks},), got {shape}")
         if len(task_params) != self.num_tasks:
             raise WeightingConfigError(
                 f"{self.name}: task_params needs one list per task ({self.num_tasks}), got {len(task_params)}"
@@ -229,9 +225,7 @@ class Weighting(ABC):
         shared = list(shared_params)
         tasks = [list(ps) for ps in task_params]
         seen: set[int] = set()
-        for where, params in [("shared_params", shared)] + [
-            (f"task_params[{t}]", ps) for t, ps in enumerate(tasks)
-        ]:
+        for where, params in [("shared_params", shared)] + [(f"task_params[{t}]", ps) for t, ps in enumerate(tasks)]:
             for i, p in enumerate(params):
                 if not p.requires_grad:
                     raise WeightingConfigError(

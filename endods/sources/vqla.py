@@ -106,14 +106,11 @@ def parse_vqla_text(text: str, path: Path) -> VqlaLabel:
         parts = line.split("|")
         bbox = _parse_bbox(parts[2]) if len(parts) == 3 else None
         if bbox is None:
-            raise SourceError(
-                f"{path}: line {line_no} is not 'question|answer|x1,y1,x2,y2' with 4 integers: {raw!r}"
-            )
+            raise SourceError(f"{path}: line {line_no} is not 'question|answer|x1,y1,x2,y2' with 4 integers: {raw!r}")
         question, answer = parts[0].strip(), parts[1].strip()
         if answer not in VQLA_ANSWERS:
             raise SourceError(
-                f"{path}: line {line_no}: answer {answer!r} is not in the VQLA vocabulary "
-                f"{list(VQLA_ANSWERS)}"
+                f"{path}: line {line_no}: answer {answer!r} is not in the VQLA vocabulary {list(VQLA_ANSWERS)}"
             )
         if STATE_QUESTION.match(question) and answer not in ACTION_ANSWERS:
             raise SourceError(

@@ -52,15 +52,19 @@ class SynthReport:
 
 
 def tissue(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """Pinkish tissue texture (RGB uint8): two octaves of smooth noise on a pink base colour."""
+    """Pinkish tissue texture (RGB uint8): two octaves of smooth noise on a pink base colour.
+
+    Built at 1/8 resolution and upsampled once in uint8, which keeps a frame at a few ms.
+    """
+    lh, lw = max(2, height // 8), max(2, width // 8)
     coarse = rng.random((max(2, height // 128), max(2, width // 128), 3), dtype=np.float32)
     fine = rng.random((max(2, height // 24), max(2, width // 24)), dtype=np.float32)
-    coarse = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    fine = cv2.resize(fine, (width, height), interpolation=cv2.INTER_LINEAR)
+    coarse = cv2.resize(coarse, (lw, lh), interpolation=cv2.INTER_CUBIC)
+    fine = cv2.resize(fine, (lw, lh), interpolation=cv2.INTER_LINEAR)
     base = np.array([196.0, 104.0, 112.0], np.float32)
     amp = np.array([40.0, 34.0, 34.0], np.float32)
-    img = base + (coarse - 0.5) * amp + (fine[..., None] - 0.5) * 30.0
-    return np.clip(img, 0, 255).astype(np.uint8)
+    low = np.clip(base + (coarse - 0.5) * amp + (fine[..., None] - 0.5) * 30.0, 0, 255).astype(np.uint8)
+    return cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def tool_canvas(rng: np.random.Generator, height: int, width: int, scale: float = 1.0) -> np.ndarray:
@@ -132,7 +136,11 @@ def png_bytes(array: np.ndarray) -> bytes:
     """PNG with fixed parameters (deterministic); RGB arrays are given in RGB order."""
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(array), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, buf = cv2.imencode(
+        ".png",
+        np.ascontiguousarray(array),
+        [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE],
+    )
     if not ok:
         raise ValueError("PNG encoding failed")
     return buf.tobytes()

@@ -49,8 +49,14 @@ TOOLS = {
 
 # (expected P1 activity, [(tool, state answer, visible)]): covers all 12 activities and P1 branches.
 SCENARIOS: tuple[tuple[str, tuple[tuple[str, str, bool], ...]], ...] = (
-    ("clipping", (("clip_applier", "Clipping", True), ("prograsp_forceps", "Tissue_Manipulation", True),
-                  ("bipolar_forceps", "Idle", True))),
+    (
+        "clipping",
+        (
+            ("clip_applier", "Clipping", True),
+            ("prograsp_forceps", "Tissue_Manipulation", True),
+            ("bipolar_forceps", "Idle", True),
+        ),
+    ),
     ("cutting", (("bipolar_forceps", "Cauterization", True), ("monopolar_curved_scissors", "Cutting", True))),
     ("stapling", (("stapler", "Staple", True), ("prograsp_forceps", "Retraction", True))),
     ("suturing", (("large_needle_driver", "Suturing", True), ("prograsp_forceps", "Grasping", True))),
@@ -146,8 +152,10 @@ def synth_endovis18(
     sequence's frame000 has no image anywhere (`no_image`) and frame001 no type mask (`no_mask`).
     """
     if not 1 <= sequences <= len(SEQUENCES) or frames < 1:
-        raise EndodsError(f"synth endovis18: sequences must be 1..{len(SEQUENCES)} and frames >= 1, "
-                          f"got sequences={sequences}, frames={frames}")
+        raise EndodsError(
+            f"synth endovis18: sequences must be 1..{len(SEQUENCES)} and frames >= 1, "
+            f"got sequences={sequences}, frames={frames}"
+        )
     dest = Path(dest)
     rng = np.random.default_rng(seed)
     offset = int(rng.integers(len(SCENARIOS)))
@@ -157,8 +165,10 @@ def synth_endovis18(
         counter = 0
         for s_index, seq in enumerate(seqs):
             release = release_folder(seq)
-            out.write_json(f"endovis18/{release}/seq_{seq}/labels.json",
-                           [{"name": n, "color": list(c), "classid": i} for i, (n, c) in enumerate(PART_LABELS)])
+            out.write_json(
+                f"endovis18/{release}/seq_{seq}/labels.json",
+                [{"name": n, "color": list(c), "classid": i} for i, (n, c) in enumerate(PART_LABELS)],
+            )
             split = "val" if seq in VAL_SEQUENCES else "train"
             for f in range(frames):
                 name = f"frame{f:03d}"
@@ -183,8 +193,10 @@ def synth_endovis18(
                     for k, (_tool, class_id) in enumerate(p["drawn"], start=1):
                         if class_id is not None:
                             inst = np.where(p["instances"] == k, 255, 0).astype(np.uint8)
-                            out.write(f"isinet18/{split}/binary_annotations/{stem}_class{class_id}_inst{k}.png",
-                                      png_bytes(inst))
+                            out.write(
+                                f"isinet18/{split}/binary_annotations/{stem}_class{class_id}_inst{k}.png",
+                                png_bytes(inst),
+                            )
                 qa = p["qa"]
                 if drop == "no_activity":
                     qa = [line for line in qa if not line.startswith("what is the state of")]

@@ -1,0 +1,83 @@
+"""`endods synth endovis18|endovis17|esd DEST`: write synthetic sources in the real layouts."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import typer
+
+from cli.common import console, err_console, user_errors
+
+synth_app = typer.Typer(
+    name="synth",
+    help="Write synthetic source trees in the real layouts (FORMATS.md §7), for tests and demos.",
+    no_args_is_help=True,
+)
+
+DEST = typer.Argument(..., help="Folder to write the source ROOT into (created if missing).")
+SEQUENCES = typer.Option(None, "--sequences", min=1, help="Sequences / datasets / videos to write.")
+FRAMES = typer.Option(8, "--frames", min=1, help="Frames per sequence.")
+SEED = typer.Option(0, "--seed", help="Random seed (same seed, same bytes).")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace source folders that already exist in DEST.")
+
+
+def _summary(report: object, dest: Path) -> None:
+    frames = getattr(report, "frames", None)
+    dropped = getattr(report, "dropped", None)
+    files = getattr(report, "files", None)
+    parts = []
+    if frames is not None:
+        parts.append(f"{len(frames)} buildable frames")
+    if dropped is not None:
+        parts.append(f"{len(dropped)} frames a build must drop")
+    if files is not None:
+        parts.append(f"{files} files")
+    console.print(f"wrote {', '.join(parts) or 'sources'} under [bold]{dest}[/]")
+
+
+@synth_app.command("endovis18")
+def endovis18(
+    dest: Path = DEST, sequences: int = SEQUENCES, frames: int = FRAMES, seed: int = SEED, overwrite: bool = OVERWRITE
+) -> None:
+    """EndoVis18 + ISINet + EndoVis-18-VQLA: DEST/endovis18, DEST/isinet18, DEST/EndoVis-18-VQLA."""
+    from endods.synth.endovis18 import synth_endovis18
+
+    with user_errors():
+        report = synth_endovis18(dest, sequences=sequences or 3, frames=frames, seed=seed, overwrite=overwrite)
+    _summary(report, dest)
+
+
+@synth_app.command("endovis17")
+def endovis17(
+    dest: Path = DEST, sequences: int = SEQUENCES, frames: int = FRAMES, seed: int = SEED, overwrite: bool = OVERWRITE
+) -> None:
+    """EndoVis17 + EndoVis-17-VQLA: DEST/endovis17, DEST/EndoVis-17-VQLA."""
+    from endods.synth.endovis17 import synth_endovis17
+
+    with user_errors():
+        report = synth_endovis17(dest, sequences=sequences or 2, frames=frames, seed=seed, overwrite=overwrite)
+    _summary(report, dest)
+
+
+@synth_app.command("esd")
+def esd(dest: Path = DEST, sequences: int = SEQUENCES, frames: int = FRAMES, seed: int = SEED) -> None:
+    """ESD videos + phases.csv + COCO annotations: DEST/videos, DEST/phases.csv, DEST/annotations.json."""
+    try:
+        from endods.synth.esd import synth_esd
+    except ImportError as exc:
+        err_console.print(f"[bold red]error:[/] the ESD generator is not available ({exc})")
+        raise typer.Exit(1) from None
+    kwargs: dict[str, int] = {"seed": seed}
+    params = inspect.signature(synth_esd).parameters
+    if sequences is not None:
+        kwargs["videos"] = sequences
+    if "frames" in params:
+        kwargs["frames"] = frames
+    with user_errors():
+        report = synth_esd(dest, **kwargs)
+    _summary(report, dest)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(synth_app, name="synth")

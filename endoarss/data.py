@@ -1,0 +1,253 @@
+"""Read a built dataset (DESIGN.md "Built dataset") straight into PyTorch.
+
+Source = a local folder written by ``endods build`` (``data/{split}-*.parquet`` + ``manifest.json``) or a
+Hub dataset id. PNG bytes are decoded in the DataLoader workers (``cv2.imdecode``), never up front, so a
+split of full-resolution frames costs only its Parquet bytes in memory.
+
+Batches carry **uint8** images; :func:`normalize` turns them into ImageNet-normalised floats on the
+model's device (4x less host→device traffic than float32). Training batches hold the mask resized to the
+model input (nearest); evaluation batches hold the image at the model input and the untouched mask at
+label resolution (``label_masks``, a list since frames may differ in size) because predictions are
+upsampled back to label resolution before metrics (MTL.md).
+
+Data order and augmentation are pure functions of (seed, epoch, sample index) — see :class:`EpochSampler`
+— so an interrupted run resumes on exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from endoarss.augment import AugmentParams, resize_image, resize_mask, train_transform
+from endoarss.errors import EndoarssError
+from schemas.labelmaps import IGNORE_INDEX, LabelMap
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = [
+    "IGNORE_INDEX",
+    "DataError",
+    "EpochSampler",
+    "SegActDataset",
+    "SplitData",
+    "collate",
+    "load_labelmap",
+    "make_loader",
+    "normalize",
+    "open_split",
+]
+
+
+class DataError(EndoarssError):
+    """A dataset cannot be opened, lacks a split, or does not follow the built-dataset contract."""
+
+
+@dataclass
+class SplitData:
+    """One split of a built dataset: the Arrow table (images undecoded), its label map and dataset name."""
+
+    table: Any  # datasets.Dataset with image/mask as raw PNG bytes
+    labelmap: LabelMap
+    dataset: str
+    source: str
+    split: str
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def _is_local(source: str | Path) -> bool:
+    return Path(source).exists()
+
+
+def load_labelmap(source: str | Path) -> tuple[LabelMap, str]:
+    """Label map + dataset name from ``manifest.json`` (local folder, or the file in a Hub dataset repo)."""
+    if _is_local(source):
+        path = Path(source) / "manifest.json"
+        if not path.is_file():
+            raise DataError(f"{source}: no manifest.json; is this a dataset built by `endods build`?")
+        text = path.read_text()
+    else:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            text = Path(hf_hub_download(str(source), "manifest.json", repo_type="dataset")).read_text()
+        except Exception as exc:  # network, auth, missing file: all mean "cannot get the label map"
+            raise DataError(f"{source}: cannot fetch manifest.json from the Hub: {exc}") from None
+    try:
+        data = json.loads(text)
+        return LabelMap.from_dict(data["dataset"], data["label_maps"]), str(data["dataset"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{source}/manifest.json: invalid label_maps/dataset entry: {exc}") from None
+
+
+def open_split(source: str | Path, split: str) -> SplitData:
+    """Open one split without decoding images; check the activity names against the manifest."""
+    import datasets
+
+    datasets.disable_progress_bars()  # library code never draws; the CLI shows its own progress
+    labelmap, name = load_labelmap(source)
+    if _is_local(source):
+        files = sorted(glob.glob(str(Path(source) / "data" / f"{split}-*.parquet")))
+        if not files:
+            raise DataError(f"{source}: no data/{split}-*.parquet files (split {split!r} missing)")
+        table = datasets.load_dataset("parquet", data_files={split: files}, split=split)
+    else:
+        try:
+            table = datasets.load_dataset(str(source), split=split)
+        except Exception as exc:
+            raise DataError(f"{source}: cannot load split {split!r} from the Hub: {exc}") from None
+    missing = {"image", "mask", "activity", "frame_id"} - set(table.column_names)
+    if missing:
+        raise DataError(f"{source} [{split}]: missing columns {sorted(missing)}")
+    names = getattr(table.features["activity"], "names", None)
+    if names is not None and list(names) != list(labelmap.activities):
+        raise DataError(
+            f"{source} [{split}]: activity ClassLabel names {names} differ from manifest {list(labelmap.activities)}"
+        )
+    table = table.cast_column("image", datasets.Image(decode=False))
+    table = table.cast_column("mask", datasets.Image(decode=False))
+    return SplitData(table, labelmap, name, str(source), split)
+
+
+def decode_png(cell: dict[str, Any], flags: int, where: str) -> np.ndarray:
+    """Decode a ``datasets.Image(decode=False)`` cell ({bytes, path}) with OpenCV."""
+    raw = cell.get("bytes")
+    if raw is None and cell.get("path"):
+        raw = Path(cell["path"]).read_bytes()
+    arr = None if raw is None else cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+    if arr is None:
+        raise DataError(f"{where}: cannot decode image bytes")
+    return arr
+
+
+def decode_record(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8 HxWx3, class-id uint8 HxW) of one record."""
+    where = f"frame {row.get('frame_id')}"
+    image = cv2.cvtColor(decode_png(row["image"], cv2.IMREAD_COLOR, where), cv2.COLOR_BGR2RGB)
+    mask = decode_png(row["mask"], cv2.IMREAD_GRAYSCALE, where)
+    if mask.shape != image.shape[:2]:
+        raise DataError(f"{where}: mask {mask.shape} and image {image.shape[:2]} differ in size")
+    return image, mask
+
+
+class SegActDataset(Dataset):
+    """Map-style dataset over a :class:`SplitData`; ``train=True`` augments, else keeps label-res masks.
+
+    Keys are an index or an ``(index, epoch)`` pair (from :class:`EpochSampler`); the augmentation RNG is
+    seeded with (seed, epoch, index).
+    """
+
+    def __init__(
+        self,
+        data: SplitData,
+        image_size: tuple[int, int],
+        train: bool,
+        augment: AugmentParams | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.data = data
+        self.image_size = tuple(image_size)
+        self.train = train
+        self.augment = augment
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        row = self.data.table[int(index)]
+        image, mask = decode_record(row)
+        item: dict[str, Any] = {"activity": int(row["activity"]), "frame_id": row["frame_id"]}
+        if self.train:
+            if self.augment is not None:
+                rng = np.random.default_rng([self.seed, epoch, int(index)])
+                image, mask = train_transform(image, mask, self.image_size, self.augment, rng)
+            else:
+                image, mask = resize_image(image, self.image_size), resize_mask(mask, self.image_size)
+            item["mask"] = torch.from_numpy(mask.astype(np.int64))
+        else:
+            item["label_mask"] = mask
+            image = resize_image(image, self.image_size)
+        item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        return item
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack fixed-size fields; keep label-resolution masks (variable size) as a list of arrays."""
+    batch: dict[str, Any] = {
+        "image": torch.stack([it["image"] for it in items]),
+        "activity": torch.tensor([it["activity"] for it in items], dtype=torch.long),
+        "frame_id": [it["frame_id"] for it in items],
+    }
+    if "mask" in items[0]:
+        batch["mask"] = torch.stack([it["mask"] for it in items])
+    if "label_mask" in items[0]:
+        batch["label_masks"] = [it["label_mask"] for it in items]
+    return batch
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B,3,H,W) → float32 ImageNet-normalised, on the images' device."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+class EpochSampler(Sampler):
+    """Yields ``(index, epoch)``: a permutation drawn from (seed, epoch) when shuffling, else 0..n-1.
+
+    Accelerate shards the batches of this sampler across ranks (rank r takes batches r, r+W, ...), so
+    every rank derives the same global order without communication.
+    """
+
+    def __init__(self, length: int, seed: int, shuffle: bool) -> None:
+        self.length = length
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.length, generator=gen).tolist()
+        else:
+            order = list(range(self.length))
+        return iter((i, self.epoch) for i in order)
+
+
+def make_loader(
+    dataset: SegActDataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int,
+    drop_last: bool,
+) -> DataLoader:
+    """DataLoader with an :class:`EpochSampler` and :func:`collate`; pass it to ``accelerator.prepare``."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochSampler(len(dataset), seed, shuffle),
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=drop_last,
+        persistent_workers=False,
+    )

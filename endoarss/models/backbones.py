@@ -1,0 +1,211 @@
+"""Backbones: frozen DINOv2 with LoRA (+ routed adapters, + optional SMA) and fine-tuned ResNet.
+
+Both return a (B, C, h, w) feature map. The DINOv2 wrapper runs its own loop over the transformer
+layers so that (a) the embeddings are computed once and repeated for the G groups of a batched
+TESLA/expert pass, and (b) activation checkpointing can re-apply the adapter routing on recompute.
+Frozen weights have requires_grad=False, so autograd keeps only what the LoRA/SMA gradients need.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+from transformers import Dinov2Config, Dinov2Model, ResNetConfig, ResNetModel
+
+from endoarss.errors import CheckpointError, ConfigError
+from endoarss.models.lora import AdapterRouting, LoRALinear, inject_lora
+from endoarss.models.sma import SMA
+
+LORA_TARGETS = ("q_proj", "v_proj")  # transformers 5 names of DINOv2's query/value projections
+
+_DINO_SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    "small": {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536},
+    "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
+}
+_RESNET_SIZES: dict[str, dict[str, Any]] = {
+    "tiny": {"embedding_size": 16, "hidden_sizes": [16, 32, 64, 128], "depths": [1, 1, 1, 1], "layer_type": "basic"},
+    "small": {  # ResNet-50 shape
+        "embedding_size": 64,
+        "hidden_sizes": [256, 512, 1024, 2048],
+        "depths": [3, 4, 6, 3],
+        "layer_type": "bottleneck",
+    },
+    "base": {  # ResNet-101 shape
+        "embedding_size": 64,
+        "hidden_sizes": [256, 512, 1024, 2048],
+        "depths": [3, 4, 23, 3],
+        "layer_type": "bottleneck",
+    },
+}
+# Keys that define the architecture; model.config stores exactly these so it stays small and stable.
+_DINO_KEYS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "mlp_ratio", "patch_size", "image_size",
+    "qkv_bias", "layerscale_value", "use_swiglu_ffn", "layer_norm_eps", "hidden_act", "num_channels",
+)  # fmt: skip
+_RESNET_KEYS = (
+    "embedding_size", "hidden_sizes", "depths", "layer_type", "hidden_act",
+    "downsample_in_first_stage", "downsample_in_bottleneck", "num_channels",
+)  # fmt: skip
+
+
+def backbone_config_for(backbone: str, size: str) -> dict[str, Any]:
+    """Config kwargs of a random backbone of a named size ('tiny', 'small', 'base')."""
+    table = {"dinov2": _DINO_SIZES, "resnet101": _RESNET_SIZES}.get(backbone)
+    if table is None:
+        raise ConfigError(f"unknown backbone {backbone!r}; expected 'dinov2' or 'resnet101'")
+    if size not in table:
+        raise ConfigError(f"unknown backbone size {size!r}; expected one of {sorted(table)}")
+    config = dict(table[size])
+    if backbone == "dinov2":  # real DINOv2 checkpoints use 518 px position embeddings
+        config.update(patch_size=14, image_size=56 if size == "tiny" else 518)
+    return config
+
+
+def _dino_config(config: dict[str, Any], attn_implementation: str) -> Dinov2Config:
+    """Dinov2Config from our dict; ``intermediate_size`` (not a Dinov2Config field) -> mlp_ratio."""
+    kwargs = dict(config)
+    if "intermediate_size" in kwargs:
+        inner, hidden = kwargs.pop("intermediate_size"), kwargs.get("hidden_size", 768)
+        if inner % hidden:
+            raise ConfigError(f"dinov2 intermediate_size {inner} must be a multiple of hidden_size {hidden}")
+        kwargs["mlp_ratio"] = inner // hidden
+    unknown = sorted(set(kwargs) - set(_DINO_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown dinov2 backbone_config keys {unknown}; allowed {sorted(_DINO_KEYS)}")
+    return Dinov2Config(**kwargs, attn_implementation=attn_implementation)
+
+
+def _resnet_config(config: dict[str, Any]) -> ResNetConfig:
+    unknown = sorted(set(config) - set(_RESNET_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown resnet backbone_config keys {unknown}; allowed {sorted(_RESNET_KEYS)}")
+    return ResNetConfig(**config)
+
+
+def arch_dict(config: Dinov2Config | ResNetConfig) -> dict[str, Any]:
+    """The architecture-defining subset of a transformers config, JSON-serialisable."""
+    keys = _DINO_KEYS if isinstance(config, Dinov2Config) else _RESNET_KEYS
+    out = {k: getattr(config, k) for k in keys}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def load_transformer(
+    backbone: str, weights: str | None, config: dict[str, Any] | None, attn_implementation: str = "sdpa"
+) -> Dinov2Model | ResNetModel:
+    """Pretrained model from a local ``save_pretrained`` dir / hub id, else a random one from ``config``.
+
+    When both are given, ``config`` must agree with the loaded weights (it is the expanded config a
+    checkpoint recorded); a mismatch raises ConfigError instead of silently changing architecture.
+    """
+    if backbone not in ("dinov2", "resnet101"):
+        raise ConfigError(f"unknown backbone {backbone!r}; expected 'dinov2' or 'resnet101'")
+    wanted = None
+    if config is not None:
+        wanted = _dino_config(config, attn_implementation) if backbone == "dinov2" else _resnet_config(config)
+    if weights is None:
+        if wanted is None:
+            wanted = _dino_config(backbone_config_for(backbone, "base"), attn_implementation)
+            if backbone == "resnet101":
+                wanted = _resnet_config(backbone_config_for(backbone, "base"))
+        return Dinov2Model(wanted) if backbone == "dinov2" else ResNetModel(wanted)
+    try:
+        if backbone == "dinov2":
+            model = Dinov2Model.from_pretrained(weights, attn_implementation=attn_implementation)
+        else:
+            model = ResNetModel.from_pretrained(weights)
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot load {backbone} weights from {weights!r}: {err}") from err
+    if wanted is not None and arch_dict(wanted) != arch_dict(model.config):
+        raise ConfigError(
+            f"backbone_config {arch_dict(wanted)} does not match the weights in {weights!r}: "
+            f"{arch_dict(model.config)}"
+        )
+    return model
+
+
+class DinoBackbone(nn.Module):
+    """Frozen DINOv2 + LoRA on q/v (+ optional routed adapter bank, + optional SMA in front).
+
+    ``forward(images, groups, index, weights)`` runs G groups in one batched pass: the output holds
+    G*B feature maps, group g at rows [g*B, (g+1)*B), group g computed with the adapter routing given
+    (see :class:`AdapterRouting`). Patch tokens are returned as (G*B, D, H/14, W/14).
+    """
+
+    def __init__(
+        self,
+        model: Dinov2Model,
+        rank: int,
+        alpha: float,
+        shared_lora: bool = True,
+        num_adapters: int = 0,
+        adapter_rank: int | None = None,
+        sma: SMA | None = None,
+        gradient_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.model = model.requires_grad_(False)
+        self.routing = AdapterRouting()
+        self.lora_layers: list[LoRALinear] = inject_lora(
+            model, LORA_TARGETS, rank, alpha, shared_lora, num_adapters, self.routing, adapter_rank
+        )
+        self.sma = sma
+        self.gradient_checkpointing = gradient_checkpointing
+        self.out_channels: int = model.config.hidden_size
+        patch = model.config.patch_size
+        self.patch_size: int = patch if isinstance(patch, int) else patch[0]
+
+    def adapter_parameters(self, i: int) -> list[nn.Parameter]:
+        """Factors of routed adapter ``i`` in every adapted layer."""
+        return [p for layer in self.lora_layers for p in layer.adapter_parameters(i)]
+
+    def _run_layer(self, layer: nn.Module, hidden: Tensor, groups: int, index: Tensor | None,
+                   weights: Tensor | None) -> Tensor:  # fmt: skip
+        # The routing is re-applied here so a checkpointed layer recomputes with the same routing.
+        with self.routing.use(groups, index, weights):
+            return layer(hidden)
+
+    def tokens(
+        self, images: Tensor, groups: int = 1, index: Tensor | None = None, weights: Tensor | None = None
+    ) -> Tensor:
+        """Final normalised tokens (G*B, 1 + N, D): CLS first, then patches in raster order."""
+        h, w = images.shape[-2:]
+        if h % self.patch_size or w % self.patch_size:
+            raise ConfigError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
+        pixels = self.sma(images) if self.sma is not None else images
+        hidden = self.model.embeddings(pixels.to(self.model.embeddings.cls_token.dtype))
+        if groups > 1:  # identical for every group up to the first adapted layer: embed once
+            hidden = hidden.repeat(groups, 1, 1)
+        for layer in self.model.encoder.layer:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                hidden = checkpoint(self._run_layer, layer, hidden, groups, index, weights, use_reentrant=False)
+            else:
+                hidden = self._run_layer(layer, hidden, groups, index, weights)
+        return self.model.layernorm(hidden)
+
+    def forward(
+        self, images: Tensor, groups: int = 1, index: Tensor | None = None, weights: Tensor | None = None
+    ) -> Tensor:
+        tokens = self.tokens(images, groups, index, weights)
+        gh, gw = images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size
+        # (B, h, w, D) -> (B, D, h, w) as a view: the result is channels_last in memory, which the
+        # conv heads consume without a copy when the model runs channels_last.
+        return tokens[:, 1:].reshape(tokens.shape[0], gh, gw, -1).permute(0, 3, 1, 2)
+
+
+class ResNetBackbone(nn.Module):
+    """Fine-tuned transformers ResNet; returns the last-stage feature map (B, C, H/32, W/32)."""
+
+    def __init__(self, model: ResNetModel, gradient_checkpointing: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.out_channels: int = model.config.hidden_sizes[-1]
+        self.patch_size = 32  # total stride, used to size the ASPP rates
+        if gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.model(images).last_hidden_state

@@ -1,0 +1,182 @@
+"""Build pipelines for MTLEndovis and MTLEndovis-Gen: read sources → fuse → decode in a pool → write.
+
+Readers and fusion run in the main process (cheap: file listings and small text files); pixel work
+runs in `workers` processes and comes back in submission order, and the writer orders records by
+frame_id, so 1 or N workers give byte-identical output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from endods.decode import FrameDrop, FrameJob, encode_frame
+from endods.errors import StrictError
+from endods.fuse import choose_activity
+from endods.hashing import sha256_file
+from endods.sources.base import DAMAGE_REASONS, SourceFrame
+from endods.split import SplitConfig
+from endods.writer import BuildSession, EncodedFrame
+from schemas.labelmaps import MTLENDOVIS, MTLENDOVIS_GEN, LabelMap
+from schemas.manifest import Manifest
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class BuildOptions:
+    split: SplitConfig = field(default_factory=SplitConfig)
+    workers: int = 1
+    overwrite: bool = False
+    strict: bool = False
+
+
+def run_pool(jobs: list[Any], fn: Callable[[Any], Any], workers: int) -> Iterator[Any]:
+    """Map `fn` over `jobs` in order; in-process for one worker (no pickling cost)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(fn, jobs)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        yield from pool.map(fn, jobs, chunksize=max(1, min(8, len(jobs) // (workers * 4))))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _relative(path: Path, roots: dict[str, Path]) -> str:
+    resolved = Path(path).resolve()
+    for name, root in roots.items():
+        if resolved.is_relative_to(root):
+            return f"{name}/{resolved.relative_to(root).as_posix()}"
+    return str(path)
+
+
+def _drop(
+    session: BuildSession, frame_id: str, reason: str, path: Path, roots: dict[str, Path], strict: bool
+) -> None:
+    rel = _relative(path, roots)
+    if strict and reason in DAMAGE_REASONS:
+        raise StrictError(f"frame {frame_id}: {reason} ({rel}); remove --strict to skip such frames")
+    session.drop(frame_id, reason, rel)
+
+
+def build_frames(
+    frames: Iterable[SourceFrame],
+    out: Path,
+    dataset: str,
+    labelmap: LabelMap,
+    roots: dict[str, Path],
+    options: BuildOptions,
+    on_progress: ProgressFn | None = None,
+) -> Manifest:
+    """Shared back half of the EndoVis builders: decode, encode and write one dataset atomically."""
+    roots = {name: Path(p).resolve() for name, p in roots.items() if p is not None}
+    frames = list(frames)
+    with BuildSession(out, overwrite=options.overwrite) as session:
+        jobs: list[FrameJob] = []
+        label_hashes: dict[str, str] = {}
+        for frame in frames:
+            if frame.label_path is not None:
+                label_hashes[str(frame.label_path)] = sha256_file(frame.label_path)
+            if frame.drop is not None:
+                _drop(session, frame.frame_id, frame.drop[0], frame.drop[1], roots, options.strict)
+                continue
+            activity = choose_activity(frame.states)
+            if activity is None:  # readers normally drop these already
+                _drop(
+                    session,
+                    frame.frame_id,
+                    "no_activity",
+                    frame.label_path or Path("?"),
+                    roots,
+                    options.strict,
+                )
+                continue
+            jobs.append(FrameJob(frame, labelmap.activity_index(activity), labelmap.num_classes))
+        session.add_file_hashes(label_hashes)
+        total = len(jobs)
+        if on_progress:
+            on_progress(0, total)
+        for done, result in enumerate(run_pool(jobs, encode_frame, options.workers), start=1):
+            if isinstance(result, FrameDrop):
+                _drop(session, result.frame_id, result.reason, result.path, roots, options.strict)
+            else:
+                assert isinstance(result, EncodedFrame)
+                session.add(result)
+            if on_progress:
+                on_progress(done, total)
+        build_options = {"strict": options.strict, "crop": None, "activities": list(labelmap.activities)}
+        return session.finish(
+            dataset=dataset,
+            labelmap=labelmap,
+            split=options.split,
+            options=build_options,
+            sources=roots,
+            provenance=provenance(roots),
+        )
+
+
+def provenance(roots: dict[str, Path]) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {
+        "command": " ".join(sys.argv),
+        "source_roots": {k: str(v) for k, v in roots.items()},
+        "git_sha": _git_sha(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "pid": os.getpid(),
+    }
+
+
+def _git_sha() -> str | None:
+    import subprocess
+
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() or None
+
+
+def build_mtlendovis(
+    src: Path | None,
+    out: Path,
+    options: BuildOptions,
+    endovis18: Path | None = None,
+    isinet18: Path | None = None,
+    vqla18: Path | None = None,
+    on_progress: ProgressFn | None = None,
+) -> Manifest:
+    from endods.sources.endovis18 import discover_endovis18, read_endovis18
+
+    paths = discover_endovis18(src, endovis18=endovis18, isinet18=isinet18, vqla18=vqla18)
+    frames = read_endovis18(paths)
+    roots = {"endovis18": paths.endovis18, "isinet18": paths.isinet18, "vqla18": paths.vqla18}
+    return build_frames(frames, out, "mtlendovis", MTLENDOVIS, roots, options, on_progress)
+
+
+def build_mtlendovis_gen(
+    src: Path | None,
+    out: Path,
+    options: BuildOptions,
+    endovis17: Path | None = None,
+    vqla17: Path | None = None,
+    on_progress: ProgressFn | None = None,
+) -> Manifest:
+    from endods.sources.endovis17 import discover_endovis17, read_endovis17
+
+    paths = discover_endovis17(src, endovis17=endovis17, vqla17=vqla17)
+    frames = read_endovis17(paths)
+    roots = {"endovis17": paths.endovis17, "vqla17": paths.vqla17}
+    # MTLEndovis-Gen is a held-out test set by definition (paper Table I: 0 train frames).
+    test_only = replace(
+        options, split=SplitConfig("test-only", options.split.test_fraction, options.split.seed)
+    )
+    return build_frames(frames, out, "mtlendovis-gen", MTLENDOVIS_GEN, roots, test_only, on_progress)

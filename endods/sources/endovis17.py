@@ -1,0 +1,198 @@
+"""Reader for the MTLEndovis-Gen sources: EndoVis17 ground truth + EndoVis-17-VQLA frames and labels.
+
+FORMATS.md §3. The VQLA-17 frames are already the 1280×1024 crop, the EndoVis17 ground truth is
+one full-size binary folder per instrument instance; the reader links them by the VQLA stem
+`seq{K}_frame{XXX}` (pixel equality with the cropped left frame when a stem does not parse) and
+describes the mask as MaskParts painted in sorted folder order, as ISINet's organize2017 does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from endods.errors import SourceError
+from endods.sources.base import MaskPart, SourceFrame
+from endods.sources.discovery import check_root, child, files, require, resolve, subdirs
+from endods.sources.vqla import read_vqla_label
+
+SOURCE = "endovis17"
+CROP = (320, 28, 1280, 1024)  # x0, y0, w, h of the useful window (FORMATS.md §3.1)
+# (substring, 2017 type id, MTLEndovis class id); the first matching substring wins (organize2017).
+INSTRUMENT_TYPES = (
+    ("Bipolar_Forceps", 1, 1),
+    ("Prograsp_Forceps", 2, 2),
+    ("Large_Needle_Driver", 3, 3),
+    ("Vessel_Sealer", 4, 0),
+    ("Grasping_Retractor", 5, 0),
+    ("Monopolar_Curved_Scissors", 6, 4),
+    ("Other", 7, 5),
+)
+_DATASET_DIR = re.compile(r"instrument_dataset_(\d+)", re.IGNORECASE)
+_FRAME_STEM = re.compile(r"frame(\d+)", re.IGNORECASE)
+_VQLA_STEM = re.compile(r"seq(\d+)_frame(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Endovis17Paths:
+    root: Path | None
+    endovis17: Path
+    vqla17: Path
+
+
+def discover_endovis17(root: Path | None, endovis17: Path | None = None, vqla17: Path | None = None) -> Endovis17Paths:
+    """Find both sources under ROOT (case-insensitive) or take the explicit folders; SourceError
+    naming the folder looked for and where when ROOT is missing/empty or a source is absent."""
+    root = Path(root) if root is not None else None
+    check_root(root, "MTLEndovis-Gen")
+    e17 = require(
+        resolve(root, endovis17, "endovis17", "--endovis17"),
+        root,
+        "endovis17",
+        "--endovis17",
+        "EndoVis17 training data",
+    )
+    vqla = require(
+        resolve(root, vqla17, "EndoVis-17-VQLA", "--vqla17"),
+        root,
+        "EndoVis-17-VQLA",
+        "--vqla17",
+        "EndoVis-17-VQLA labels",
+    )
+    if not any(True for _ in subdirs(e17, _DATASET_DIR)):
+        raise SourceError(f"EndoVis17 training data: no 'instrument_dataset_K' folder found in {e17}")
+    if _label_dir(vqla) is None:
+        raise SourceError(f"EndoVis-17-VQLA labels: no 'vqla/label' folder found in {vqla}")
+    return Endovis17Paths(root, e17, vqla)
+
+
+def instrument_type(folder: str) -> tuple[int, int] | None:
+    """(2017 type id, MTLEndovis class id) of a ground-truth folder name, None if no substring matches."""
+    lower = folder.lower()
+    for substring, type_id, class_id in INSTRUMENT_TYPES:
+        if substring.lower() in lower:
+            return type_id, class_id
+    return None
+
+
+def _label_dir(vqla: Path) -> Path | None:
+    inner = child(vqla, "vqla")
+    return child(inner, "label") if inner is not None else None
+
+
+def _by_number(folder: Path | None) -> dict[int, Path]:
+    """frameXXX.png files of a folder keyed by frame number."""
+    found: dict[int, Path] = {}
+    for path in files(folder, ".png"):
+        match = _FRAME_STEM.fullmatch(path.stem)
+        if match:
+            found.setdefault(int(match.group(1)), path)
+    return found
+
+
+def _ground_truth(dataset: Path) -> list[tuple[int, int, dict[int, Path]]]:
+    """(type id, class id, frames) per ground-truth folder in sorted name order; SourceError for an
+    unknown folder (checked for every dataset before any per-frame work)."""
+    parts = []
+    gt = child(dataset, "ground_truth")
+    for folder in sorted((p for p in gt.iterdir() if p.is_dir()), key=lambda p: p.name) if gt else []:
+        kind = instrument_type(folder.name)
+        if kind is None:
+            names = [s for s, _t, _c in INSTRUMENT_TYPES]
+            raise SourceError(
+                f"{folder}: ground-truth folder {folder.name!r} matches no instrument type substring {names}"
+            )
+        parts.append((kind[0], kind[1], _by_number(folder)))
+    return parts
+
+
+def _pixel_key(path: Path) -> str:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"{path}: image does not decode (needed to link a VQLA-17 frame by its pixels)")
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+class _PixelIndex:
+    """Cropped EndoVis17 left frames by pixel digest, built only if some VQLA stem does not parse."""
+
+    def __init__(self, left: dict[tuple[int, int], Path]) -> None:
+        self._left = left
+        self._index: dict[str, tuple[int, int]] | None = None
+
+    def find(self, image: Path) -> tuple[int, int] | None:
+        if self._index is None:
+            x0, y0, w, h = CROP
+            self._index = {}
+            for key, path in sorted(self._left.items()):
+                frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                if frame is not None:
+                    crop = np.ascontiguousarray(frame[y0 : y0 + h, x0 : x0 + w])
+                    self._index.setdefault(hashlib.sha256(crop.tobytes()).hexdigest(), key)
+        return self._index.get(_pixel_key(image))
+
+
+def read_endovis17(paths: Endovis17Paths) -> list[SourceFrame]:
+    """One SourceFrame per EndoVis17 frame (and per VQLA-17 label pointing elsewhere), sorted by
+    frame_id, `drop` set per FORMATS.md §5.5 (no_vqla_label, no_activity, no_image, no_mask)."""
+    datasets = {int(m.group(1)): d for m, d in subdirs(paths.endovis17, _DATASET_DIR)}
+    truth = {k: _ground_truth(d) for k, d in sorted(datasets.items())}
+    left = {(k, n): p for k, d in datasets.items() for n, p in _by_number(child(d, "left_frames")).items()}
+    label_dir = _label_dir(paths.vqla17)
+    image_dir = child(paths.vqla17, "left_frames")
+    vqla_images = {p.stem.lower(): p for p in files(image_dir, ".png")}
+    labels: dict[tuple[int, int], Path] = {}
+    pixels = _PixelIndex(left)
+    for label in files(label_dir, ".txt"):
+        match = _VQLA_STEM.fullmatch(label.stem)
+        if match:
+            key = (int(match.group(1)), int(match.group(2)))
+        else:
+            image = vqla_images.get(label.stem.lower())
+            key = pixels.find(image) if image is not None else None
+            if key is None:
+                raise SourceError(
+                    f"{label}: stem {label.stem!r} is not 'seq{{K}}_frame{{XXX}}' and its image does not "
+                    "equal any cropped EndoVis17 left frame"
+                )
+        labels.setdefault(key, label)
+    frames = []
+    for k, n in set(left) | set(labels):
+        name = "frame" + left[(k, n)].stem[5:] if (k, n) in left else f"frame{n:03d}"
+        label_path = labels.get((k, n))
+        states = read_vqla_label(label_path).states if label_path is not None else ()
+        stem = label_path.stem if label_path is not None else f"seq{k}_frame{n:03d}"
+        image = vqla_images.get(stem.lower())
+        parts = tuple(
+            MaskPart(found[n], class_id, type_id) for type_id, class_id, found in truth.get(k, []) if n in found
+        )
+        dataset_dir = datasets.get(k, paths.endovis17 / f"instrument_dataset_{k}")
+        drop = None
+        if label_path is None:
+            drop = ("no_vqla_label", (label_dir or paths.vqla17 / "vqla" / "label") / f"{stem}.txt")
+        elif not states:
+            drop = ("no_activity", label_path)
+        elif image is None:
+            drop = ("no_image", (image_dir or paths.vqla17 / "left_frames") / f"{stem}.png")
+        elif not parts:
+            drop = ("no_mask", dataset_dir / "ground_truth")
+        frames.append(
+            SourceFrame(
+                frame_id=f"instrument_dataset_{k}/{name}",
+                group=f"instrument_dataset_{k}",
+                source=SOURCE,
+                image_path=image,
+                mask_parts=parts,
+                crop=CROP,
+                label_path=label_path,
+                states=states,
+                drop=drop,
+                facts={"states": list(states)},
+            )
+        )
+    return sorted(frames, key=lambda f: f.frame_id)

@@ -1,0 +1,173 @@
+"""Reader for the MTLEndovis sources: EndoVis18 frames, ISINet type masks, EndoVis-18-VQLA labels.
+
+FORMATS.md §2 and §7. The three downloads describe the same frames under different names
+(`seq_2/left_frames/frame000.png`, `seq2_frame000.png`, `seq_2/vqla/label/frame000_QA.txt`);
+the reader joins them on `seq_N/frameXXX` over the union of frames seen anywhere, so a frame
+missing from one source is reported with a §5.5 reason instead of silently disappearing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from endods.errors import SourceError
+from endods.sources.base import SourceFrame
+from endods.sources.discovery import check_root, child, files, require, resolve, subdirs
+from endods.sources.vqla import frame_key, read_vqla_label
+
+SOURCE = "endovis18"
+VAL_SEQUENCES = frozenset({2, 5, 9, 15})  # organize2018 `val_seqs`: where a missing mask is expected
+_SEQ_DIR = re.compile(r"seq_(\d+)", re.IGNORECASE)
+_ISINET_STEM = re.compile(r"seq(\d+)_(frame\d+)", re.IGNORECASE)
+_FRAME_STEM = re.compile(r"frame\d+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Endovis18Paths:
+    """Resolved source folders; `endovis18` is optional (ISINet and VQLA carry image copies)."""
+
+    root: Path | None
+    endovis18: Path | None
+    isinet18: Path
+    vqla18: Path
+
+
+def discover_endovis18(
+    root: Path | None,
+    endovis18: Path | None = None,
+    isinet18: Path | None = None,
+    vqla18: Path | None = None,
+) -> Endovis18Paths:
+    """Find the three sources under ROOT (case-insensitive) or take the explicit folders.
+
+    Raises SourceError naming the folder looked for and where when ROOT is missing or empty, or
+    when the required VQLA labels or ISINet type masks cannot be found.
+    """
+    root = Path(root) if root is not None else None
+    check_root(root, "MTLEndovis")
+    e18 = resolve(root, endovis18, "endovis18", "--endovis18")
+    isi = require(
+        resolve(root, isinet18, "isinet18", "--isinet18"),
+        root,
+        "isinet18",
+        "--isinet18",
+        "ISINet instrument-type masks",
+    )
+    vqla = require(
+        resolve(root, vqla18, "EndoVis-18-VQLA", "--vqla18"),
+        root,
+        "EndoVis-18-VQLA",
+        "--vqla18",
+        "EndoVis-18-VQLA labels",
+    )
+    if not any(child(split, "annotations") for split in isi.iterdir() if split.is_dir()):
+        raise SourceError(f"ISINet instrument-type masks: no '<train|val>/annotations' folder found in {isi}")
+    if not any(_label_dir(seq) for _m, seq in subdirs(vqla, _SEQ_DIR)):
+        raise SourceError(f"EndoVis-18-VQLA labels: no 'seq_N/vqla/label' folder found in {vqla}")
+    return Endovis18Paths(root, e18, isi, vqla)
+
+
+def _label_dir(seq_dir: Path) -> Path | None:
+    vqla = child(seq_dir, "vqla")
+    return child(vqla, "label") if vqla is not None else None
+
+
+def _frame_name(stem: str) -> str:
+    """`frame000` keeps its digits as written; only the case of the prefix is normalised."""
+    return "frame" + stem[5:]
+
+
+def _endovis18_images(e18: Path | None) -> dict[tuple[int, str], Path]:
+    """left_frames of seq_N folders, directly under the folder or one release folder deeper."""
+    found: dict[tuple[int, str], Path] = {}
+    if e18 is None:
+        return found
+    seq_dirs = list(subdirs(e18, _SEQ_DIR))
+    for release in sorted(p for p in e18.iterdir() if p.is_dir()):
+        seq_dirs.extend(subdirs(release, _SEQ_DIR))
+    for match, seq_dir in seq_dirs:
+        left = child(seq_dir, "left_frames")
+        for path in files(left, ".png"):
+            if _FRAME_STEM.fullmatch(path.stem):
+                found.setdefault((int(match.group(1)), _frame_name(path.stem)), path)
+    return found
+
+
+def _isinet(isi: Path, kind: str) -> dict[tuple[int, str], Path]:
+    """`<split>/<kind>/seq{N}_frame{XXX}.png` of every split folder (train, val, ...)."""
+    found: dict[tuple[int, str], Path] = {}
+    for split in sorted(p for p in isi.iterdir() if p.is_dir()):
+        for path in files(child(split, kind), ".png"):
+            match = _ISINET_STEM.fullmatch(path.stem)
+            if match:
+                found.setdefault((int(match.group(1)), _frame_name(match.group(2))), path)
+    return found
+
+
+def _vqla(vqla: Path) -> tuple[dict[tuple[int, str], Path], dict[tuple[int, str], Path], dict[int, Path]]:
+    """Label files and left_frames copies by (sequence, frame); also each sequence's folder."""
+    labels: dict[tuple[int, str], Path] = {}
+    images: dict[tuple[int, str], Path] = {}
+    seq_dirs: dict[int, Path] = {}
+    for match, seq_dir in subdirs(vqla, _SEQ_DIR):
+        seq = int(match.group(1))
+        seq_dirs.setdefault(seq, seq_dir)
+        label_dir = _label_dir(seq_dir)
+        for path in files(label_dir, ".txt"):
+            key = frame_key(path)
+            if key is not None:
+                labels.setdefault((seq, _frame_name(key)), path)
+        for path in files(child(seq_dir, "left_frames"), ".png"):
+            if _FRAME_STEM.fullmatch(path.stem):
+                images.setdefault((seq, _frame_name(path.stem)), path)
+    return labels, images, seq_dirs
+
+
+def read_endovis18(paths: Endovis18Paths) -> list[SourceFrame]:
+    """One SourceFrame per frame seen in any source, sorted by frame_id, with `drop` set when the
+    frame cannot be built (first applicable of no_vqla_label, no_activity, no_image, no_mask).
+
+    Every VQLA file is parsed, so a bad line or unknown answer anywhere stops the build
+    (SourceError naming the file). Pixels are not decoded here.
+    """
+    e18_images = _endovis18_images(paths.endovis18)
+    isi_images = _isinet(paths.isinet18, "images")
+    masks = _isinet(paths.isinet18, "annotations")
+    labels, vqla_images, vqla_seqs = _vqla(paths.vqla18)
+    keys = set(e18_images) | set(isi_images) | set(masks) | set(labels) | set(vqla_images)
+    frames = []
+    for seq, name in keys:
+        key = (seq, name)
+        image = e18_images.get(key) or isi_images.get(key) or vqla_images.get(key)
+        mask = masks.get(key)
+        label_path = labels.get(key)
+        states: tuple[str, ...] = ()
+        if label_path is not None:
+            states = read_vqla_label(label_path).states
+        drop = None
+        if label_path is None:
+            seq_dir = vqla_seqs.get(seq, paths.vqla18 / f"seq_{seq}")
+            drop = ("no_vqla_label", seq_dir / "vqla" / "label" / f"{name}_QA.txt")
+        elif not states:
+            drop = ("no_activity", label_path)
+        elif image is None:
+            drop = ("no_image", vqla_seqs.get(seq, paths.vqla18 / f"seq_{seq}") / "left_frames" / f"{name}.png")
+        elif mask is None:
+            split = "val" if seq in VAL_SEQUENCES else "train"
+            drop = ("no_mask", paths.isinet18 / split / "annotations" / f"seq{seq}_{name}.png")
+        frames.append(
+            SourceFrame(
+                frame_id=f"seq_{seq}/{name}",
+                group=f"seq_{seq}",
+                source=SOURCE,
+                image_path=image,
+                mask_path=mask,
+                label_path=label_path,
+                states=states,
+                drop=drop,
+                facts={"states": list(states)},
+            )
+        )
+    return sorted(frames, key=lambda f: f.frame_id)

@@ -1,0 +1,170 @@
+"""Synthetic EndoVis17 + EndoVis-17-VQLA source ROOT in the real layouts (FORMATS.md §3, §7).
+
+`synth_endovis17(DEST)` writes `DEST/endovis17/instrument_dataset_K/` (1920×1080 frames, one
+ground-truth folder per instrument with part codes 10/20/30) and `DEST/EndoVis-17-VQLA/` (the
+1280×1024 crops at (320, 28) and their label files), so `endods build mtlendovis-gen --src DEST`
+runs without the licensed data. Tools enter from the frame edges, so cropping changes the counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from endods.errors import EndodsError
+from endods.synth.common import (
+    SynthReport,
+    bbox_1based,
+    gray_shade,
+    paint_tool,
+    png_bytes,
+    quadrant,
+    staged_tree,
+    tissue,
+    tool_canvas,
+)
+
+WIDTH, HEIGHT = 1920, 1080
+CROP = (320, 28, 1280, 1024)  # x0, y0, w, h (FORMATS.md §3.1)
+# ground-truth folder -> (2017 type id, MTLEndovis class id, VQLA tool name)
+FOLDERS = {
+    "Bipolar_Forceps_labels": (1, 1, "bipolar_forceps"),
+    "Maryland_Bipolar_Forceps_labels": (1, 1, "bipolar_forceps"),
+    "Left_Prograsp_Forceps_labels": (2, 2, "prograsp_forceps"),
+    "Left_Large_Needle_Driver_labels": (3, 3, "large_needle_driver"),
+    "Right_Large_Needle_Driver_labels": (3, 3, "large_needle_driver"),
+    "Vessel_Sealer_labels": (4, 0, "vessel_sealer"),
+    "Grasping_Retractor_labels": (5, 0, "grasping_retractor"),
+    "Monopolar_Curved_Scissors_labels": (6, 4, "monopolar_curved_scissors"),
+    "Other_labels": (7, 5, "ultrasound_probe"),
+}
+# Per dataset (cycled): folders in sorted order, and frame scenarios (expected P1 activity, one
+# entry per folder: a state answer, "-Answer" for a tool asked about but out of view, None for no tool).
+DATASETS: tuple[tuple[tuple[str, ...], tuple[tuple[str, tuple[str | None, ...]], ...]], ...] = (
+    (
+        ("Left_Prograsp_Forceps_labels", "Maryland_Bipolar_Forceps_labels", "Other_labels"),
+        (
+            ("ultrasound_sensing", ("Retraction", "Idle", "Ultrasound_Sensing")),
+            ("cauterization", ("Tissue_Manipulation", "Cauterization", None)),
+            ("grasping", ("Grasping", "Idle", None)),
+            ("idle", ("-Idle", None, None)),
+        ),
+    ),
+    (
+        ("Monopolar_Curved_Scissors_labels", "Right_Large_Needle_Driver_labels", "Vessel_Sealer_labels"),
+        (
+            ("cutting", ("Cutting", "Grasping", "Cauterization")),
+            ("suturing", (None, "Suturing", "Idle")),
+            ("manipulation", ("Tool_Manipulation", "Idle", None)),
+            ("cauterization", (None, "Idle", "Cauterization")),
+        ),
+    ),
+    (
+        ("Bipolar_Forceps_labels", "Grasping_Retractor_labels", "Vessel_Sealer_labels"),
+        (
+            ("retraction", ("Grasping", "Retraction", "Idle")),
+            ("cauterization", ("Idle", None, "Cauterization")),
+        ),
+    ),
+    (
+        ("Left_Large_Needle_Driver_labels", "Right_Large_Needle_Driver_labels"),
+        (("suturing", ("Suturing", "Grasping")), ("looping", ("Looping", "Idle"))),
+    ),
+)
+
+
+def _frame(rng: np.random.Generator, folders: tuple[str, ...], answers: tuple[str | None, ...]) -> dict:
+    """Paint one frame; return the image, per-folder part masks, the 2017 type mask and QA lines."""
+    image = tissue(rng, HEIGHT, WIDTH)
+    shade = gray_shade(rng, HEIGHT, WIDTH)
+    types = np.zeros((HEIGHT, WIDTH), np.uint8)
+    parts: dict[str, np.ndarray] = {}
+    x0, y0, w, h = CROP
+    lines = [f"what organ is being operated?|kidney|1,1,{w},{h}"]
+    locations = []
+    for folder, answer in zip(folders, answers, strict=True):
+        canvas = tool_canvas(rng, HEIGHT, WIDTH)
+        visible = answer is not None and not answer.startswith("-")
+        parts[folder] = (canvas * 10) if visible else np.zeros_like(canvas)
+        if answer is None:
+            continue
+        type_id, _class_id, tool = FOLDERS[folder]
+        box = None
+        if visible:
+            paint_tool(image, canvas, shade)
+            types[canvas > 0] = type_id
+            box = bbox_1based(canvas[y0 : y0 + h, x0 : x0 + w] > 0)
+        lines.append(f"what is the state of {tool}?|{answer.lstrip('-')}|{','.join(map(str, box or (1, 1, w, h)))}")
+        if box is not None:
+            locations.append(f"where is {tool} located?|{quadrant(box, w, h)}|{','.join(map(str, box))}")
+    return {"image": image, "parts": parts, "types": types, "qa": lines + locations}
+
+
+def synth_endovis17(
+    dest: Path, sequences: int = 2, frames: int = 8, seed: int = 0, damaged: bool = False, overwrite: bool = False
+) -> SynthReport:
+    """Write a synthetic MTLEndovis-Gen source ROOT under `dest`; return what a correct build must yield.
+
+    `class_pixels` are MTLEndovis ids counted in the 1280×1024 crop after assembling the ground
+    truth in sorted folder order (later wins); `unmapped_instrument_pixels` counts Vessel_Sealer /
+    Grasping_Retractor pixels in the crop (background in MTLEndovis). Planned drops (`frames >= 4`):
+    in instrument_dataset_1 the last frame has no VQLA file (`no_vqla_label`), the one before no state
+    question (`no_activity`). With `damaged`, the second dataset's frame000 has no VQLA image
+    (`no_image`) and frame001 no ground-truth file in any folder (`no_mask`).
+    """
+    if not 1 <= sequences <= 8 or frames < 1:
+        raise EndodsError(
+            f"synth endovis17: sequences must be 1..8 and frames >= 1, got sequences={sequences}, frames={frames}"
+        )
+    dest = Path(dest)
+    rng = np.random.default_rng(seed)
+    report = SynthReport("endovis17", dest)
+    x0, y0, w, h = CROP
+    to_class = np.zeros(256, np.uint8)
+    for type_id, class_id, _tool in FOLDERS.values():
+        to_class[type_id] = class_id
+    with staged_tree(dest, ("endovis17", "EndoVis-17-VQLA"), overwrite) as out:
+        for k in range(1, sequences + 1):
+            folders, scenarios = DATASETS[(k - 1) % len(DATASETS)]
+            offset = int(rng.integers(len(scenarios)))
+            for f in range(frames):
+                name, stem = f"frame{f:03d}", f"seq{k}_frame{f:03d}"
+                frame_id = f"instrument_dataset_{k}/{name}"
+                activity, answers = scenarios[(f + offset) % len(scenarios)]
+                drop = None
+                if k == 1 and frames >= 4 and f == frames - 1:
+                    drop = "no_vqla_label"
+                elif k == 1 and frames >= 4 and f == frames - 2:
+                    drop = "no_activity"
+                elif damaged and k == min(2, sequences) and frames >= 4 and f in (0, 1):
+                    drop = "no_image" if f == 0 else "no_mask"
+                p = _frame(rng, folders, answers)
+                out.write(f"endovis17/instrument_dataset_{k}/left_frames/{name}.png", png_bytes(p["image"]))
+                if drop != "no_mask":
+                    for folder in folders:
+                        out.write(
+                            f"endovis17/instrument_dataset_{k}/ground_truth/{folder}/{name}.png",
+                            png_bytes(p["parts"][folder]),
+                        )
+                qa = p["qa"]
+                if drop == "no_activity":
+                    qa = [line for line in qa if not line.startswith("what is the state of")]
+                if drop != "no_vqla_label":
+                    out.write(f"EndoVis-17-VQLA/vqla/label/{stem}.txt", "\n".join(qa) + "\n")
+                    if drop != "no_image":
+                        crop = p["image"][y0 : y0 + h, x0 : x0 + w]
+                        out.write(f"EndoVis-17-VQLA/left_frames/{stem}.png", png_bytes(crop))
+                if drop is not None:
+                    report.dropped[frame_id] = drop
+                    continue
+                types = p["types"][y0 : y0 + h, x0 : x0 + w]
+                report.frames[frame_id] = {
+                    "activity": activity,
+                    "group": f"instrument_dataset_{k}",
+                    "class_pixels": np.bincount(to_class[types].ravel(), minlength=8).tolist(),
+                    "states": [a.lstrip("-") for a in answers if a is not None],
+                    "unmapped_instrument_pixels": int(np.isin(types, (4, 5)).sum()),
+                }
+        report.files = out.files
+    return report

@@ -1,0 +1,101 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import datasets
+import numpy as np
+import pytest
+
+from endods.dataset import open_dataset
+from endods.errors import OutputExistsError
+from endods.pngio import decode_png, encode_png
+from endods.writer import BuildSession, EncodedFrame, SplitConfig
+from schemas.labelmaps import MTLENDOVIS
+
+
+def _frames(n: int = 12, seed: int = 0) -> list[EncodedFrame]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        img = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+        mask = rng.integers(0, 8, (24, 32), dtype=np.uint8)
+        mask[0, 0] = 255
+        counts = np.bincount(mask[mask != 255], minlength=8)
+        out.append(
+            EncodedFrame(f"seq_{i % 3}/frame{i:03d}", f"seq_{i % 3}", "endovis18", i % 4, encode_png(img), encode_png(mask), tuple(counts))
+        )
+    return out
+
+
+def _build(out, frames, **kw):
+    with BuildSession(out, overwrite=kw.pop("overwrite", False)) as s:
+        for f in frames:
+            s.add(f)
+        return s.finish("mtlendovis", MTLENDOVIS, SplitConfig("paper", 0.25, 0), **kw)
+
+
+def test_roundtrip_through_datasets(tmp_path):
+    frames = _frames()
+    manifest = _build(tmp_path / "out", reversed(frames))
+    dd = datasets.load_dataset(str(tmp_path / "out"))
+    assert set(dd) == {"train", "test"}
+    assert dd["train"].features["activity"].names == list(MTLENDOVIS.activities)
+    by_id = {f.frame_id: f for f in frames}
+    for split in dd:
+        for row in dd[split]:
+            src = by_id[row["frame_id"]]
+            assert row["activity"] == src.activity
+            assert np.array_equal(np.array(row["mask"]), decode_png(src.mask_png))
+            assert manifest.frames[row["frame_id"]]["split"] == split
+    assert manifest.counts["test"].frames == 3  # round(12 * 0.25)
+    assert manifest.version == manifest.compute_version()
+
+
+def test_order_independent_bytes(tmp_path):
+    frames = _frames()
+    _build(tmp_path / "a", frames)
+    _build(tmp_path / "b", list(reversed(frames)))
+    for rel in ["README.md", "data/train-00000-of-00001.parquet", "data/test-00000-of-00001.parquet"]:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+
+
+def test_existing_output_needs_overwrite_and_failure_keeps_previous(tmp_path):
+    out = tmp_path / "out"
+    first = _build(out, _frames(seed=1))
+    with pytest.raises(OutputExistsError, match=str(out)):
+        BuildSession(out)
+    with pytest.raises(RuntimeError):
+        with BuildSession(out, overwrite=True) as s:
+            s.add(_frames(seed=2)[0])
+            raise RuntimeError("boom")
+    assert open_dataset(out).manifest.version == first.version
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
+    second = _build(out, _frames(seed=2), overwrite=True)
+    assert open_dataset(out).manifest.version == second.version != first.version
+
+
+def test_kill_9_during_build_leaves_previous_output(tmp_path):
+    out = tmp_path / "out"
+    first = _build(out, _frames(seed=1))
+    script = textwrap.dedent(
+        f"""
+        import time, sys
+        from endods.writer import BuildSession
+        from tests.endods.test_writer import _frames
+        with BuildSession({str(out)!r}, overwrite=True) as s:
+            for f in _frames(seed=3):
+                s.add(f)
+            print("staged", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    assert proc.stdout.readline().strip() == "staged"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert open_dataset(out).manifest.version == first.version
+    # the next build cleans the dead process's staging folder
+    _build(out, _frames(seed=4), overwrite=True)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
