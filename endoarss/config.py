@@ -81,16 +81,11 @@ class TrainConfig:
         _choice("weighting", self.weighting, WEIGHTINGS)
         _choice("amp", self.amp, AMP_MODES)
         _choice("scheduler", self.scheduler, SCHEDULERS)
-        if (
-            not self.tasks
-            or any(t not in TASKS for t in self.tasks)
-            or len(set(self.tasks)) != len(self.tasks)
-        ):
+        if not self.tasks or any(t not in TASKS for t in self.tasks) or len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"tasks must be a non-empty subset of {list(TASKS)}, got {list(self.tasks)}")
         if (self.arch == "single") != (len(self.tasks) == 1):
             raise ConfigError(
-                f"arch 'single' needs exactly one task and vice versa (arch={self.arch!r}, "
-                f"tasks={list(self.tasks)})"
+                f"arch 'single' needs exactly one task and vice versa (arch={self.arch!r}, tasks={list(self.tasks)})"
             )
         if self.backbone == "resnet101" and self.arch == "tesla":
             raise ConfigError("arch 'tesla' adapts DINOv2 attention layers; use backbone=dinov2")
@@ -268,9 +263,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if "." in key:
             base, sub = key.split(".", 1)
             if base not in _FIELDS or not _is_dict_field(base):
-                raise ConfigError(
-                    f"override {item!r}: {base!r} is not a dict field; valid keys: {sorted(_FIELDS)}"
-                )
+                raise ConfigError(f"override {item!r}: {base!r} is not a dict field; valid keys: {sorted(_FIELDS)}")
             out.setdefault(base, {})
             if not isinstance(out[base], dict):
                 raise ConfigError(f"override {item!r} conflicts with {base}={out[base]!r}")
@@ -280,9 +273,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def build_config(
-    preset: str = "endoarss", overrides: dict[str, Any] | list[str] | None = None
-) -> TrainConfig:
+def build_config(preset: str = "endoarss", overrides: dict[str, Any] | list[str] | None = None) -> TrainConfig:
     """Defaults ← preset ← overrides, validated. Dict overrides of dict fields are merged, not replaced."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")

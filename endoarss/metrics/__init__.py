@@ -15,7 +15,7 @@ Standard (default), over the whole evaluation set at label resolution:
 
 Compat (`compat=True`, the paper's released code; see `compat.py` for its quirks):
 
-- `ac`: the release's "Acc" = mean over ALL classes of TP / (TP + FP + 1e-8) (macro precision);
+- `ac`: the release's "Acc" = mean over ALL classes of TP / (TP + FP + 1e-3) (macro precision, MTL.md);
   `ac_overall`: overall accuracy;
 - `f1`: mean over ALL classes of 2PR / (P + R + 1e-3), P and R with +1e-3 denominators;
 - `miou` / `dice`: mean over ALL classes incl. background of TP / (TP + FP + FN + 1e-3) /

@@ -32,6 +32,8 @@ from types import ModuleType
 
 import numpy as np
 
+from endoarss.errors import ConfigError
+
 # Corruptions that `imagecorruptions` implements correctly on numpy 2 / scikit-image >= 0.19.
 REFERENCE_NAMES = (
     "gaussian_noise",
@@ -57,10 +59,15 @@ ELASTIC_ALPHA = (250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12)
 
 def _imagecorruptions() -> ModuleType:
     """Import lazily: the package is optional on GPU boxes and warns about `pkg_resources`."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import imagecorruptions.corruptions as reference
-
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import imagecorruptions.corruptions as reference
+    except ImportError as exc:  # also raised when `pkg_resources` (setuptools < 81) is missing
+        raise ConfigError(
+            f"the ImageNet-C corruptions need `imagecorruptions` 1.1.2 ({exc}); install it with "
+            "`pip install --no-deps imagecorruptions` and `setuptools<81`"
+        ) from exc
     return reference
 
 
@@ -173,9 +180,7 @@ def warp(array: np.ndarray, field: tuple[np.ndarray, np.ndarray], order: int) ->
     coords = np.stack([ys + dy, xs + dx])
     if array.ndim == 2:
         return map_coordinates(array, coords, order=order, mode="reflect")
-    channels = [
-        map_coordinates(array[..., c], coords, order=order, mode="reflect") for c in range(array.shape[2])
-    ]
+    channels = [map_coordinates(array[..., c], coords, order=order, mode="reflect") for c in range(array.shape[2])]
     return np.stack(channels, axis=-1)
 
 

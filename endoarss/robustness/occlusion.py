@@ -20,6 +20,9 @@ scales it up, so severity s+1 covers at least what severity s covers, and at lea
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import cv2
 import numpy as np
 
@@ -68,9 +71,7 @@ def fractal_noise(
     return total / max(float(total.max()), 1e-6)
 
 
-def _drop(
-    yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, radius: float, shape_coeffs: np.ndarray
-) -> np.ndarray:
+def _drop(yy: np.ndarray, xx: np.ndarray, cy: float, cx: float, radius: float, shape_coeffs: np.ndarray) -> np.ndarray:
     """Dome thickness (0..1) of an irregular drop: radius modulated by a few angular harmonics."""
     dy, dx = yy - cy, xx - cx
     theta = np.arctan2(dy, dx)
@@ -104,6 +105,25 @@ def _drip(
     return np.maximum(streak * (0.7 - 0.3 * t), bead * 0.8)
 
 
+def _stamp(
+    canvas: np.ndarray,
+    box: tuple[float, float, float, float],
+    pad: float,
+    depth: float,
+    render: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> None:
+    """Max-composite `depth * render(yy, xx)` into `canvas`, evaluated only on the padded bounding box
+    (y0, x0, y1, x1) of the primitive: full-frame evaluation per drop made 1280x1024 ~10x slower."""
+    ya, xa, yb, xb = box
+    y0, y1 = int(max(min(ya, yb) - pad, 0)), int(min(max(ya, yb) + pad, canvas.shape[0] - 1)) + 1
+    x0, x1 = int(max(min(xa, xb) - pad, 0)), int(min(max(xa, xb) + pad, canvas.shape[1] - 1)) + 1
+    if y1 <= y0 or x1 <= x0:
+        return
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    window = canvas[y0:y1, x0:x1]
+    np.maximum(window, depth * render(yy, xx), out=window)
+
+
 def blood_thickness(shape: tuple[int, int], severity: int, seed: int) -> np.ndarray:
     """Blood film thickness map (0 = clean) for `shape`; nested across severities for the same seed."""
     height, width = shape
@@ -134,22 +154,18 @@ def blood_thickness(shape: tuple[int, int], severity: int, seed: int) -> np.ndar
     for i in range(BLEEDING_COUNT[severity - 1]):
         radius = unit * sizes[i]
         cy, cx = centers[i]
-        reach = radius * (2.5 + (drip_length[i] + 1.0 if has_drip[i] else 0.0))
-        y0, y1 = int(max(cy - reach, 0)), int(min(cy + reach, height - 1)) + 1
-        x0, x1 = int(max(cx - reach, 0)), int(min(cx + reach, width - 1)) + 1
-        if y1 <= y0 or x1 <= x0:
-            continue
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        part = _drop(yy, xx, cy, cx, radius, shapes[i])
+        drop = partial(_drop, cy=cy, cx=cx, radius=radius, shape_coeffs=shapes[i])
+        _stamp(thickness, (cy, cx, cy, cx), radius * 1.3, depth[i], drop)
         if has_drip[i]:
-            start = (cy + 0.6 * radius * np.cos(drip_angle[i]), cx + 0.6 * radius * np.sin(drip_angle[i]))
-            streak = _drip(yy, xx, start, drip_angle[i], radius * drip_length[i], radius * 0.35, drip_wave[i])
-            part = np.maximum(part, streak)
+            angle, length = drip_angle[i], radius * drip_length[i]
+            start = (cy + 0.6 * radius * np.cos(angle), cx + 0.6 * radius * np.sin(angle))
+            end = (start[0] + length * np.cos(angle), start[1] + length * np.sin(angle))
+            drip = partial(_drip, start=start, angle=angle, length=length, width=radius * 0.35, wave=drip_wave[i])
+            _stamp(thickness, (*start, *end), radius, depth[i], drip)
         for dist, angle, frac in satellites[i]:
-            sy, sx = cy + dist * radius * np.sin(angle), cx + dist * radius * np.cos(angle)
-            part = np.maximum(part, 0.8 * _drop(yy, xx, sy, sx, frac * radius, shapes[i, :1]))
-        window = thickness[y0:y1, x0:x1]
-        np.maximum(window, part * depth[i], out=window)
+            sy, sx, r = cy + dist * radius * np.sin(angle), cx + dist * radius * np.cos(angle), frac * radius
+            droplet = partial(_drop, cy=sy, cx=sx, radius=r, shape_coeffs=shapes[i, :1])
+            _stamp(thickness, (sy, sx, sy, sx), r * 1.3, 0.8 * depth[i], droplet)
     soften = max(unit * 0.04, 0.5)
     return cv2.GaussianBlur(thickness, (0, 0), soften)
 
@@ -183,9 +199,7 @@ def smoke_density(shape: tuple[int, int], severity: int, seed: int) -> np.ndarra
     warp_y = fractal_noise(shape, rng, base_cells=2, octaves=2) - 0.5
     warp_x = fractal_noise(shape, rng, base_cells=2, octaves=2) - 0.5
     margin = int(np.ceil(strength / 2)) + 1  # displaced samples never leave the field: no mirror seams
-    field = fractal_noise(
-        (height + 2 * margin, width + 2 * margin), rng, base_cells=2, octaves=6, persistence=0.6
-    )
+    field = fractal_noise((height + 2 * margin, width + 2 * margin), rng, base_cells=2, octaves=6, persistence=0.6)
     yy, xx = np.mgrid[margin : margin + height, margin : margin + width].astype(np.float32)
     map_x, map_y = xx + strength * warp_x, yy + strength * warp_y
     billows = cv2.remap(field, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -81,7 +81,7 @@ def upload_files(
     the Label Studio UI does before it builds tasks. Unique form-field names keep the order.
     """
     http = client._client_wrapper.httpx_client  # noqa: SLF001 - the SDK's authenticated client
-    form = [(f"file{i}", (name, data, "image/png")) for i, (name, data) in enumerate(files)]
+    form = {f"file{i:05d}": (name, data, "image/png") for i, (name, data) in enumerate(files)}
     with api_errors(url, f"uploading {len(files)} images to project {project_id}"):
         resp = http.request(
             f"api/projects/{project_id}/import",

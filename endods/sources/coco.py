@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,9 +55,11 @@ class CocoMasks:
         """uint8 (height, width) class-id mask: 0 = unpainted, later annotation ids overwrite earlier."""
         image = self.images[image_id]
         mask = np.zeros((image.height, image.width), np.uint8)
-        for ann in sorted(self._coco.imgToAnns.get(image_id, []), key=lambda a: a["id"]):
-            binary = self._coco.annToMask(ann)
-            mask[binary > 0] = ann["category_id"]
+        with warnings.catch_warnings():  # pycocotools' numpy-2 `copy=` DeprecationWarning, once per call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for ann in sorted(self._coco.imgToAnns.get(image_id, []), key=lambda a: a["id"]):
+                binary = self._coco.annToMask(ann)
+                mask[binary > 0] = ann["category_id"]
         return mask
 
 
@@ -94,9 +97,7 @@ def _check_images(path: Path, images: list) -> dict[int, CocoImage]:
         if image.id in by_id:
             raise SourceError(f"{path}: duplicate image id {image.id}")
         if image.frame_id in seen:
-            raise SourceError(
-                f"{path}: images {seen[image.frame_id]} and {image.id} are both frame {image.frame_id}"
-            )
+            raise SourceError(f"{path}: images {seen[image.frame_id]} and {image.id} are both frame {image.frame_id}")
         seen[image.frame_id] = image.id
         by_id[image.id] = image
     return by_id

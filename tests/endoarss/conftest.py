@@ -34,6 +34,7 @@ TINY_OVERRIDES = [
     "amp=none",
     "lr=0.003",
     "seed=0",
+    "arch_kwargs={head_channels: 16}",
 ]
 
 
@@ -101,6 +102,11 @@ def _isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     cache = tmp_path_factory.mktemp("hf-cache")
     os.environ.setdefault("HF_DATASETS_CACHE", str(cache))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # One intra-op thread: on a shared 2-core box, 2 threads oversubscribe and run ~10x slower.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,15 @@ def _frames(n: int = 12, seed: int = 0) -> list[EncodedFrame]:
         mask[0, 0] = 255
         counts = np.bincount(mask[mask != 255], minlength=8)
         out.append(
-            EncodedFrame(f"seq_{i % 3}/frame{i:03d}", f"seq_{i % 3}", "endovis18", i % 4, encode_png(img), encode_png(mask), tuple(counts))
+            EncodedFrame(
+                f"seq_{i % 3}/frame{i:03d}",
+                f"seq_{i % 3}",
+                "endovis18",
+                i % 4,
+                encode_png(img),
+                encode_png(mask),
+                tuple(counts),
+            )
         )
     return out
 

@@ -34,18 +34,17 @@ def test_sma_keeps_shape_and_gradients_reach_all_parameters() -> None:
 
 
 def test_ema_hand_values_on_constant_input() -> None:
-    # Constant input: GroupNorm output is its bias (0), the 3x3 branch output is constant c2, so the
-    # spatial weight is softmax(.)=1 times c2 (+ 0): the output is x * sigmoid(c2), c2 computed by hand.
+    # Constant input: the 1x1 branch after GroupNorm is exactly its bias (0); with one channel both
+    # softmaxes are 1, so the weight map is the 3x3 branch x2 itself: y = x * sigmoid(x2(pixel)).
     ema = EMA(channels=1, groups=1)
     with torch.no_grad():
         ema.conv3x3.weight.fill_(0.1)
         ema.conv3x3.bias.fill_(0.2)
     x = torch.full((1, 1, 5, 5), 2.0)
     y = ema(x)
-    # the centre pixel sees 9 taps of 2.0: c2 = 9 * 0.1 * 2 + 0.2 = 2.0; but the weight map is the
-    # spatial *sum* over the map of softmax-weighted x2, so each pixel uses its own x2 value
+    # centre: 9 taps of 2.0 -> x2 = 9 * 0.1 * 2 + 0.2 = 2.0; corner: 4 in-bounds taps (zero padding)
     centre = 2.0 * torch.sigmoid(torch.tensor(2.0))
-    corner = 2.0 * torch.sigmoid(torch.tensor(4 * 0.1 * 2 + 0.2))  # 4 in-bounds taps at a corner
+    corner = 2.0 * torch.sigmoid(torch.tensor(4 * 0.1 * 2 + 0.2))
     assert torch.allclose(y[0, 0, 2, 2], centre) and torch.allclose(y[0, 0, 0, 0], corner)
     with pytest.raises(ConfigError):
         EMA(channels=4, groups=3)

@@ -14,12 +14,12 @@ from endoarss.models.tesla import TaskRouter, grouped_lora_delta
 def _tesla(router: str = "task", sma: bool = False) -> torch.nn.Module:
     torch.manual_seed(0)
     model = create_model(
-        "dinov2", "tesla", sma=sma, router=router, backbone_config=backbone_config_for("dinov2", "tiny"),
+        "dinov2", "tesla", sma=sma, sma_dim=8, router=router, backbone_config=backbone_config_for("dinov2", "tiny"),
         image_size=56, head_channels=16, num_activities=3, num_classes=4,
     ).double()  # fmt: skip
     with torch.no_grad():  # non-zero B everywhere so every adapter really contributes
         for name, p in model.named_parameters():
-            if "lora_B" in name or "adapter_B" in name:
+            if "lora_B" in name or "adapter_B" in name or "router.logits" in name:
                 p.normal_(0, 0.2)
     return model.eval()  # eval: BN uses running stats, so per-task and batched BN agree
 

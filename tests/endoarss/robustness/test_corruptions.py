@@ -214,7 +214,9 @@ def test_shims_equal_imagecorruptions_reference(monkeypatch: pytest.MonkeyPatch)
 
     reference = imagenet_c._imagecorruptions()
 
-    def gaussian_with_multichannel(x, sigma, multichannel=None, **kwargs):  # noqa: ANN001, ANN202
+    def gaussian_with_multichannel(
+        x: np.ndarray, sigma: float, multichannel: bool | None = None, **kwargs: object
+    ) -> np.ndarray:
         return gaussian(x, sigma=sigma, channel_axis=-1 if multichannel else None, **kwargs)
 
     monkeypatch.setattr(reference, "gaussian", gaussian_with_multichannel)
@@ -228,3 +230,17 @@ def test_shims_equal_imagecorruptions_reference(monkeypatch: pytest.MonkeyPatch)
                 assert np.array_equal(corrupt(image, name, severity, seed=9), expected), (name, severity)
     finally:
         np.random.set_state(state)
+
+
+def test_missing_imagecorruptions_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, frame: np.ndarray) -> None:
+    import sys
+
+    from endoarss.errors import EndoarssError
+
+    monkeypatch.setitem(sys.modules, "imagecorruptions", None)
+    monkeypatch.setitem(sys.modules, "imagecorruptions.corruptions", None)
+    with pytest.raises(EndoarssError, match="pip install --no-deps imagecorruptions"):
+        corrupt(frame, "shot_noise", 1)
+    # Our own and re-implemented corruptions do not need it.
+    for name in ("gamma", "bleeding", "smoke", "glass_blur", "gaussian_blur", "impulse_noise", "elastic_transform"):
+        corrupt(frame, name, 2)

@@ -1,0 +1,167 @@
+"""Evaluate a model / a RUN on a dataset split: metrics at label resolution, eval.json, confusion plot.
+
+Segmentation logits come out at the model input size; each is upsampled (bilinear) to its frame's
+label resolution before the argmax, as MTL.md specifies, so numbers do not depend on ``image_size``.
+A model trained on one dataset can be evaluated on another whose label map has the same activity and
+class names (MTLEndovis → MTLEndovis-Gen); anything else is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from endoarss.data import SegActDataset, SplitData, make_loader, normalize, open_split
+from endoarss.run import check_labelmaps_compatible, json_safe, load_run
+
+EVAL_FILE = "eval.json"
+CONFUSION_FILE = "confusion_activity.png"
+Progress = Callable[[int, int], None]
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module,
+    split: SplitData,
+    image_size: tuple[int, int],
+    batch_size: int = 16,
+    num_workers: int = 0,
+    compat: bool = False,
+    device: torch.device | str = "cpu",
+    autocast: contextlib.AbstractContextManager | None = None,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Metrics dict of :class:`endoarss.metrics.SegActMeter` for the tasks the model has."""
+    from endoarss.metrics import SegActMeter
+
+    labelmap = split.labelmap
+    tasks = list(getattr(model, "tasks", ()))
+    meter = SegActMeter(labelmap.num_classes, labelmap.num_activities, compat=compat)
+    loader = make_loader(SegActDataset(split, image_size, train=False), batch_size, False, 0, num_workers, False)
+    was_training = model.training
+    model.eval()
+    done, total = 0, len(split)
+    try:
+        for batch in loader:
+            with autocast or contextlib.nullcontext():
+                out = model(normalize(batch["image"].to(device)))
+            if "segmentation" in tasks:
+                logits = out["segmentation"].float()
+                for i, true in enumerate(batch["label_masks"]):
+                    up = F.interpolate(logits[i : i + 1], size=true.shape, mode="bilinear", align_corners=False)
+                    meter.update(up.argmax(1).cpu().numpy(), true[None])
+            if "activity" in tasks:
+                pred = out["activity"].float().argmax(1).cpu().numpy()
+                meter.update(None, None, pred, batch["activity"].numpy())
+            done += len(batch["frame_id"])
+            if on_progress is not None:
+                on_progress(done, total)
+    finally:
+        model.train(was_training)
+    metrics = meter.compute()
+    return {k: v for k, v in metrics.items() if _belongs(k, tasks)}
+
+
+_ACTIVITY_KEYS = {"ac", "ac_overall", "f1", "confusion_activity"}
+
+
+def _belongs(key: str, tasks: list[str]) -> bool:
+    return ("activity" in tasks) if key in _ACTIVITY_KEYS else ("segmentation" in tasks)
+
+
+def plot_confusion(matrix: np.ndarray, names: list[str], path: Path) -> None:
+    """Activity confusion matrix (rows = truth) as a PNG; matplotlib imported lazily (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    size = max(4.0, 0.5 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=90)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (r, c), v in np.ndenumerate(matrix):
+        if v:
+            ax.text(c, r, str(int(v)), ha="center", va="center", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def evaluate_run(
+    run: Path,
+    data: str | Path,
+    split: str = "test",
+    compat: bool = False,
+    checkpoint: str = "best",
+    out: Path | None = None,
+    weights: str | None = None,
+    num_workers: int = 0,
+    on_progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate RUN's checkpoint on ``data``/``split``; write ``eval.json`` (+ confusion PNG) to ``out``.
+
+    ``out`` defaults to the RUN folder. The returned dict (also the file content) holds ``metrics``,
+    ``per_class`` (IoU/Dice by class name), the mode (``standard``/``compat``) and where it came from.
+    """
+    loaded = load_run(Path(run), checkpoint, weights)
+    split_data = open_split(data, split)
+    check_labelmaps_compatible(loaded.labelmap, split_data.labelmap, f"{data} [{split}]")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = loaded.model.to(device)
+    autocast = None
+    if device == "cuda" and loaded.config.amp != "none":
+        dtype = torch.bfloat16 if loaded.config.amp == "bf16" else torch.float16
+        autocast = torch.autocast("cuda", dtype=dtype)
+    metrics = evaluate_model(
+        model,
+        split_data,
+        loaded.config.image_size,
+        loaded.config.eval_batch_size,
+        num_workers,
+        compat,
+        device,
+        autocast,
+        on_progress,
+    )
+    lm = split_data.labelmap
+    per_class = {}
+    if "per_class_iou" in metrics:
+        per_class = {
+            name: {"iou": iou, "dice": dice}
+            for name, iou, dice in zip(lm.class_names, metrics["per_class_iou"], metrics["per_class_dice"], strict=True)
+        }
+    result = json_safe(
+        {
+            "mode": "compat" if compat else "standard",
+            "run": str(run),
+            "checkpoint": str(loaded.checkpoint),
+            "data": str(data),
+            "dataset": split_data.dataset,
+            "split": split,
+            "frames": len(split_data),
+            "metrics": {
+                k: v for k, v in metrics.items() if not k.startswith("per_class") and k != "confusion_activity"
+            },
+            "per_class": per_class,
+            "confusion_activity": metrics.get("confusion_activity"),
+            "activities": list(lm.activities),
+        }
+    )
+    out = Path(out) if out is not None else Path(run)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / EVAL_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    if result["confusion_activity"] is not None:
+        plot_confusion(np.array(result["confusion_activity"]), list(lm.activities), out / CONFUSION_FILE)
+    return result

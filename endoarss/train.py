@@ -1,0 +1,276 @@
+"""Multi-task training loop on accelerate: CPU, one GPU, or multi-GPU DDP (``accelerate launch``).
+
+Per step: forward (bf16/fp16 autocast on GPU), one cross-entropy per task (segmentation ignores 255),
+``weighting.backward`` fills the gradients, Adam steps. The schedule (StepLR by default) steps per epoch.
+
+DDP and gradient weighting: DB-MTL, MoCo and Aligned-MTL take per-task gradients with
+``torch.autograd.grad``, which DDP's gradient hooks never see. So the forward/backward runs under
+``accelerator.no_sync`` (DDP only broadcasts the initial weights and BN buffers) and the weighting is
+given a ``grad_reducer`` that all-reduces (mean) every gradient tensor it computes - per-task gradient
+matrices included - *before* it combines them. Every rank thus applies the same task weights and the
+same update to the global-batch gradients, and the weighting states stay identical across ranks.
+
+Only rank 0 writes the RUN folder and evaluates (on the unwrapped model); the others wait at barriers.
+Progress goes to ``on_progress(TrainEvent)``, called on every rank (``event.is_main`` tells which).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from endoarss.augment import AugmentParams
+from endoarss.checkpoint import find_checkpoint, write_checkpoint
+from endoarss.config import TrainConfig
+from endoarss.data import SegActDataset, make_loader, normalize, open_split
+from endoarss.errors import ConfigError
+from endoarss.evaluate import evaluate_model
+from endoarss.run import (
+    CONFIG_FILE,
+    LABELMAP_FILE,
+    METRICS_FILE,
+    MODEL_CONFIG_FILE,
+    RUN_INFO_FILE,
+    build_model,
+    json_safe,
+    labelmap_to_json,
+    run_info,
+)
+from endoarss.train_state import (
+    EpochSums,
+    Progress,
+    check_resume_config,
+    make_optimizer,
+    make_scheduler,
+    restore_last,
+    save_last,
+    step_seed,
+    truncate_lines,
+)
+
+LOWER_IS_BETTER = {"hd", "hd95", "loss"}
+
+
+@dataclass
+class TrainEvent:
+    """One progress report: ``kind`` is "start", "step", "epoch" (with eval metrics) or "done"."""
+
+    kind: str
+    epoch: int
+    global_step: int
+    total_steps: int
+    is_main: bool = True
+    rank: int = 0
+    losses: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    frame_ids: list[str] = field(default_factory=list)
+    lr: float = 0.0
+
+
+def _task_losses(out: dict[str, torch.Tensor], batch: dict[str, Any], tasks: list[str]) -> torch.Tensor:
+    losses = []
+    for t in tasks:
+        if t == "activity":
+            losses.append(F.cross_entropy(out[t].float(), batch["activity"]))
+        else:
+            losses.append(F.cross_entropy(out[t].float(), batch["mask"], ignore_index=255))
+    return torch.stack(losses)
+
+
+def _mean_reducer(world: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    def reduce(tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.detach().contiguous().clone()
+        torch.distributed.all_reduce(out)
+        return out / world
+
+    return reduce
+
+
+def _is_better(metric: str, value: float, best: float | None) -> bool:
+    if value is None or value != value:  # NaN never wins
+        return False
+    return best is None or (value < best if metric in LOWER_IS_BETTER else value > best)
+
+
+def _prepare_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> Path | None:
+    """Return the checkpoint to resume from (None = fresh start); refuse to clobber an existing run."""
+    if (run / CONFIG_FILE).exists():
+        if not resume:
+            raise ConfigError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+        check_resume_config(TrainConfig.load(run / CONFIG_FILE), cfg)
+        return find_checkpoint(run / "checkpoints" / "last")
+    return None
+
+
+def train(
+    config: TrainConfig,
+    data: str | Path,
+    out: Path,
+    resume: bool = False,
+    on_progress: Callable[[TrainEvent], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``config`` on ``data`` (built dataset folder or Hub id) into RUN folder ``out``.
+
+    Returns a summary (global step, epochs done, best metric/epoch, last eval metrics).
+    """
+    from accelerate import Accelerator
+
+    from endoarss.weighting import WeightingConfigError, build_weighting
+
+    cuda = torch.cuda.is_available()
+    precision = config.amp if cuda and config.amp != "none" else "no"
+    accelerator = Accelerator(cpu=not cuda, mixed_precision=precision)
+    main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
+    run = Path(out)
+    with accelerator.main_process_first():
+        train_split = open_split(data, "train")
+    cfg = config.resolved(train_split.dataset)
+    resume_from = _prepare_run_folder(run, cfg, resume)
+    labelmap, tasks = train_split.labelmap, list(cfg.tasks)
+
+    model = build_model(cfg, labelmap)
+    try:
+        weighting = build_weighting(cfg.weighting, len(tasks), **cfg.weighting_kwargs)
+    except WeightingConfigError as exc:
+        raise ConfigError(f"weighting_kwargs: {exc}") from None
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    scheduler = make_scheduler(optimizer, cfg)
+    progress = Progress()
+    if resume_from is not None:
+        progress = restore_last(resume_from, model, optimizer, scheduler, weighting)
+
+    augment = AugmentParams(cfg.hflip, cfg.scale_range, cfg.color_jitter) if cfg.augment else None
+    train_ds = SegActDataset(train_split, cfg.image_size, True, augment, cfg.seed)
+    loader = make_loader(train_ds, cfg.batch_size, True, cfg.seed, cfg.num_workers, drop_last=True)
+    sampler = loader.sampler
+    if len(loader) < world:
+        raise ConfigError(f"{len(train_ds)} training frames give fewer than one batch of {cfg.batch_size} per rank")
+    model, loader = accelerator.prepare(model, loader)
+    unwrapped = accelerator.unwrap_model(model)
+    shared = unwrapped.shared_parameters()
+    owned = unwrapped.task_parameters()
+    task_params = [owned[t] for t in tasks]
+    if world > 1:
+        weighting.grad_reducer = _mean_reducer(world)
+
+    steps_per_epoch = len(loader)
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    eval_split = None
+    if main:
+        eval_split = open_split(data, cfg.eval_split)
+        run.mkdir(parents=True, exist_ok=True)
+        _write_run_files(run, cfg, train_split, unwrapped, labelmap, accelerator, str(data), resume_from is not None)
+        truncate_lines(run / METRICS_FILE, progress.metrics_lines)
+
+    def emit(kind: str, **kw: Any) -> None:
+        if on_progress is not None:
+            lr = optimizer.param_groups[0]["lr"]
+            on_progress(TrainEvent(kind, progress.epoch, progress.global_step, total_steps, main, rank, lr=lr, **kw))
+
+    def checkpoint() -> None:
+        if main:
+            save_last(run, unwrapped.trainable_state_dict(), optimizer, scheduler, weighting, progress)
+        accelerator.wait_for_everyone()
+
+    emit("start")
+    last_metrics: dict[str, Any] | None = None
+    while progress.epoch < cfg.epochs and (not cfg.max_steps or progress.global_step < cfg.max_steps):
+        epoch, t0 = progress.epoch, time.perf_counter()
+        sampler.set_epoch(epoch)
+        loader.set_epoch(epoch)
+        batches = accelerator.skip_first_batches(loader, progress.step_in_epoch) if progress.step_in_epoch else loader
+        model.train()
+        for batch in batches:
+            torch.manual_seed(step_seed(cfg.seed, progress.global_step, rank))
+            with accelerator.no_sync(model):
+                out = model(normalize(batch["image"]))
+                losses = _task_losses(out, batch, tasks)
+                optimizer.zero_grad(set_to_none=True)
+                weights = weighting.backward(losses, shared, task_params, epoch)
+            optimizer.step()
+            mean_losses = accelerator.reduce(losses.detach(), "mean") if world > 1 else losses.detach()
+            progress.global_step += 1
+            progress.step_in_epoch += 1
+            progress.sums.add(tasks, mean_losses.cpu(), weights.detach().cpu(), len(batch["frame_id"]) * world)
+            emit(
+                "step",
+                losses=dict(zip(tasks, mean_losses.tolist(), strict=True)),
+                weights=dict(zip(tasks, weights.tolist(), strict=True)),
+                frame_ids=list(batch["frame_id"]),
+            )
+            stop = bool(cfg.max_steps) and progress.global_step >= cfg.max_steps
+            if stop or progress.step_in_epoch == steps_per_epoch:
+                break
+            if cfg.checkpoint_every and progress.global_step % cfg.checkpoint_every == 0:
+                checkpoint()
+        # ---- end of epoch (or of the step budget): schedule, eval, log, checkpoints
+        seconds = time.perf_counter() - t0
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        final = epoch + 1 >= cfg.epochs or (bool(cfg.max_steps) and progress.global_step >= cfg.max_steps)
+        do_eval = final or (cfg.eval_every > 0 and (epoch + 1) % cfg.eval_every == 0)
+        metrics = None
+        if main:
+            if do_eval and eval_split is not None:
+                with accelerator.autocast():
+                    metrics = evaluate_model(unwrapped, eval_split, cfg.image_size, cfg.eval_batch_size,
+                                             cfg.num_workers, device=accelerator.device)  # fmt: skip
+                last_metrics = metrics
+            line = {"epoch": epoch, "step": progress.global_step, "lr": lr, **progress.sums.means(),
+                    "throughput_img_s": progress.sums.images / seconds if seconds > 0 else None,
+                    "epoch_seconds": seconds, "eval": metrics}  # fmt: skip
+            with (run / METRICS_FILE).open("a") as fh:
+                fh.write(json.dumps(json_safe(line)) + "\n")
+            value = None if metrics is None else metrics.get(cfg.best_metric)
+            if _is_better(cfg.best_metric, value, progress.best_value):
+                progress.best_value, progress.best_epoch = float(value), epoch
+                state = {"epoch": epoch, "global_step": progress.global_step, "metric": cfg.best_metric, "value": value}
+                write_checkpoint(run / "checkpoints" / "best", {}, unwrapped.trainable_state_dict(), json_safe(state))
+            progress.metrics_lines += 1
+        emit("epoch", metrics=metrics, losses=progress.sums.means()["loss"])
+        progress.epoch, progress.step_in_epoch, progress.sums = epoch + 1, 0, EpochSums()
+        checkpoint()
+    emit("done", metrics=last_metrics)
+    accelerator.wait_for_everyone()
+    summary = {"run": str(run), "global_step": progress.global_step, "epochs_done": progress.epoch,
+               "best_metric": cfg.best_metric, "best_value": progress.best_value,
+               "best_epoch": progress.best_epoch, "metrics": last_metrics}  # fmt: skip
+    accelerator.end_training()
+    return json_safe(summary)
+
+
+def _write_run_files(
+    run: Path, cfg: TrainConfig, split: Any, model: Any, labelmap: Any, accelerator: Any, data: str, resumed: bool
+) -> None:
+    """config.yaml, labelmap.json, model.json and run_info.json (a resume appends to ``resumes``)."""
+    (run / CONFIG_FILE).write_text(cfg.to_yaml())
+    (run / LABELMAP_FILE).write_text(json.dumps(labelmap_to_json(labelmap), indent=2) + "\n")
+    (run / MODEL_CONFIG_FILE).write_text(json.dumps(model.config, indent=2) + "\n")
+    info_path = run / RUN_INFO_FILE
+    version = None
+    manifest = Path(data) / "manifest.json"
+    if manifest.is_file():
+        version = json.loads(manifest.read_text()).get("version") or None
+    extra = {
+        "device": str(accelerator.device),
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "dataset": split.dataset,
+        "train_frames": len(split),
+    }
+    info = run_info(cfg, data, version, extra)
+    if resumed and info_path.is_file():
+        old = json.loads(info_path.read_text())
+        old.setdefault("resumes", []).append(info)
+        info = old
+    info_path.write_text(json.dumps(json_safe(info), indent=2) + "\n")

@@ -1,0 +1,183 @@
+"""Take reviewed annotations back from Label Studio into a new dataset version.
+
+Rules (documented in the README):
+- per task the latest submitted annotation wins (highest `updated_at`, then id); cancelled
+  (skipped) annotations are ignored; a frame without an annotation keeps its base labels;
+- the annotation's brush regions replace the frame's mask: a pixel takes the class of the last
+  region covering it in the annotation's result order (the region drawn on top in the editor);
+  uncovered pixels are background, except pixels that were ignore (255) in the base, which stay
+  ignore because Label Studio has no way to show or edit them;
+- its single activity choice replaces the activity; no choice keeps the base activity;
+- images, group, source, split and facts come unchanged from the base; the new manifest's
+  `parent` names the base version, its outputs and sources, the project, and every changed frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from endods.dataset import open_dataset
+from endods.labelstudio.client import LabelStudioError, api_errors, connect, resolve_credentials
+from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
+from endods.labelstudio.rle import RleSizeError, decode_region
+from endods.pngio import decode_png, encode_png
+from endods.split import natural_key
+from endods.writer import BuildSession, EncodedFrame
+from schemas.labelmaps import IGNORE_INDEX, LabelMap
+from schemas.manifest import ChangedFrame, Manifest, Parent
+
+Progress = Callable[[int, int], None]
+BASE_KEYS = ("split", "activity", "group")  # manifest frame keys the writer fills itself
+
+
+def _latest_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
+    live = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    return max(live, key=lambda a: (str(a.get("updated_at") or ""), int(a.get("id") or 0)), default=None)
+
+
+def fetch_reviewed(client: Any, url: str, project_id: int) -> dict[str, tuple[int, dict[str, Any]]]:
+    """frame_id -> (task id, latest annotation) for every task that has one."""
+    out: dict[str, tuple[int, dict[str, Any]]] = {}
+    with api_errors(url, f"reading tasks of project {project_id}"):
+        client.projects.get(project_id)
+        tasks = [t.dict() if hasattr(t, "dict") else dict(t) for t in client.tasks.list(project=project_id, fields="all")]
+    for task in tasks:
+        ann = _latest_annotation(task)
+        if ann is None:
+            continue
+        data = task.get("data") or {}
+        fid = data.get("frame_id")
+        if not isinstance(fid, str):
+            raise LabelStudioError(f"project {project_id} task {task.get('id')}: no frame_id in task data")
+        if fid in out:
+            raise LabelStudioError(
+                f"project {project_id}: frame {fid!r} is in tasks {out[fid][0]} and {task.get('id')}; keep one"
+            )
+        out[fid] = (int(task["id"]), ann)
+    return out
+
+
+def decode_annotation(
+    ann: dict[str, Any], base_mask: np.ndarray, base_activity: int, labelmap: LabelMap, where: str
+) -> tuple[np.ndarray, int]:
+    """(class-id mask, activity index) of one annotation, per the module's rules."""
+    height, width = base_mask.shape
+    by_name = {c.name: c.id for c in labelmap.classes[1:]}
+    mask = np.zeros_like(base_mask)
+    activity = base_activity
+    for res in ann.get("result") or []:
+        value, kind = res.get("value") or {}, res.get("type")
+        if kind == "brushlabels" and res.get("from_name") == MASK_FROM:
+            size = (res.get("original_height"), res.get("original_width"))
+            if size != (height, width):
+                raise LabelStudioError(f"{where}: brush region is {size[0]}x{size[1]}, the frame is {height}x{width}")
+            labels = value.get("brushlabels") or []
+            unknown = [lab for lab in labels if lab not in by_name]
+            if len(labels) != 1 or unknown:
+                raise LabelStudioError(
+                    f"{where}: brush label {labels!r} is not exactly one of {list(by_name)} ({labelmap.dataset})"
+                )
+            try:
+                region = decode_region(value.get("rle") or [], height, width)
+            except RleSizeError as exc:
+                raise LabelStudioError(f"{where}: mask of the wrong size: {exc}") from None
+            mask[region] = by_name[labels[0]]
+        elif kind == "choices" and res.get("from_name") == ACTIVITY_FROM:
+            choices = value.get("choices") or []
+            if len(choices) != 1:
+                raise LabelStudioError(f"{where}: expected one activity choice, got {choices!r}")
+            try:
+                activity = labelmap.activity_index(choices[0])
+            except KeyError as exc:
+                raise LabelStudioError(f"{where}: {exc.args[0]}") from None
+        else:
+            raise LabelStudioError(
+                f"{where}: unexpected result type {kind!r} from {res.get('from_name')!r} "
+                f"(the review config only has {MASK_FROM!r} brushes and {ACTIVITY_FROM!r} choices)"
+            )
+    mask[(base_mask == IGNORE_INDEX) & (mask == 0)] = IGNORE_INDEX
+    return mask, activity
+
+
+def _class_pixels(mask: np.ndarray, labelmap: LabelMap) -> tuple[int, ...]:
+    return tuple(int(n) for n in np.bincount(mask.ravel(), minlength=256)[: labelmap.num_classes])
+
+
+def import_from_labelstudio(
+    url: str | None,
+    api_key: str | None,
+    project_id: int,
+    base: Path,
+    out: Path,
+    overwrite: bool = False,
+    on_progress: Progress | None = None,
+) -> Manifest:
+    """Write `out`: the base dataset with every reviewed frame's labels replaced; return its manifest."""
+    ds = open_dataset(base)
+    lm, man = ds.labelmap, ds.manifest
+    url, api_key = resolve_credentials(url, api_key)
+    client = connect(url, api_key)
+    reviewed = fetch_reviewed(client, url, project_id)
+    unknown = sorted(set(reviewed) - set(man.frames))
+    if unknown:
+        task_id = reviewed[unknown[0]][0]
+        raise LabelStudioError(
+            f"project {project_id} task {task_id}: frame {unknown[0]!r} is not in base dataset {base} "
+            f"(version {man.version}); {len(unknown)} such task(s) - export/import against the same dataset"
+        )
+    total, done = sum(ds.num_rows(s) for s in ds.splits), 0
+    changed: list[ChangedFrame] = []
+    with BuildSession(out, overwrite=overwrite) as session:
+        for split in ds.splits:
+            for rec in ds.records(split):
+                base_mask = decode_png(rec.mask)
+                mask, mask_png, activity = base_mask, rec.mask, rec.activity
+                if rec.frame_id in reviewed:
+                    task_id, ann = reviewed[rec.frame_id]
+                    where = f"project {project_id} task {task_id} (frame {rec.frame_id!r})"
+                    mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
+                    n_changed = int(np.count_nonzero(mask != base_mask))
+                    if n_changed or activity != rec.activity:
+                        changed.append(
+                            ChangedFrame(
+                                frame_id=rec.frame_id,
+                                mask_pixels_changed=n_changed,
+                                activity_before=lm.activities[rec.activity],
+                                activity_after=lm.activities[activity],
+                            )
+                        )
+                    mask_png = encode_png(mask) if n_changed else rec.mask
+                facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
+                frame = EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png)
+                frame.class_pixels, frame.facts = _class_pixels(mask, lm), facts
+                session.add(frame)
+                done += 1
+                if on_progress:
+                    on_progress(done, total)
+        for d in man.dropped:
+            session.drop(d.frame_id, d.reason, d.path)
+        parent = Parent(
+            version=man.version,
+            labelstudio={"url": url, "project": project_id},
+            changed=sorted(changed, key=lambda c: natural_key(c.frame_id)),
+            dataset=man.dataset,
+            outputs=man.outputs,
+            sources={k: v.model_dump() for k, v in man.sources.items()},
+        )
+        return session.finish(
+            dataset=man.dataset,
+            labelmap=lm,
+            split={fid: f["split"] for fid, f in man.frames.items()},
+            options=man.options,
+            parent=parent,
+            provenance={
+                "command": "endods labelstudio import",
+                "base": str(Path(base).resolve()),
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            },
+        )

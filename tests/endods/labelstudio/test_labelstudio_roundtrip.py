@@ -1,0 +1,151 @@
+"""Round trip against a real Label Studio server: export, annotate through the API, import."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from label_studio_sdk import LabelStudio
+
+from endods.dataset import open_dataset
+from endods.labelstudio import LabelStudioError, export_to_labelstudio, import_from_labelstudio
+from endods.labelstudio.rle import choice_result, decode_region, mask_results
+from endods.pngio import decode_png
+from schemas.labelmaps import MTLENDOVIS
+
+pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
+
+
+def _records(path: Path) -> dict[str, tuple[str, np.ndarray, np.ndarray, int, bytes]]:
+    ds = open_dataset(path)
+    return {
+        r.frame_id: (split, decode_png(r.image), decode_png(r.mask), r.activity, r.image)
+        for split in ds.splits
+        for r in ds.records(split)
+    }
+
+
+def _decode_prediction(result: list[dict], shape: tuple[int, int]) -> tuple[dict[str, np.ndarray], list]:
+    regions, choices = {}, []
+    for res in result:
+        if res["type"] == "brushlabels":
+            (label,) = res["value"]["brushlabels"]
+            assert label not in regions
+            regions[label] = decode_region(res["value"]["rle"], *shape)
+        else:
+            choices.append(res["value"]["choices"])
+    return regions, choices
+
+
+def test_export_predictions_lossless_then_import_applies_exactly_the_review(
+    labelstudio_server, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    url, key = labelstudio_server.url, labelstudio_server.token
+    base = _records(tiny_dataset)
+    progress: list[tuple[int, int]] = []
+    title = f"roundtrip {uuid.uuid4().hex[:8]}"
+    res = export_to_labelstudio(tiny_dataset, url, key, project=title, on_progress=lambda d, t: progress.append((d, t)))
+    test_ids = [f for f, v in base.items() if v[0] == "test"]
+    assert res.frame_ids == test_ids and len(res.task_ids) == 4 and not res.reused_project
+    assert progress[-1] == (8, 8)
+
+    client = LabelStudio(base_url=url, api_key=key)
+    version = open_dataset(tiny_dataset).manifest.version
+    for task_id, fid in zip(res.task_ids, res.frame_ids, strict=True):
+        task = client.tasks.get(task_id)
+        assert task.data["frame_id"] == fid and task.data["split"] == "test"
+        assert task.data["dataset_version"] == version and task.data["image"].startswith("/data/upload/")
+        _, image, mask, activity, image_png = base[fid]
+        # the uploaded image is served back byte-identical
+        served = b"".join(client.files.download(task.data["image"].removeprefix("/data/")) or [b""])
+        if served:
+            assert served == image_png
+        (pred,) = client.predictions.list(task=task_id)
+        regions, choices = _decode_prediction(pred.result, mask.shape)
+        assert choices == [[MTLENDOVIS.activities[activity]]]
+        present = [c for c in MTLENDOVIS.classes[1:] if (mask == c.id).any()]
+        assert sorted(regions) == sorted(c.name for c in present)
+        for c in present:
+            assert np.array_equal(regions[c.name], mask == c.id), (fid, c.name)
+
+    # review: task 0 changes activity only, task 1 repaints a block to class 2, task 2 re-submits as-is
+    f0, f1, f2 = res.frame_ids[:3]
+    t0, t1, t2 = res.task_ids[:3]
+    m0, a0 = base[f0][2], base[f0][3]
+    new_activity = (a0 + 5) % MTLENDOVIS.num_activities
+    edited = base[f1][2].copy()
+    edited[20:40, 20:50] = 2
+    client.annotations.create(
+        id=t0,
+        result=[*mask_results(np.where(m0 == 255, 0, m0), MTLENDOVIS), choice_result(MTLENDOVIS.activities[new_activity])],
+    )
+    client.annotations.create(
+        id=t1,
+        result=[*mask_results(np.where(edited == 255, 0, edited), MTLENDOVIS), choice_result(MTLENDOVIS.activities[base[f1][3]])],
+    )
+    m2 = base[f2][2]
+    client.annotations.create(
+        id=t2,
+        result=[*mask_results(np.where(m2 == 255, 0, m2), MTLENDOVIS), choice_result(MTLENDOVIS.activities[base[f2][3]])],
+    )
+
+    out = tmp_path / "reviewed"
+    manifest = import_from_labelstudio(url, key, res.project_id, tiny_dataset, out)
+    new = _records(out)
+    assert sorted(new) == sorted(base)
+    for fid, (split, image, mask, activity, image_png) in base.items():
+        n_split, n_image, n_mask, n_activity, n_png = new[fid]
+        assert n_split == split and n_png == image_png
+        want_mask = edited if fid == f1 else mask
+        want_activity = new_activity if fid == f0 else activity
+        assert np.array_equal(n_mask, want_mask), fid
+        assert n_activity == want_activity, fid
+    changed = int(np.count_nonzero(edited != base[f1][2]))
+    assert changed == 20 * 30 - int(np.count_nonzero(base[f1][2][20:40, 20:50] == 2))
+    parent = manifest.parent
+    assert parent is not None and parent.version == version
+    assert parent.labelstudio == {"url": url, "project": res.project_id}
+    assert [c.model_dump() for c in parent.changed] == sorted(
+        [
+            {"frame_id": f0, "mask_pixels_changed": 0, "activity_before": MTLENDOVIS.activities[a0],
+             "activity_after": MTLENDOVIS.activities[new_activity]},
+            {"frame_id": f1, "mask_pixels_changed": changed, "activity_before": MTLENDOVIS.activities[base[f1][3]],
+             "activity_after": MTLENDOVIS.activities[base[f1][3]]},
+        ],
+        key=lambda c: c["frame_id"],
+    )  # fmt: skip
+    assert manifest.frames[f0]["states"] == base_facts(tiny_dataset, f0)
+    assert key not in (out / "manifest.json").read_text()
+
+    # re-export into the same project: reused, nothing duplicated
+    again = export_to_labelstudio(tiny_dataset, url, key, project=title)
+    assert again.reused_project and again.task_ids == [] and again.skipped == test_ids
+
+
+def base_facts(path: Path, fid: str) -> list:
+    return open_dataset(path).manifest.frames[fid]["states"]
+
+
+def test_import_rejects_task_for_frame_not_in_base(labelstudio_server, tiny_dataset: Path, tmp_path: Path) -> None:
+    url, key = labelstudio_server.url, labelstudio_server.token
+    res = export_to_labelstudio(tiny_dataset, url, key, project=f"stray {uuid.uuid4().hex[:8]}", split="train")
+    client = LabelStudio(base_url=url, api_key=key)
+    imported = client.projects.import_tasks(
+        res.project_id,
+        request=[{"data": {"image": "/nothing.png", "frame_id": "seq_9/frame999", "review": ""}}],
+        return_task_ids=True,
+    )
+    (stray,) = imported.task_ids
+    client.annotations.create(id=stray, result=[choice_result("cutting")])
+    with pytest.raises(LabelStudioError, match=rf"task {stray}: frame 'seq_9/frame999' is not in base dataset"):
+        import_from_labelstudio(url, key, res.project_id, tiny_dataset, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_api_key_is_a_clear_error_without_the_key(labelstudio_server, tiny_dataset: Path) -> None:
+    bad = "0" * 40
+    with pytest.raises(LabelStudioError, match="HTTP 401") as info:
+        export_to_labelstudio(tiny_dataset, labelstudio_server.url, bad)
+    assert bad not in str(info.value) and labelstudio_server.token not in str(info.value)

@@ -1,0 +1,119 @@
+"""MTLEndovis / MTLEndovis-Gen builds against the generator's own record of what it wrote."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+
+from endods.build import BuildOptions, build_mtlendovis
+from endods.dataset import open_dataset
+from endods.pngio import decode_png
+from endods.split import SplitConfig
+from endods.validate import validate_dataset
+from schemas.labelmaps import MTLENDOVIS
+from schemas.records import build_features
+
+
+def test_build_matches_generator_truth(built_mtlendovis, endovis18_source):
+    _, report = endovis18_source
+    manifest = open_dataset(built_mtlendovis).manifest
+    assert set(manifest.frames) == set(report.frames)
+    assert {d.frame_id: d.reason for d in manifest.dropped} == report.dropped
+    pixels = np.zeros(MTLENDOVIS.num_classes, np.int64)
+    for fid, truth in report.frames.items():
+        assert manifest.frames[fid]["activity"] == truth["activity"]
+        assert manifest.frames[fid]["group"] == truth["group"]
+        assert manifest.frames[fid]["states"] == truth["states"]
+        pixels += np.array(truth["class_pixels"])
+    built = sum(np.array([c.class_pixels[str(i)] for i in range(8)]) for c in manifest.counts.values())
+    assert built.tolist() == pixels.tolist()
+    per_activity: dict[str, int] = {}
+    for truth in report.frames.values():
+        per_activity[truth["activity"]] = per_activity.get(truth["activity"], 0) + 1
+    for name in MTLENDOVIS.activities:
+        assert sum(c.activities[name] for c in manifest.counts.values()) == per_activity.get(name, 0)
+    assert validate_dataset(built_mtlendovis) == []
+
+
+def test_load_dataset_roundtrip(built_mtlendovis, endovis18_source):
+    root, report = endovis18_source
+    dd = datasets.load_dataset(str(built_mtlendovis))
+    assert dd["train"].features == build_features(MTLENDOVIS)
+    total = 0
+    for split in dd:
+        for row in dd[split]:
+            total += 1
+            truth = report.frames[row["frame_id"]]
+            assert dd[split].features["activity"].int2str(row["activity"]) == truth["activity"]
+            mask = np.array(row["mask"])
+            assert row["mask"].mode == "L"
+            assert np.bincount(mask.ravel(), minlength=8).tolist() == truth["class_pixels"]
+            seq, frame = row["frame_id"].split("/")
+            src_mask = decode_png((root / f"isinet18").glob(f"*/annotations/{seq.replace('_', '')}_{frame}.png").__next__().read_bytes())
+            assert np.array_equal(mask, src_mask)
+            assert row["image"].size == (1280, 1024)
+    assert total == len(report.frames)
+
+
+def test_workers_and_repeat_give_identical_bytes(tmp_path, endovis18_source, built_mtlendovis):
+    root, _ = endovis18_source
+    out = tmp_path / "w2"
+    build_mtlendovis(root, out, BuildOptions(split=SplitConfig("paper", 0.2, 0), workers=2))
+    for rel in ["README.md", *open_dataset(out).manifest.outputs]:
+        assert (out / rel).read_bytes() == (built_mtlendovis / rel).read_bytes(), rel
+    a = json.loads((out / "manifest.json").read_text())
+    b = json.loads((built_mtlendovis / "manifest.json").read_text())
+    a.pop("provenance"), b.pop("provenance")
+    assert a == b
+
+
+def test_group_split_has_no_leakage(tmp_path, endovis18_source):
+    out = tmp_path / "g"
+    manifest = build_mtlendovis(endovis18_source[0], out, BuildOptions(split=SplitConfig("group", 0.2, 0)))
+    sides: dict[str, set[str]] = {}
+    for entry in manifest.frames.values():
+        sides.setdefault(entry["group"], set()).add(entry["split"])
+    assert all(len(s) == 1 for s in sides.values())
+    assert manifest.options["split"] == "group"
+    assert validate_dataset(out) == []
+
+
+def test_gen_is_test_only_in_mtlendovis_ids(built_mtlendovis_gen, endovis17_source):
+    _, report = endovis17_source
+    ds = open_dataset(built_mtlendovis_gen)
+    assert ds.splits == ["test"]
+    assert ds.labelmap.activities == MTLENDOVIS.activities
+    assert [c.name for c in ds.labelmap.classes] == MTLENDOVIS.class_names
+    assert set(ds.manifest.frames) == set(report.frames)
+    for rec in ds.records("test"):
+        truth = report.frames[rec.frame_id]
+        mask = decode_png(rec.mask)
+        assert mask.shape == (1024, 1280)
+        assert np.bincount(mask.ravel(), minlength=8).tolist() == truth["class_pixels"]
+        assert ds.manifest.frames[rec.frame_id]["unmapped_instrument_pixels"] == truth["unmapped_instrument_pixels"]
+    assert validate_dataset(built_mtlendovis_gen) == []
+
+
+@pytest.mark.parametrize("tamper", ["parquet", "manifest"])
+def test_validate_reports_tampering(tmp_path, built_mtlendovis, tamper):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(built_mtlendovis, out)
+    if tamper == "parquet":
+        path = next((out / "data").glob("train-*.parquet"))
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        manifest = json.loads((out / "manifest.json").read_text())
+        fid = next(iter(manifest["frames"]))
+        manifest["frames"][fid]["activity"] = "idle" if manifest["frames"][fid]["activity"] != "idle" else "cutting"
+        (out / "manifest.json").write_text(json.dumps(manifest))
+    problems = validate_dataset(out)
+    assert problems
+    if tamper == "manifest":
+        assert any(p.frame_id == fid for p in problems)
