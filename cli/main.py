@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "cli.build",
     "cli.validate",
     "cli.corrupt",
+    "cli.train",
+    "cli.demo",
 ]
 
 for _name in COMMAND_MODULES:

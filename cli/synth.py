@@ -17,7 +17,7 @@ synth_app = typer.Typer(
 
 DEST = typer.Argument(..., help="Folder to write the source ROOT into (created if missing).")
 SEQUENCES = typer.Option(None, "--sequences", min=1, help="Sequences / datasets / videos to write.")
-FRAMES = typer.Option(8, "--frames", min=1, help="Frames per sequence.")
+FRAMES = typer.Option(None, "--frames", min=1, help="Frames per sequence/video (default: 8; ESD: its own).")
 SEED = typer.Option(0, "--seed", help="Random seed (same seed, same bytes).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace source folders that already exist in DEST.")
 
@@ -38,42 +38,58 @@ def _summary(report: object, dest: Path) -> None:
 
 @synth_app.command("endovis18")
 def endovis18(
-    dest: Path = DEST, sequences: int = SEQUENCES, frames: int = FRAMES, seed: int = SEED, overwrite: bool = OVERWRITE
+    dest: Path = DEST,
+    sequences: int | None = SEQUENCES,
+    frames: int | None = FRAMES,
+    seed: int = SEED,
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """EndoVis18 + ISINet + EndoVis-18-VQLA: DEST/endovis18, DEST/isinet18, DEST/EndoVis-18-VQLA."""
     from endods.synth.endovis18 import synth_endovis18
 
     with user_errors():
-        report = synth_endovis18(dest, sequences=sequences or 3, frames=frames, seed=seed, overwrite=overwrite)
+        report = synth_endovis18(dest, sequences=sequences or 3, frames=frames or 8, seed=seed, overwrite=overwrite)
     _summary(report, dest)
 
 
 @synth_app.command("endovis17")
 def endovis17(
-    dest: Path = DEST, sequences: int = SEQUENCES, frames: int = FRAMES, seed: int = SEED, overwrite: bool = OVERWRITE
+    dest: Path = DEST,
+    sequences: int | None = SEQUENCES,
+    frames: int | None = FRAMES,
+    seed: int = SEED,
+    overwrite: bool = OVERWRITE,
 ) -> None:
     """EndoVis17 + EndoVis-17-VQLA: DEST/endovis17, DEST/EndoVis-17-VQLA."""
     from endods.synth.endovis17 import synth_endovis17
 
     with user_errors():
-        report = synth_endovis17(dest, sequences=sequences or 2, frames=frames, seed=seed, overwrite=overwrite)
+        report = synth_endovis17(dest, sequences=sequences or 2, frames=frames or 8, seed=seed, overwrite=overwrite)
     _summary(report, dest)
 
 
 @synth_app.command("esd")
-def esd(dest: Path = DEST, sequences: int = SEQUENCES, frames: int = FRAMES, seed: int = SEED) -> None:
+def esd(
+    dest: Path = DEST,
+    sequences: int | None = SEQUENCES,
+    frames: int | None = FRAMES,
+    seed: int = SEED,
+    overwrite: bool = OVERWRITE,
+) -> None:
     """ESD videos + phases.csv + COCO annotations: DEST/videos, DEST/phases.csv, DEST/annotations.json."""
     try:
         from endods.synth.esd import synth_esd
     except ImportError as exc:
         err_console.print(f"[bold red]error:[/] the ESD generator is not available ({exc})")
         raise typer.Exit(1) from None
-    kwargs: dict[str, int] = {"seed": seed}
+    kwargs: dict[str, int | bool] = {"seed": seed}
     params = inspect.signature(synth_esd).parameters
     if sequences is not None:
         kwargs["videos"] = sequences
-    if "frames" in params:
+    if frames is not None and "frames" in params:
         kwargs["frames"] = frames
+    if overwrite and "overwrite" in params:
+        kwargs["overwrite"] = True
     with user_errors():
         report = synth_esd(dest, **kwargs)
     _summary(report, dest)

@@ -87,8 +87,8 @@ class TrainConfig:
             raise ConfigError(
                 f"arch 'single' needs exactly one task and vice versa (arch={self.arch!r}, tasks={list(self.tasks)})"
             )
-        if self.backbone == "resnet101" and self.arch == "tesla":
-            raise ConfigError("arch 'tesla' adapts DINOv2 attention layers; use backbone=dinov2")
+        if self.backbone == "resnet101" and (self.arch == "tesla" or self.sma):
+            raise ConfigError("arch 'tesla' and sma attach to DINOv2; use backbone=dinov2 (or sma=false)")
         for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -273,15 +273,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def build_config(preset: str = "endoarss", overrides: dict[str, Any] | list[str] | None = None) -> TrainConfig:
-    """Defaults ← preset ← overrides, validated. Dict overrides of dict fields are merged, not replaced."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
-    data: dict[str, Any] = TrainConfig().to_dict()
-    data.update({k: list(v) if isinstance(v, tuple) else v for k, v in PRESETS[preset].items()})
-    data["preset"] = preset
+def apply_overrides(base: TrainConfig, overrides: dict[str, Any] | list[str] | None) -> TrainConfig:
+    """A validated copy of ``base`` with overrides; dict overrides of dict fields are merged, not replaced."""
     if isinstance(overrides, list):
         overrides = parse_overrides(overrides)
+    data = base.to_dict()
     for key, value in (overrides or {}).items():
         if key not in _FIELDS:
             raise ConfigError(f"unknown config key {key!r}; valid keys: {sorted(_FIELDS)}")
@@ -289,4 +285,12 @@ def build_config(preset: str = "endoarss", overrides: dict[str, Any] | list[str]
             data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return TrainConfig.from_dict(data, where=f"preset {preset!r} with overrides")
+    return TrainConfig.from_dict(data, where="overrides")
+
+
+def build_config(preset: str = "endoarss", overrides: dict[str, Any] | list[str] | None = None) -> TrainConfig:
+    """Defaults <- preset <- overrides, validated."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
+    base = TrainConfig.from_dict({**PRESETS[preset], "preset": preset}, where=f"preset {preset!r}")
+    return apply_overrides(base, overrides)

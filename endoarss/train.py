@@ -73,6 +73,7 @@ class TrainEvent:
     metrics: dict[str, Any] | None = None
     frame_ids: list[str] = field(default_factory=list)
     lr: float = 0.0
+    model: Any = None  # the trained, unwrapped model; set on "done" only (for in-process callers)
 
 
 def _task_losses(out: dict[str, torch.Tensor], batch: dict[str, Any], tasks: list[str]) -> torch.Tensor:
@@ -240,7 +241,7 @@ def train(
         emit("epoch", metrics=metrics, losses=progress.sums.means()["loss"])
         progress.epoch, progress.step_in_epoch, progress.sums = epoch + 1, 0, EpochSums()
         checkpoint()
-    emit("done", metrics=last_metrics)
+    emit("done", metrics=last_metrics, model=unwrapped)
     accelerator.wait_for_everyone()
     summary = {"run": str(run), "global_step": progress.global_step, "epochs_done": progress.epoch,
                "best_metric": cfg.best_metric, "best_value": progress.best_value,

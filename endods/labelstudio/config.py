@@ -23,8 +23,10 @@ def hex_color(rgb: tuple[int, int, int]) -> str:
 def label_config(labelmap: LabelMap) -> str:
     """Image + one BrushLabels (every class but background, in its colour) + single-choice activity.
 
-    The header shows the frame id and the disagreement tag so a reviewer knows why a frame is early
-    in the queue; background is "no brush", so it never appears as a label.
+    `$image` is the only data variable on purpose: Label Studio parses uploaded image files against
+    the config and refuses direct file upload when it has more than one data key. frame_id, the
+    disagreement tag and rank still live in task data, i.e. in the data manager's columns.
+    Background is "no brush", so it never appears as a label.
     """
     labels = "\n".join(
         f"    <Label value={quoteattr(c.name)} background={quoteattr(hex_color(c.color))}/>"
@@ -32,8 +34,6 @@ def label_config(labelmap: LabelMap) -> str:
     )
     choices = "\n".join(f"    <Choice value={quoteattr(name)}/>" for name in labelmap.activities)
     return f"""<View>
-  <Header value="$frame_id"/>
-  <Text name="review" value="$review"/>
   <Image name="{IMAGE_NAME}" value="$image" zoom="true" zoomControl="true"/>
   <BrushLabels name="{MASK_FROM}" toName="{IMAGE_NAME}">
 {labels}

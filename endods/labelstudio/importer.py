@@ -153,9 +153,10 @@ def import_from_labelstudio(
                         )
                     mask_png = encode_png(mask) if n_changed else rec.mask
                 facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
-                frame = EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png)
-                frame.class_pixels, frame.facts = _class_pixels(mask, lm), facts
-                session.add(frame)
+                pixels = _class_pixels(mask, lm)
+                session.add(
+                    EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png, pixels, facts)
+                )
                 done += 1
                 if on_progress:
                     on_progress(done, total)

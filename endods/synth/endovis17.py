@@ -110,7 +110,7 @@ def synth_endovis17(
     truth in sorted folder order (later wins); `unmapped_instrument_pixels` counts Vessel_Sealer /
     Grasping_Retractor pixels in the crop (background in MTLEndovis). Planned drops (`frames >= 4`):
     in instrument_dataset_1 the last frame has no VQLA file (`no_vqla_label`), the one before no state
-    question (`no_activity`). With `damaged`, the second dataset's frame000 has no VQLA image
+    question (`no_activity`). With `damaged` (`frames >= 2`), the second dataset's frame000 has no VQLA image
     (`no_image`) and frame001 no ground-truth file in any folder (`no_mask`).
     """
     if not 1 <= sequences <= 8 or frames < 1:
@@ -137,7 +137,7 @@ def synth_endovis17(
                     drop = "no_vqla_label"
                 elif k == 1 and frames >= 4 and f == frames - 2:
                     drop = "no_activity"
-                elif damaged and k == min(2, sequences) and frames >= 4 and f in (0, 1):
+                elif damaged and k == min(2, sequences) and frames >= 2 and f in (0, 1):
                     drop = "no_image" if f == 0 else "no_mask"
                 p = _frame(rng, folders, answers)
                 out.write(f"endovis17/instrument_dataset_{k}/left_frames/{name}.png", png_bytes(p["image"]))

@@ -148,7 +148,7 @@ def synth_endovis18(
 
     Planned drops (need `frames >= 4`): in the first sequence the last frame has no VQLA file
     (`no_vqla_label`) and the one before has no state question (`no_activity`); a seq_13 (when
-    `sequences >= 12`) has no VQLA labels at all, as in the real data. With `damaged`, the second
+    `sequences >= 12`) has no VQLA labels at all, as in the real data. With `damaged` (`frames >= 2`), the second
     sequence's frame000 has no image anywhere (`no_image`) and frame001 no type mask (`no_mask`).
     """
     if not 1 <= sequences <= len(SEQUENCES) or frames < 1:
@@ -180,7 +180,7 @@ def synth_endovis18(
                     drop = "no_vqla_label"
                 elif s_index == 0 and frames >= 4 and f == frames - 2:
                     drop = "no_activity"
-                elif damaged and s_index == min(1, len(seqs) - 1) and frames >= 4 and f in (0, 1):
+                elif damaged and s_index == min(1, len(seqs) - 1) and frames >= 2 and f in (0, 1):
                     drop = "no_image" if f == 0 else "no_mask"
                 p = _frame(rng, scenario)
                 image_png = png_bytes(p["image"])

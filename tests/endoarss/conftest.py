@@ -121,3 +121,16 @@ def tiny_gen_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from schemas.labelmaps import MTLENDOVIS_GEN
 
     return write_dataset(tmp_path_factory.mktemp("gen") / "OUT", MTLENDOVIS_GEN, n_train=4, n_test=6, seed=5)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path) -> tuple[Path, dict, list]:
+    """A 3-epoch run of the full `endoarss` preset (tiny backbone): (RUN, summary, progress events)."""
+    from endoarss.config import build_config
+    from endoarss.train import train
+
+    run = tmp_path_factory.mktemp("runs") / "RUN"
+    events: list = []
+    cfg = build_config("endoarss", [*TINY_OVERRIDES, "epochs=3"])
+    summary = train(cfg, tiny_dataset, run, on_progress=events.append)
+    return run, summary, events

@@ -127,3 +127,9 @@ def test_activities_option_relabels_and_filters(esd_source: EsdSynthReport, tmp_
         assert manifest.frames[fid]["activity"] == esd_source.frames[fid]["phase"]
     dropped = {d.frame_id: d.reason for d in manifest.dropped}
     assert {f for f, r in dropped.items() if r == "phase_not_selected"} >= set(esd_source.frames) - kept
+
+
+def test_built_dataset_validates(esd_built: Path) -> None:
+    from endods.validate import validate_dataset
+
+    assert validate_dataset(esd_built) == []

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from endods.writer import BuildSession, EncodedFrame
+from lsframes import FRAME_IDS, SPLIT, frame_arrays
 from schemas.labelmaps import MTLENDOVIS
 
 ROOT = Path(__file__).resolve().parents[3]
-H, W = 128, 160
 
 
 def _server_module():
@@ -45,23 +45,6 @@ def labelstudio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[obj
         pytest.skip(f"Label Studio server unavailable: {exc}")
     yield handle
     handle.stop()
-
-
-def frame_arrays(i: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Image, class-id mask and activity of synthetic frame i (2-3 classes, some ignore pixels)."""
-    rng = np.random.default_rng(i)
-    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    mask = np.zeros((H, W), np.uint8)
-    cv2.rectangle(mask, (10 + i, 10), (60 + i, 50), 1, -1)
-    cv2.circle(mask, (110, 80), 20 + i, 3, -1)
-    if i % 2 == 0:
-        cv2.fillPoly(mask, [np.array([[40, 120], [90, 70], [140, 127]], np.int32)], 6)
-    mask[0:4, 150:160] = 255  # ignore band: must survive export/import untouched
-    return image, mask, i % 4
-
-
-FRAME_IDS = [f"seq_{1 + i // 3}/frame{i:03d}" for i in range(6)]
-SPLIT = {fid: ("train" if i in (0, 3) else "test") for i, fid in enumerate(FRAME_IDS)}
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import cv2
+import httpx
 import numpy as np
 import pytest
 from label_studio_sdk import LabelStudio
 
 from endods.dataset import open_dataset
-from endods.labelstudio import LabelStudioError, export_to_labelstudio, import_from_labelstudio
+from endods.labelstudio import LabelStudioError, export_to_labelstudio, frame_stem, import_from_labelstudio
 from endods.labelstudio.rle import choice_result, decode_region, mask_results
 from endods.pngio import decode_png
 from schemas.labelmaps import MTLENDOVIS
@@ -59,9 +61,8 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
         assert task.data["dataset_version"] == version and task.data["image"].startswith("/data/upload/")
         _, image, mask, activity, image_png = base[fid]
         # the uploaded image is served back byte-identical
-        served = b"".join(client.files.download(task.data["image"].removeprefix("/data/")) or [b""])
-        if served:
-            assert served == image_png
+        served = httpx.get(url + task.data["image"], headers={"Authorization": f"Token {key}"})
+        assert served.status_code == 200 and served.content == image_png
         (pred,) = client.predictions.list(task=task_id)
         regions, choices = _decode_prediction(pred.result, mask.shape)
         assert choices == [[MTLENDOVIS.activities[activity]]]
@@ -149,3 +150,48 @@ def test_bad_api_key_is_a_clear_error_without_the_key(labelstudio_server, tiny_d
     with pytest.raises(LabelStudioError, match="HTTP 401") as info:
         export_to_labelstudio(tiny_dataset, labelstudio_server.url, bad)
     assert bad not in str(info.value) and labelstudio_server.token not in str(info.value)
+
+
+def test_export_with_predictions_orders_tasks_by_disagreement(
+    labelstudio_server, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    url, key = labelstudio_server.url, labelstudio_server.token
+    base = _records(tiny_dataset)
+    test_ids = [f for f, v in base.items() if v[0] == "test"]  # natural order: frame001, 002, 004, 005
+    preds = tmp_path / "pred"
+    (preds / "masks").mkdir(parents=True)
+    model = {}
+    rows = ["frame,activity," + ",".join(MTLENDOVIS.activities)]
+    for fid in test_ids:
+        _, _, mask, activity, _ = base[fid]
+        m = np.where(mask == 255, 0, mask)
+        if fid == test_ids[2]:
+            activity = (activity + 1) % MTLENDOVIS.num_activities  # mismatch: score >= 1
+        if fid == test_ids[3]:
+            m = np.where(m == 3, 0, m)  # class 3 vanishes: IoU 0, score 1
+            m[10:50, 10:20] = np.where(m[10:50, 10:20] == 1, 0, 1)  # ... and class 1 disagrees a bit
+        model[fid] = (m, activity)
+        assert cv2.imwrite(str(preds / "masks" / f"{frame_stem(fid)}.png"), m)
+        rows.append(f"{frame_stem(fid)},{MTLENDOVIS.activities[activity]}," + ",".join(["0.1"] * 12))
+    (preds / "activities.csv").write_text("\n".join(rows) + "\n")
+
+    res = export_to_labelstudio(tiny_dataset, url, key, project=f"pred {uuid.uuid4().hex[:8]}", predictions=preds)
+    # test_ids[2] has an activity mismatch and IoU 1 (score 1.0); test_ids[3] IoU 0 for class 3 (score 1.0):
+    # tie -> natural order; the two agreeing frames follow in natural order
+    assert res.frame_ids == [test_ids[2], test_ids[3], test_ids[0], test_ids[1]]
+    assert res.task_ids == sorted(res.task_ids)
+    assert [d.score for d in res.disagreements] == [1.0, 1.0, 0.0, 0.0]
+    client = LabelStudio(base_url=url, api_key=key)
+    for rank, (task_id, fid) in enumerate(zip(res.task_ids, res.frame_ids, strict=True), start=1):
+        task = client.tasks.get(task_id)
+        assert task.data["review_rank"] == rank and task.data["frame_id"] == fid
+        (pred,) = client.predictions.list(task=task_id)
+        regions, choices = _decode_prediction(pred.result, base[fid][2].shape)
+        m, activity = model[fid]
+        assert choices == [[MTLENDOVIS.activities[activity]]]
+        assert sorted(regions) == sorted(MTLENDOVIS.classes[c].name for c in np.unique(m) if c)
+        for name, region in regions.items():
+            assert np.array_equal(region, m == MTLENDOVIS.class_names.index(name))
+    assert client.tasks.get(res.task_ids[0]).data["review"].startswith("activity: label ")
+    assert "Monopolar Curved Scissors 0.00" not in client.tasks.get(res.task_ids[1]).data["review"]
+    assert "Large Needle Driver 0.00" in client.tasks.get(res.task_ids[1]).data["review"]

@@ -91,7 +91,7 @@ def test_deterministic_per_seed(tmp_path):
 
 
 def test_damaged_frames(tmp_path):
-    report = synth_endovis17(tmp_path, sequences=2, frames=4, damaged=True)
+    report = synth_endovis17(tmp_path, sequences=2, frames=2, damaged=True)
     assert report.dropped["instrument_dataset_2/frame000"] == "no_image"
     assert report.dropped["instrument_dataset_2/frame001"] == "no_mask"
     assert not (tmp_path / "EndoVis-17-VQLA/left_frames/seq2_frame000.png").exists()

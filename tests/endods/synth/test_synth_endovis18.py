@@ -116,7 +116,7 @@ def test_scenarios_agree_with_policy_and_cover_all_activities():
 def test_deterministic_per_seed(tmp_path):
     a = synth_endovis18(tmp_path / "a", sequences=1, frames=4, seed=7)
     b = synth_endovis18(tmp_path / "b", sequences=1, frames=4, seed=7)
-    c = synth_endovis18(tmp_path / "c", sequences=1, frames=4, seed=8)
+    synth_endovis18(tmp_path / "c", sequences=1, frames=4, seed=8)
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
     assert a.frames == b.frames and a.dropped == b.dropped
     assert _digests(tmp_path / "a") != _digests(tmp_path / "c")
@@ -133,7 +133,7 @@ def test_real_sequence_numbers_releases_and_val_split(tmp_path):
 
 
 def test_damaged_frames_and_overwrite(tmp_path):
-    report = synth_endovis18(tmp_path, sequences=2, frames=4, damaged=True)
+    report = synth_endovis18(tmp_path, sequences=2, frames=2, damaged=True)
     assert report.dropped["seq_2/frame000"] == "no_image"
     assert report.dropped["seq_2/frame001"] == "no_mask"
     images = [

@@ -1,0 +1,170 @@
+"""`endods train`, `endods eval`, `endods predict`: the model side of the toolkit.
+
+Heavy imports (torch, accelerate, datasets) happen inside the commands so `endods --help` stays fast.
+Under `accelerate launch` every rank runs the command; only the main process draws and prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cli.common import console, err_console, user_errors
+
+
+@contextlib.contextmanager
+def model_errors() -> Iterator[None]:
+    """Like `user_errors`, for `endoarss` errors too (message in red, exit 1, no traceback)."""
+    from endoarss.errors import EndoarssError
+
+    with user_errors():
+        try:
+            yield
+        except EndoarssError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+def _list_presets() -> None:
+    from endoarss.config import PRESETS, describe_preset
+
+    table = Table(title="Training presets")
+    table.add_column("preset", style="bold")
+    table.add_column("model")
+    for name in PRESETS:
+        table.add_row(name, describe_preset(name))
+    console.print(table)
+
+
+def train_cmd(
+    overrides: list[str] = typer.Argument(None, help="Config overrides key=value, e.g. lr=1e-4 epochs=50."),
+    data: str = typer.Option(None, "--data", help="Built dataset folder or Hub dataset id."),
+    preset: str = typer.Option("endoarss", "--preset", help="Named configuration (see --list-presets)."),
+    out: Path = typer.Option(None, "--out", help="RUN folder to create (or continue with --resume)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint."),
+    list_presets: bool = typer.Option(False, "--list-presets", help="Show the presets and exit."),
+) -> None:
+    """Train a multi-task model on a built dataset into a RUN folder."""
+    if list_presets:
+        _list_presets()
+        return
+    if data is None or out is None:
+        raise typer.BadParameter("--data and --out are required", param_hint="--data/--out")
+    with model_errors():
+        from endoarss.config import TrainConfig, apply_overrides, build_config
+        from endoarss.train import train
+
+        if resume and (out / "config.yaml").is_file():
+            cfg = apply_overrides(TrainConfig.load(out / "config.yaml"), overrides or [])
+        else:
+            cfg = build_config(preset, overrides or [])
+        with _TrainProgress() as bar:
+            summary = train(cfg, data, out, resume=resume, on_progress=bar.update)
+        if bar.main:
+            best = summary["best_value"]
+            best_text = "n/a" if best is None else f"{best:.4f} (epoch {summary['best_epoch']})"
+            console.print(f"[green]done[/] {summary['global_step']} steps; best {summary['best_metric']} {best_text}")
+            console.print(f"RUN: {out}", highlight=False)
+
+
+class _TrainProgress:
+    """Rich bar over optimizer steps with the live per-task losses; silent on non-main ranks."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+            console=err_console,
+        )
+        self.task = None
+        self.main = True
+
+    def __enter__(self) -> _TrainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+    def update(self, event) -> None:  # endoarss.train.TrainEvent
+        self.main = event.is_main
+        if not event.is_main:
+            return
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=event.total_steps, losses="")
+        losses = " ".join(f"{t}={v:.3f}" for t, v in event.losses.items())
+        desc = f"epoch {event.epoch + 1}"
+        self.progress.update(self.task, completed=event.global_step, description=desc, losses=losses)
+        if event.kind == "epoch" and event.metrics:
+            shown = {k: event.metrics[k] for k in ("ac", "f1", "miou", "dice") if k in event.metrics}
+            text = " ".join(f"{k}={v:.4f}" for k, v in shown.items() if v is not None)
+            self.progress.console.print(f"epoch {event.epoch + 1}: {losses}  eval: {text}", highlight=False)
+
+
+def eval_cmd(
+    run: Path = typer.Argument(..., exists=True, file_okay=False, help="RUN folder written by `endods train`."),
+    data: str = typer.Option(..., "--data", help="Built dataset folder or Hub dataset id."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate."),
+    compat: bool = typer.Option(False, "--compat", help="The paper release's metric definitions."),
+    checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
+    as_json: bool = typer.Option(False, "--json", help="Print eval.json to stdout instead of tables."),
+    weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
+) -> None:
+    """Evaluate RUN on a dataset split; writes RUN/eval.json (+ activity confusion PNG)."""
+    with model_errors():
+        from endoarss.evaluate import evaluate_run
+
+        result = evaluate_run(run, data, split, compat, checkpoint, weights=weights)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"{result['dataset']} [{split}] - {result['mode']} metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result["metrics"].items():
+        table.add_row(key, "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    if result["per_class"]:
+        per = Table(title="per class")
+        for col in ("class", "IoU", "Dice"):
+            per.add_column(col, justify="left" if col == "class" else "right")
+        for name, vals in result["per_class"].items():
+            per.add_row(name, *("n/a" if v is None else f"{v:.4f}" for v in (vals["iou"], vals["dice"])))
+        console.print(per)
+    console.print(f"wrote {run / 'eval.json'}", highlight=False)
+
+
+def predict_cmd(
+    run: Path = typer.Argument(..., exists=True, file_okay=False, help="RUN folder written by `endods train`."),
+    images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Image files."),
+    out: Path = typer.Option(..., "--out", help="Output folder: masks/, overlays/, activities.csv."),
+    checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
+    weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
+) -> None:
+    """Predict masks and activities for IMAGES with a trained RUN."""
+    with model_errors():
+        from endoarss.predict import predict
+
+        with Progress(TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), console=err_console) as bar:
+            task = bar.add_task("predict", total=len(images))
+            predict(
+                run, images, out, checkpoint, weights=weights, on_progress=lambda d, t: bar.update(task, completed=d)
+            )
+    console.print(f"[green]wrote[/] {out}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
+    app.command("eval")(eval_cmd)
+    app.command("predict")(predict_cmd)

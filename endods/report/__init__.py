@@ -1,0 +1,126 @@
+"""`endods report`: statistics, plots, overlay contact sheets and a leakage check of a built dataset.
+
+Output folder (written atomically; default `<OUT>-report` beside the dataset, never inside it, because
+the dataset folder is the Hub upload and its files are hashed in the manifest):
+
+    report.html   one offline page (no scripts, no CDN; images referenced relatively)
+    stats.json    every number on the page
+    figures/      matplotlib plots
+    overlays/     one contact sheet per activity (mask in label-map colours + legend)
+    leakage/      thumbnails of the near-duplicate pairs shown on the page
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+from PIL import Image
+
+from endods import __version__
+from endods.atomic import replace_dir, staging_dir
+from endods.dataset import BuiltDataset, open_dataset
+from endods.errors import OutputExistsError
+from endods.report.figures import write_figures
+from endods.report.html import render_html
+from endods.report.leakage import DEFAULT_MAX_DISTANCE, NearDuplicate, near_duplicates, shared_groups
+from endods.report.overlays import write_contact_sheets
+from endods.report.stats import ProgressFn, collect, decode_record, stats_json
+
+MAX_PAIRS_SHOWN = 24
+PAIR_THUMB_WIDTH = 160
+REPORT_FILES = ("report.html", "stats.json")
+
+__all__ = ["ReportSummary", "build_report", "default_report_dir"]
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    path: Path
+    html: Path
+    frames: dict[str, int]
+    shared_groups: list[str]
+    near_duplicates: list[NearDuplicate]
+
+
+def default_report_dir(dataset_dir: Path) -> Path:
+    """`<OUT>-report` next to OUT (OUT itself is the Hub upload, so the report stays outside it)."""
+    dataset_dir = Path(dataset_dir)
+    return dataset_dir.resolve().parent / f"{dataset_dir.resolve().name}-report"
+
+
+def _pair_thumbs(ds: BuiltDataset, pairs: list[NearDuplicate], folder: Path) -> list[dict]:
+    """Decode just the frames of the shown pairs (a second, targeted read) and write small thumbnails."""
+    wanted = {p.test_frame for p in pairs} | {p.train_frame for p in pairs}
+    paths: dict[str, str] = {}
+    if wanted:
+        folder.mkdir(parents=True, exist_ok=True)
+    for split in ds.splits:
+        for rec in ds.records(split):
+            if rec.frame_id not in wanted:
+                continue
+            rgb, _ = decode_record(ds, rec.frame_id, rec.image, rec.mask)
+            h = max(1, round(rgb.shape[0] * PAIR_THUMB_WIDTH / rgb.shape[1]))
+            small = cv2.resize(rgb, (PAIR_THUMB_WIDTH, h), interpolation=cv2.INTER_AREA)
+            name = f"{len(paths):03d}_{re.sub(r'[^A-Za-z0-9_-]+', '_', rec.frame_id)}.png"
+            Image.fromarray(small).save(folder / name)
+            paths[rec.frame_id] = f"{folder.name}/{name}"
+    return [{**p.to_dict(), "test_thumb": paths[p.test_frame], "train_thumb": paths[p.train_frame]} for p in pairs]
+
+
+def build_report(
+    dataset_dir: Path,
+    out: Path | None = None,
+    max_distance: int = DEFAULT_MAX_DISTANCE,
+    overlay_per_activity: int = 12,
+    on_progress: ProgressFn | None = None,
+) -> ReportSummary:
+    """Write the report folder for the built dataset at `dataset_dir`; replaces a previous report only."""
+    ds = open_dataset(dataset_dir)
+    out = Path(out) if out is not None else default_report_dir(dataset_dir)
+    if out.exists() and not all((out / f).is_file() for f in REPORT_FILES):
+        raise OutputExistsError(f"report folder {out} exists and is not an endods report; choose another --out")
+    data = collect(ds, overlay_per_activity, on_progress)
+    leaks: list[NearDuplicate] = []
+    if "train" in data.splits and "test" in data.splits:
+        leaks = near_duplicates(
+            data.hash_ids["test"], data.hashes["test"], data.hash_ids["train"], data.hashes["train"], max_distance
+        )
+    shared = shared_groups(data.groups)
+    staged = staging_dir(out)
+    try:
+        figs = write_figures(data, staged / "figures")
+        totals = {a: sum(data.activity_counts[s][a] for s in data.splits) for a in range(len(data.activities))}
+        sheets = write_contact_sheets(data.thumbs, ds.labelmap, totals, staged / "overlays")
+        pairs = _pair_thumbs(ds, leaks[:MAX_PAIRS_SHOWN], staged / "leakage")
+        meta = {
+            "dataset": ds.manifest.dataset,
+            "version": ds.manifest.version,
+            "split": ds.manifest.options.get("split", "unknown"),
+            "tool": f"endods {__version__}",
+            "activities": data.activities,
+            "class_names": data.class_names,
+        }
+        leak = {
+            "splits": data.splits,
+            "shared_groups": shared,
+            "group_counts": {g: [data.groups[g].get(s, 0) for s in data.splits] for g in shared},
+            "near_duplicates": [n.to_dict() for n in leaks],
+            "max_distance": max_distance,
+            "hash": "dhash-64",
+        }
+        stats = stats_json(data, {"dataset": meta["dataset"], "version": meta["version"], "split": meta["split"]})
+        stats["leakage"] = leak
+        (staged / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        sheet_list = [(data.activities[a], f"overlays/{name}") for a, name in sorted(sheets.items())]
+        html = render_html(meta, stats, figs, leak, pairs, sheet_list)
+        (staged / "report.html").write_text(html, encoding="utf-8")
+        replace_dir(staged, out)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+    return ReportSummary(out, out / "report.html", dict(data.frames), shared, leaks)

@@ -1,0 +1,133 @@
+"""TrainConfig, presets (paper table rows), key=value overrides, YAML round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from endoarss.config import PRESETS, WEIGHTINGS, TrainConfig, apply_overrides, build_config, parse_overrides
+from endoarss.errors import ConfigError
+
+
+def test_endoarss_preset_is_the_full_method() -> None:
+    cfg = build_config("endoarss")
+    assert (cfg.backbone, cfg.arch, cfg.sma, cfg.weighting) == ("dinov2", "tesla", True, "db_mtl")
+    assert cfg.tasks == ("activity", "segmentation")
+    assert PRESETS["endoarss"] == PRESETS["endoarss-db_mtl"]
+    # release defaults: batch 16, Adam wd 1e-4, StepLR(100, 0.5), 224 px
+    assert (cfg.batch_size, cfg.weight_decay, cfg.scheduler, cfg.step_size, cfg.gamma) == (16, 1e-4, "step", 100, 0.5)
+    assert cfg.image_size == (224, 224) and cfg.epochs == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("endoarss-stch", ("dinov2", "tesla", True, "stch")),
+        ("dinov2-tesla-ew", ("dinov2", "tesla", False, "ew")),
+        ("dinov2-hps-moco", ("dinov2", "hps", False, "moco")),
+        ("dinov2-mmoe-aligned_mtl", ("dinov2", "mmoe", False, "aligned_mtl")),
+        ("dinov2-dselect_k-db_mtl", ("dinov2", "dselect_k", False, "db_mtl")),
+        ("resnet101-mmoe-ew", ("resnet101", "mmoe", False, "ew")),
+        ("resnet101-dselect_k-stch", ("resnet101", "dselect_k", False, "stch")),
+    ],
+)
+def test_presets_resolve(name: str, expected: tuple) -> None:
+    cfg = build_config(name)
+    assert (cfg.backbone, cfg.arch, cfg.sma, cfg.weighting) == expected
+    assert cfg.preset == name
+
+
+def test_every_table_row_exists_and_validates() -> None:
+    for w in WEIGHTINGS:
+        for prefix in ("endoarss", "dinov2-tesla", "dinov2-hps", "dinov2-mmoe", "dinov2-dselect_k",
+                       "resnet101-mmoe", "resnet101-dselect_k"):  # fmt: skip
+            assert f"{prefix}-{w}" in PRESETS
+    for name in PRESETS:
+        build_config(name)  # validates
+
+
+def test_single_task_presets() -> None:
+    seg, cls = build_config("seg-only"), build_config("cls-only")
+    assert seg.tasks == ("segmentation",) and seg.arch == "single"
+    assert cls.tasks == ("activity",) and cls.arch == "single"
+    assert seg.resolved("mtlendovis").best_metric == "miou"
+    assert cls.resolved("mtlendovis").best_metric == "ac"
+
+
+def test_lr_depends_on_dataset_unless_given() -> None:
+    cfg = build_config("endoarss")
+    assert cfg.lr is None
+    assert cfg.resolved("mtlendovis").lr == 1e-3
+    assert cfg.resolved("mtlendovis-gen").lr == 1e-3
+    assert cfg.resolved("mtlesd").lr == 1e-4
+    assert build_config("endoarss", ["lr=5e-4"]).resolved("mtlesd").lr == 5e-4
+
+
+def test_overrides_are_typed() -> None:
+    cfg = build_config(
+        "endoarss",
+        ["lr=1e-4", "image_size=56", "epochs=3", "sma=false", "tasks=activity,segmentation",
+         "weighting_kwargs.beta=0.5", "backbone_config={hidden_size: 32}", "scale_range=[1.0, 1.2]"],
+    )  # fmt: skip
+    assert cfg.lr == 1e-4 and isinstance(cfg.lr, float)
+    assert cfg.image_size == (56, 56)
+    assert cfg.epochs == 3 and cfg.sma is False
+    assert cfg.weighting_kwargs == {"beta": 0.5}
+    assert cfg.backbone_config == {"hidden_size": 32}
+    assert cfg.scale_range == (1.0, 1.2)
+    assert build_config("endoarss", ["image_size=[70, 84]"]).image_size == (70, 84)
+    assert build_config("endoarss", {"lr": 2}).lr == 2.0
+
+
+def test_unknown_key_lists_valid_keys() -> None:
+    with pytest.raises(ConfigError, match="unknown config key 'learning_rate'.*valid keys.*'lr'"):
+        build_config("endoarss", ["learning_rate=0.1"])
+    with pytest.raises(ConfigError, match="unknown preset 'nope'.*endoarss"):
+        build_config("nope")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("epochs=abc", "epochs='abc' is not a valid int"),
+        ("sma=maybe", "sma='maybe' is not a valid bool"),
+        ("weighting=gradnorm", "weighting='gradnorm' is not one of"),
+        ("image_size=50", "multiples of 14"),
+        ("batch_size=0", "batch_size must be >= 1"),
+        ("tasks=depth", "tasks must be a non-empty subset"),
+        ("novalue", "not key=value"),
+        ("lr.x=1", "'lr' is not a dict field"),
+    ],
+)
+def test_bad_overrides(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_config("endoarss", [override])
+
+
+def test_inconsistent_combinations() -> None:
+    with pytest.raises(ConfigError, match="tesla"):
+        build_config("resnet101-hps-ew", ["arch=tesla"])
+    with pytest.raises(ConfigError, match="single"):
+        build_config("endoarss", ["tasks=segmentation"])
+
+
+def test_dict_overrides_merge() -> None:
+    base = build_config("endoarss", ["weighting_kwargs.beta=0.5"])
+    merged = apply_overrides(base, ["weighting_kwargs.beta_sigma=0.1"])
+    assert merged.weighting_kwargs == {"beta": 0.5, "beta_sigma": 0.1}
+    assert parse_overrides(["arch_kwargs.k=1", "arch_kwargs.router=task"]) == {"arch_kwargs": {"k": 1, "router": "task"}}
+
+
+def test_yaml_round_trip(tmp_path) -> None:
+    cfg = build_config("dinov2-mmoe-moco", ["image_size=[70, 84]", "arch_kwargs={num_experts: 2}"]).resolved("mtlesd")
+    path = tmp_path / "config.yaml"
+    path.write_text(cfg.to_yaml())
+    loaded = TrainConfig.load(path)
+    assert loaded == cfg
+    assert loaded.image_size == (70, 84) and loaded.lr == 1e-4 and loaded.arch_kwargs == {"num_experts": 2}
+
+
+def test_yaml_with_unknown_key_is_rejected(tmp_path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("epochs: 3\nfoo: 1\n")
+    with pytest.raises(ConfigError, match=r"config.yaml: unknown keys \['foo'\]"):
+        TrainConfig.load(path)
