@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from endoarss.errors import EndoarssError
 from endods.errors import EndodsError
 
 console = Console()
@@ -17,10 +18,10 @@ err_console = Console(stderr=True)
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Print an EndodsError's message in red and exit 1 (no traceback)."""
+    """Print a library error's message in red and exit 1 (no traceback)."""
     try:
         yield
-    except EndodsError as exc:
+    except (EndodsError, EndoarssError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 

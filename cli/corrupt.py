@@ -42,6 +42,9 @@ def _write_atomic(array: np.ndarray, path: Path) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             Image.fromarray(array).save(stream, format=fmt, **options)
+        umask = os.umask(0)  # mkstemp creates 0600; give the file the permissions a plain open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

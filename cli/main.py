@@ -18,7 +18,12 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "cli.synth",
     "cli.build",
+    "cli.build_folder",
     "cli.validate",
+    "cli.report",
+    "cli.export",
+    "cli.labelstudio",
+    "cli.publish",
     "cli.corrupt",
     "cli.train",
     "cli.demo",

@@ -95,6 +95,12 @@ def _mean_reducer(world: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return reduce
 
 
+def _broadcast_buffers(model: torch.nn.Module) -> None:
+    """Give every rank rank 0's BN running stats, as DDP does before each forward (ranks end identical)."""
+    for buffer in model.buffers():
+        torch.distributed.broadcast(buffer.data, src=0)
+
+
 def _is_better(metric: str, value: float, best: float | None) -> bool:
     if value is None or value != value:  # NaN never wins
         return False
@@ -218,6 +224,8 @@ def train(
         seconds = time.perf_counter() - t0
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
+        if world > 1:
+            _broadcast_buffers(unwrapped)
         final = epoch + 1 >= cfg.epochs or (bool(cfg.max_steps) and progress.global_step >= cfg.max_steps)
         do_eval = final or (cfg.eval_every > 0 and (epoch + 1) % cfg.eval_every == 0)
         metrics = None

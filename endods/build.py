@@ -56,9 +56,7 @@ def _relative(path: Path, roots: dict[str, Path]) -> str:
     return str(path)
 
 
-def _drop(
-    session: BuildSession, frame_id: str, reason: str, path: Path, roots: dict[str, Path], strict: bool
-) -> None:
+def _drop(session: BuildSession, frame_id: str, reason: str, path: Path, roots: dict[str, Path], strict: bool) -> None:
     rel = _relative(path, roots)
     if strict and reason in DAMAGE_REASONS:
         raise StrictError(f"frame {frame_id}: {reason} ({rel}); remove --strict to skip such frames")
@@ -176,7 +174,5 @@ def build_mtlendovis_gen(
     frames = read_endovis17(paths)
     roots = {"endovis17": paths.endovis17, "vqla17": paths.vqla17}
     # MTLEndovis-Gen is a held-out test set by definition (paper Table I: 0 train frames).
-    test_only = replace(
-        options, split=SplitConfig("test-only", options.split.test_fraction, options.split.seed)
-    )
+    test_only = replace(options, split=SplitConfig("test-only", options.split.test_fraction, options.split.seed))
     return build_frames(frames, out, "mtlendovis-gen", MTLENDOVIS_GEN, roots, test_only, on_progress)

@@ -66,9 +66,7 @@ def _check_values(mask: np.ndarray, num_classes: int, path: Path) -> np.ndarray:
     return counts[:num_classes]
 
 
-def _single_mask(
-    job: FrameJob, size: tuple[int, int], hashes: dict[str, str]
-) -> tuple[bytes, np.ndarray] | FrameDrop:
+def _single_mask(job: FrameJob, size: tuple[int, int], hashes: dict[str, str]) -> tuple[bytes, np.ndarray] | FrameDrop:
     frame = job.frame
     assert frame.mask_path is not None
     data = _read(frame.mask_path)

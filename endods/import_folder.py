@@ -75,8 +75,12 @@ def scan_folder(src: Path, dataset: str) -> list[FolderFrame]:
             images, masks = _pngs(act_dir / "image"), _pngs(act_dir / "mask")
             for stem in sorted(images.keys() ^ masks.keys()):
                 if stem in images:
-                    raise SourceError(f"{images[stem]}: image has no mask (looked for {act_dir / 'mask' / (stem + '.png')})")
-                raise SourceError(f"{masks[stem]}: mask has no image (looked for {act_dir / 'image' / (stem + '.png')})")
+                    raise SourceError(
+                        f"{images[stem]}: image has no mask (looked for {act_dir / 'mask' / (stem + '.png')})"
+                    )
+                raise SourceError(
+                    f"{masks[stem]}: mask has no image (looked for {act_dir / 'image' / (stem + '.png')})"
+                )
             for stem in sorted(images):
                 frame_id, group = parse_release_name(stem, dataset)
                 if frame_id in seen:

@@ -67,13 +67,9 @@ def validate_dataset(out: Path, on_progress: Callable[[int, int], None] | None =
     if ds.manifest.options.get("split") == "group":
         for group, splits in sorted(groups.items()):
             if len(splits) > 1:
-                problems.append(
-                    Problem("manifest.json", f"group {group!r} is in both splits (group split mode)")
-                )
+                problems.append(Problem("manifest.json", f"group {group!r} is in both splits (group split mode)"))
     missing = set(ds.manifest.frames) - set(seen)
-    problems += [
-        Problem("manifest.json", "listed in the manifest but not in any split", f) for f in sorted(missing)
-    ]
+    problems += [Problem("manifest.json", "listed in the manifest but not in any split", f) for f in sorted(missing)]
     return problems
 
 
@@ -88,9 +84,7 @@ def _check_outputs(root: Path, outputs: dict[str, str]) -> list[Problem]:
         if not path.is_file():
             problems.append(Problem(rel, "listed in manifest outputs but missing"))
         elif sha256_file(path) != digest:
-            problems.append(
-                Problem(rel, "sha256 differs from manifest outputs (file changed after the build)")
-            )
+            problems.append(Problem(rel, "sha256 differs from manifest outputs (file changed after the build)"))
     for path in sorted((root / "data").glob("*.parquet")):
         if _rel(root, path) not in outputs:
             problems.append(Problem(_rel(root, path), "Parquet file not listed in manifest outputs"))
@@ -116,16 +110,12 @@ def _check_record(rec, split: str, ds, counts: np.ndarray, file: str) -> list[Pr
     if mask.ndim != 2 or mask.dtype != np.uint8:
         return problems + [Problem(file, f"mask is not single-channel 8-bit (shape {mask.shape})", fid)]
     if mask.shape != image.shape[:2]:
-        problems.append(
-            Problem(file, f"mask {mask.shape[::-1]} and image {image.shape[1::-1]} sizes differ", fid)
-        )
+        problems.append(Problem(file, f"mask {mask.shape[::-1]} and image {image.shape[1::-1]} sizes differ", fid))
     hist = np.bincount(mask.ravel(), minlength=256)
     n = ds.labelmap.num_classes
     bad = [v for v in np.flatnonzero(hist) if v >= n and v != IGNORE_INDEX]
     if bad:
-        problems.append(
-            Problem(file, f"mask values {bad} outside the label map (0..{n - 1}, {IGNORE_INDEX})", fid)
-        )
+        problems.append(Problem(file, f"mask values {bad} outside the label map (0..{n - 1}, {IGNORE_INDEX})", fid))
     counts += hist[:n]
     if not 0 <= rec.activity < ds.labelmap.num_activities:
         problems.append(Problem(file, f"activity id {rec.activity} out of range", fid))
@@ -135,13 +125,9 @@ def _check_record(rec, split: str, ds, counts: np.ndarray, file: str) -> list[Pr
     else:
         if entry.get("split") != split:
             problems.append(
-                Problem(
-                    "manifest.json", f"manifest says split {entry.get('split')!r}, data says {split!r}", fid
-                )
+                Problem("manifest.json", f"manifest says split {entry.get('split')!r}, data says {split!r}", fid)
             )
-        name = (
-            ds.labelmap.activities[rec.activity] if 0 <= rec.activity < ds.labelmap.num_activities else None
-        )
+        name = ds.labelmap.activities[rec.activity] if 0 <= rec.activity < ds.labelmap.num_activities else None
         if entry.get("activity") != name:
             problems.append(
                 Problem("manifest.json", f"manifest activity {entry.get('activity')!r} != data {name!r}", fid)

@@ -65,9 +65,7 @@ class BuildSession:
     def __init__(self, out: Path, overwrite: bool = False) -> None:
         self.out = Path(out)
         if self.out.exists() and not overwrite:
-            raise OutputExistsError(
-                f"output folder {self.out} already exists; pass --overwrite to replace it"
-            )
+            raise OutputExistsError(f"output folder {self.out} already exists; pass --overwrite to replace it")
         self.staged: Path | None = None
         self._frames: dict[str, _Spooled] = {}
         self._dropped: list[Dropped] = []
@@ -208,12 +206,13 @@ class BuildSession:
         grouped: dict[str, list[tuple[str, str]]] = {name: [] for name in roots}
         for key, digest in self._file_hashes.items():
             path = Path(key)
+            if not path.is_absolute() and len(roots) == 1:  # a single source may key files relative to its root
+                grouped[next(iter(roots))].append((path.as_posix(), digest))
+                continue
+            path = path.resolve()  # relative keys of several sources are relative to the working directory
             for name, root in roots.items():
-                if not path.is_absolute() and len(roots) == 1:
-                    grouped[name].append((path.as_posix(), digest))
-                    break
-                if path.is_absolute() and path.resolve().is_relative_to(root):
-                    grouped[name].append((path.resolve().relative_to(root).as_posix(), digest))
+                if path.is_relative_to(root):
+                    grouped[name].append((path.relative_to(root).as_posix(), digest))
                     break
         return {
             name: SourceDigest(files=len(set(entries)), digest=tree_digest(entries))

@@ -129,9 +129,7 @@ def wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: f
     )
 
 
-def start(
-    data_dir: Path, port: int | None = None, exe: Path | None = None, timeout: float = 180.0
-) -> ServerHandle:
+def start(data_dir: Path, port: int | None = None, exe: Path | None = None, timeout: float = 180.0) -> ServerHandle:
     """Start a server on 127.0.0.1 and block until `GET /health` is 200."""
     exe = Path(exe or os.environ.get("ENDODS_LABEL_STUDIO_EXE", DEFAULT_EXE))
     if not exe.exists():

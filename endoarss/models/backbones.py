@@ -121,8 +121,7 @@ def load_transformer(
         raise CheckpointError(f"cannot load {backbone} weights from {weights!r}: {err}") from err
     if wanted is not None and arch_dict(wanted) != arch_dict(model.config):
         raise ConfigError(
-            f"backbone_config {arch_dict(wanted)} does not match the weights in {weights!r}: "
-            f"{arch_dict(model.config)}"
+            f"backbone_config {arch_dict(wanted)} does not match the weights in {weights!r}: {arch_dict(model.config)}"
         )
     return model
 
@@ -197,15 +196,24 @@ class DinoBackbone(nn.Module):
 
 
 class ResNetBackbone(nn.Module):
-    """Fine-tuned transformers ResNet; returns the last-stage feature map (B, C, H/32, W/32)."""
+    """Fine-tuned transformers ResNet; returns the last-stage feature map (B, C, H/32, W/32).
+
+    Runs embedder + stages itself (transformers' ResNet has no gradient-checkpointing support), so
+    ``gradient_checkpointing`` can recompute each stage in the backward pass.
+    """
 
     def __init__(self, model: ResNetModel, gradient_checkpointing: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.gradient_checkpointing = gradient_checkpointing
         self.out_channels: int = model.config.hidden_sizes[-1]
         self.patch_size = 32  # total stride, used to size the ASPP rates
-        if gradient_checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.model(images).last_hidden_state
+        hidden = self.model.embedder(images)
+        for stage in self.model.encoder.stages:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                hidden = checkpoint(stage, hidden, use_reentrant=False)
+            else:
+                hidden = stage(hidden)
+        return hidden

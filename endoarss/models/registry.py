@@ -113,7 +113,9 @@ def create_model(
     rates = tuple(opts["aspp_rates"]) if opts["aspp_rates"] else None
     heads = nn.ModuleDict(
         {
-            t: build_head(t, first.out_channels, num_activities, num_classes, feature_size, opts["head_channels"], rates)
+            t: build_head(
+                t, first.out_channels, num_activities, num_classes, feature_size, opts["head_channels"], rates
+            )
             for t in tasks
         }
     )

@@ -56,9 +56,7 @@ class SMA(nn.Module):
     the P = p*p patch positions of the EMA into groups (must divide P; 1 keeps all in one group).
     """
 
-    def __init__(
-        self, channels: int = 3, kernel: int = 3, dim: int = 64, patch: int = 2, ema_groups: int = 1
-    ) -> None:
+    def __init__(self, channels: int = 3, kernel: int = 3, dim: int = 64, patch: int = 2, ema_groups: int = 1) -> None:
         super().__init__()
         if kernel < 1 or kernel % 2 == 0 or dim < 1 or patch < 1:
             raise ConfigError(f"SMA needs odd kernel >= 1, dim >= 1, patch >= 1; got {kernel}, {dim}, {patch}")

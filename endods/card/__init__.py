@@ -29,15 +29,19 @@ __all__ = ["card_metadata", "features_yaml", "present_splits", "render_card"]
 
 def _terms_section(manifest: Manifest) -> list[str]:
     kind = dataset_kind(manifest)
+    publish = "`endods publish` keeps a repository private unless asked otherwise"
+    if kind in ("endovis18", "endovis17"):
+        publish += (
+            ", and refuses a public upload of this EndoVis-derived data unless the uploader states they have "
+            "the organisers' permission"
+        )
     return [
         "## Licence and terms",
         "",
         terms_for(kind),
         "",
         "The metadata says `license: other` because the images and masks are not the toolkit's to license; "
-        "the Apache-2.0 licence of the endods toolkit covers its code only. `endods publish` keeps a "
-        "repository private unless asked otherwise, and refuses a public upload of EndoVis-derived data "
-        "unless the uploader states they have the organisers' permission.",
+        f"the Apache-2.0 licence of the endods toolkit covers its code only. {publish}.",
     ]
 
 

@@ -123,7 +123,10 @@ def export_coco(
                 if on_progress:
                     on_progress(done, total)
             coco = {
-                "info": {"description": f"{ds.manifest.dataset} {ds.manifest.version} ({split})", "version": ds.manifest.version},
+                "info": {
+                    "description": f"{ds.manifest.dataset} {ds.manifest.version} ({split})",
+                    "version": ds.manifest.version,
+                },
                 "licenses": [],
                 "categories": categories(ds),
                 "activities": activities(ds),

@@ -71,9 +71,7 @@ def find_project(client: LabelStudio, url: str, title: str) -> int | None:
     return None
 
 
-def upload_files(
-    client: LabelStudio, url: str, project_id: int, files: Sequence[tuple[str, bytes]]
-) -> list[str]:
+def upload_files(client: LabelStudio, url: str, project_id: int, files: Sequence[tuple[str, bytes]]) -> list[str]:
     """Upload files without creating tasks; return their server URLs (`/data/upload/...`) in order.
 
     The SDK has no multipart import, so this posts through its own HTTP client (which carries the

@@ -45,7 +45,9 @@ def fetch_reviewed(client: Any, url: str, project_id: int) -> dict[str, tuple[in
     out: dict[str, tuple[int, dict[str, Any]]] = {}
     with api_errors(url, f"reading tasks of project {project_id}"):
         client.projects.get(project_id)
-        tasks = [t.dict() if hasattr(t, "dict") else dict(t) for t in client.tasks.list(project=project_id, fields="all")]
+        tasks = [
+            t.dict() if hasattr(t, "dict") else dict(t) for t in client.tasks.list(project=project_id, fields="all")
+        ]
     for task in tasks:
         ann = _latest_annotation(task)
         if ann is None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+from endods.report.leakage import shared_groups
 from endods.report.stats import Collected
 
 SPLIT_COLORS = {"train": "#4c72b0", "test": "#dd8452"}
@@ -22,8 +25,22 @@ def _save(fig: Figure, path: Path) -> str:
     return path.name
 
 
+def _finish(ax: Axes, integer: bool) -> None:
+    """Legend outside the plot (it must never hide a bar); whole-number ticks for frame counts."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    if integer:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _grouped_barh(
-    labels: list[str], values: dict[str, list[float]], title: str, xlabel: str, path: Path, fmt: str = "{:g}"
+    labels: list[str],
+    values: dict[str, list[float]],
+    title: str,
+    xlabel: str,
+    path: Path,
+    fmt: str = "{:g}",
+    integer: bool = True,
 ) -> str:
     """Horizontal bars, one per split per label; the value printed at each bar's end."""
     n, k = len(labels), max(1, len(values))
@@ -42,8 +59,7 @@ def _grouped_barh(
     ax.set_xlim(0, top * 1.15)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    ax.legend(loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
+    _finish(ax, integer)
     return _save(fig, path)
 
 
@@ -65,13 +81,12 @@ def class_pixel_share(data: Collected, folder: Path) -> str:
         "% of instrument pixels",
         folder / "class_pixel_share.png",
         "{:.1f}",
+        integer=False,
     )
 
 
 def class_image_frequency(data: Collected, folder: Path) -> str:
-    values = {
-        s: list(100 * data.class_images[s][1:] / max(1, data.frames[s])) for s in data.splits
-    }
+    values = {s: list(100 * data.class_images[s][1:] / max(1, data.frames[s])) for s in data.splits}
     return _grouped_barh(
         data.class_names[1:],
         values,
@@ -79,6 +94,7 @@ def class_image_frequency(data: Collected, folder: Path) -> str:
         "% of the split's images",
         folder / "class_image_frequency.png",
         "{:.0f}",
+        integer=False,
     )
 
 
@@ -103,6 +119,7 @@ def cooccurrence(data: Collected, folder: Path) -> str:
 def groups(data: Collected, folder: Path) -> str:
     """Stacked frames per group: a group with two colours is on both sides of the split."""
     names = list(data.groups)
+    shared = set(shared_groups(data.groups))
     fig = Figure(figsize=(8, 1.0 + 0.28 * len(names)))
     ax = fig.subplots()
     left = np.zeros(len(names))
@@ -111,10 +128,13 @@ def groups(data: Collected, folder: Path) -> str:
         ax.barh(names, vals, left=left, label=s, color=SPLIT_COLORS.get(s))
         left += vals
     ax.invert_yaxis()
+    for label in ax.get_yticklabels():
+        if label.get_text() in shared:
+            label.set_color("#b02a37")
+            label.set_fontweight("bold")
     ax.set_xlabel("frames")
-    ax.set_title("Frames per group (sequence / video) and split")
-    ax.legend(loc="lower right")
-    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("Frames per group and split (red: group on both sides)")
+    _finish(ax, integer=True)
     return _save(fig, folder / "groups.png")
 
 

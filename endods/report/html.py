@@ -19,8 +19,10 @@ padding:12px 20px 20px;margin:16px 0}h2{font-size:18px;margin:8px 0 12px}h3{font
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #dee2e6;padding:4px 10px}
 th{background:#f1f3f5;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
 img.fig{max-width:100%;height:auto;display:block;margin:8px 0}.figs{display:flex;flex-wrap:wrap;gap:16px}
-.figs img{max-width:660px}.ok{color:#198754;font-weight:600}.warn{color:#b02a37;font-weight:600}
-.pair{display:inline-block;margin:0 12px 12px 0;vertical-align:top;font-size:12px}.pair img{display:block;width:160px}
+.figs img{max-width:800px}.row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.ok{color:#198754;font-weight:600}.warn{color:#b02a37;font-weight:600}
+.pair{display:inline-block;margin:0 16px 16px 0;padding:8px;border:1px solid #dee2e6;border-radius:4px;
+vertical-align:top;font-size:12px}.pair .two{display:flex;gap:8px}.pair figure{margin:0;width:160px}
+.pair img{display:block;width:160px;height:auto}.pair figcaption{overflow-wrap:anywhere;margin-top:2px}
 .muted{color:#6c757d;font-size:13px}
 """
 
@@ -56,10 +58,8 @@ def _counts_section(stats: dict[str, Any], splits: list[str], activities: list[s
         rows.append([a, *vals, sum(vals)])
     totals = [stats["splits"][s]["frames"] for s in splits]
     rows.append([Markup("<b>total</b>"), *totals, sum(totals)])
-    return (
-        _table(["activity", *splits, "all"], rows)
-        + f'<div class="figs">{_img("figures/" + figs["activity_counts"], "frames per activity and split")}</div>'
-    )
+    chart = _img("figures/" + figs["activity_counts"], "frames per activity and split")
+    return f'<div class="row">{_table(["activity", *splits, "all"], rows)}<div class="figs">{chart}</div></div>'
 
 
 def _classes_section(stats: dict[str, Any], splits: list[str], class_names: list[str], figs: dict[str, str]) -> str:
@@ -68,7 +68,10 @@ def _classes_section(stats: dict[str, Any], splits: list[str], class_names: list
         row: list[Any] = [c]
         for s in splits:
             sp = stats["splits"][s]
-            row += [_pct(sp["class_pixel_share"][c]), f'{sp["class_images"][c]} ({_pct(sp["class_image_frequency"][c])})']
+            row += [
+                _pct(sp["class_pixel_share"][c]),
+                f"{sp['class_images'][c]} ({_pct(sp['class_image_frequency'][c])})",
+            ]
         rows.append(row)
     header = ["class"] + [h for s in splits for h in (f"{s} pixel share", f"{s} images")]
     ignore = ", ".join(f"{s}: {stats['splits'][s]['ignore_pixels']}" for s in splits)
@@ -87,12 +90,12 @@ def _groups_section(stats: dict[str, Any], splits: list[str], figs: dict[str, st
     rows = [[g, *(per.get(s, 0) for s in splits)] for g, per in stats["groups"].items()]
     sizes = sorted({size for s in splits for size in stats["splits"][s]["image_sizes"]})
     size_rows = [[size, *(stats["splits"][s]["image_sizes"].get(size, 0) for s in splits)] for size in sizes]
+    group_chart = _img("figures/" + figs["groups"], "frames per group and split")
+    size_chart = _img("figures/" + figs["image_sizes"], "image sizes")
     return (
-        _table(["group", *splits], rows)
-        + _img("figures/" + figs["groups"], "frames per group and split")
+        f'<div class="row">{_table(["group", *splits], rows)}<div class="figs">{group_chart}</div></div>'
         + "<h3>Image sizes</h3>"
-        + _table(["width x height", *splits], size_rows)
-        + _img("figures/" + figs["image_sizes"], "image sizes")
+        + f'<div class="row">{_table(["width x height", *splits], size_rows)}<div class="figs">{size_chart}</div></div>'
     )
 
 
@@ -117,13 +120,12 @@ def _leakage_section(leak: dict[str, Any], pairs: list[dict[str, Any]]) -> str:
             f" Showing {len(pairs)}; all are listed in stats.json.</p>"
         )
         for p in pairs:
-            parts.append(
-                '<div class="pair">'
-                + _img(p["test_thumb"], "test " + p["test_frame"], "thumb")
-                + f"test: {escape(p['test_frame'])}<br>"
-                + _img(p["train_thumb"], "train " + p["train_frame"], "thumb")
-                + f"train: {escape(p['train_frame'])}<br>distance {p['distance']}</div>"
+            figures = "".join(
+                f"<figure>{_img(p[side + '_thumb'], side + ' ' + p[side + '_frame'], 'thumb')}"
+                f"<figcaption>{side}: {escape(p[side + '_frame'])}</figcaption></figure>"
+                for side in ("test", "train")
             )
+            parts.append(f'<div class="pair"><div class="two">{figures}</div>distance {p["distance"]} bits</div>')
     elif len(leak["splits"]) >= 2:
         parts.append(f'<p class="ok">No near-duplicate frames across splits ({escape(rule)}).</p>')
     return "".join(parts)
@@ -132,7 +134,9 @@ def _leakage_section(leak: dict[str, Any], pairs: list[dict[str, Any]]) -> str:
 def _overlays_section(sheets: list[tuple[str, str]]) -> str:
     if not sheets:
         return '<p class="muted">No frames.</p>'
-    return "".join(f"<h3>{escape(name)}</h3>{_img(src, 'overlays: ' + name)}" for name, src in sheets)
+    # Each sheet carries its own title (activity, frames shown of total), so it reads the same opened alone.
+    intro = '<p class="muted">Masks blended in the label-map colours with outlines; ignore pixels in white.</p>'
+    return intro + "".join(_img(src, "overlays: " + name) for name, src in sheets)
 
 
 def render_html(

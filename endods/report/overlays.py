@@ -94,13 +94,12 @@ def _legend(labelmap: LabelMap, class_ids: Sequence[int], width: int) -> Image.I
     return img
 
 
-def contact_sheet(
-    thumbs: Sequence[Thumb], labelmap: LabelMap, title: str, columns: int = COLUMNS
-) -> Image.Image:
+def contact_sheet(thumbs: Sequence[Thumb], labelmap: LabelMap, title: str, columns: int = COLUMNS) -> Image.Image:
     """Grid of overlays with a caption per tile (frame_id · split), a title and a class legend."""
     tile_w = max(t.image.shape[1] for t in thumbs)
     cols = min(columns, len(thumbs))
-    width = PAD + cols * (tile_w + PAD)
+    # At least two tiles wide: a one-frame sheet would otherwise squeeze title and legend into 320 px.
+    width = PAD + max(cols, 2) * (tile_w + PAD)
     tiles = [Image.fromarray(overlay(t.image, t.mask, labelmap)) for t in thumbs]
     rows = [tiles[i : i + cols] for i in range(0, len(tiles), cols)]
     row_h = [max(t.height for t in row) + CAPTION_H for row in rows]

@@ -85,9 +85,7 @@ def decode_record(ds: BuiltDataset, frame_id: str, image: bytes, mask: bytes) ->
     return rgb, ids
 
 
-def collect(
-    ds: BuiltDataset, overlay_per_activity: int = 12, on_progress: ProgressFn | None = None
-) -> Collected:
+def collect(ds: BuiltDataset, overlay_per_activity: int = 12, on_progress: ProgressFn | None = None) -> Collected:
     labelmap = ds.labelmap
     n_cls, n_act = labelmap.num_classes, labelmap.num_activities
     data = Collected(ds.splits, list(labelmap.activities), labelmap.class_names)

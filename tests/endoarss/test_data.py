@@ -85,7 +85,7 @@ def test_resize_mask_is_nearest() -> None:
 def test_open_split_reads_contract(tiny_dataset: Path) -> None:
     train, test = open_split(tiny_dataset, "train"), open_split(tiny_dataset, "test")
     assert (len(train), len(test)) == (16, 8)
-    assert train.labelmap == MTLENDOVIS and train.dataset == "mtlendovis"
+    assert train.labelmap.to_dict() == MTLENDOVIS.to_dict() and train.dataset == "mtlendovis"
     ds = SegActDataset(test, (56, 56), train=False)
     item = ds[5]
     assert item["image"].shape == (3, 56, 56) and item["image"].dtype == torch.uint8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -117,3 +118,12 @@ def test_validate_reports_tampering(tmp_path, built_mtlendovis, tamper):
     assert problems
     if tamper == "manifest":
         assert any(p.frame_id == fid for p in problems)
+
+
+def test_relative_src_gives_same_source_digests(tmp_path, monkeypatch, endovis18_source, built_mtlendovis):
+    root, _ = endovis18_source
+    monkeypatch.chdir(root.parent)
+    manifest = build_mtlendovis(Path(root.name), tmp_path / "rel", BuildOptions(split=SplitConfig("paper", 0.2, 0)))
+    expected = open_dataset(built_mtlendovis).manifest.sources
+    assert manifest.sources == expected
+    assert all(s.files > 0 for s in expected.values())

@@ -50,7 +50,9 @@ def test_from_pretrained_local_dir_gives_identical_backbone(
     frozen = {k: v for k, v in loaded.items() if "lora_" not in k}
     assert len(frozen) == len(source.state_dict())
     assert all(torch.equal(again.backbone.model.state_dict()[k], v) for k, v in frozen.items())
-    bad = dict(model.config["backbone_config"], **({"hidden_size": 64} if backbone == "dinov2" else {"depths": [2] * 4}))
+    bad = dict(
+        model.config["backbone_config"], **({"hidden_size": 64} if backbone == "dinov2" else {"depths": [2] * 4})
+    )
     with pytest.raises(ConfigError):
         create_model(backbone, "hps", weights=str(tmp_path / "weights"), backbone_config=bad)
     with pytest.raises(CheckpointError):
@@ -127,3 +129,23 @@ def test_gradient_checkpointing_and_channels_last_give_same_result() -> None:
         ref = model(images)
         out = model.to(memory_format=torch.channels_last)(images.to(memory_format=torch.channels_last))
     assert all(torch.allclose(ref[t], out[t], atol=1e-5) for t in ref)
+
+
+def test_resnet_backbone_matches_transformers_and_checkpoints() -> None:
+    cfg = backbone_config_for("resnet101", "tiny")
+    images = torch.randn(2, 3, 64, 64)
+    torch.manual_seed(0)
+    plain = create_model("resnet101", "hps", backbone_config=cfg, head_channels=16).eval()
+    with torch.no_grad():
+        expected = plain.backbone.model(images).last_hidden_state
+        assert torch.equal(plain.backbone(images), expected)
+    torch.manual_seed(0)
+    ckpt = create_model("resnet101", "hps", backbone_config=cfg, head_channels=16, gradient_checkpointing=True)
+    grads = []
+    for model in (plain, ckpt):
+        model.train()
+        model.backbone.eval()  # BN running stats: both runs see identical normalisation
+        model.heads.eval()
+        model(images)["segmentation"].mean().backward()
+        grads.append(model.backbone.model.embedder.embedder.convolution.weight.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6) and grads[0].abs().sum() > 0

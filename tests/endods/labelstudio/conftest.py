@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from lsframes import FRAME_IDS, SPLIT, frame_arrays
 
 from endods.writer import BuildSession, EncodedFrame
-from lsframes import FRAME_IDS, SPLIT, frame_arrays
 from schemas.labelmaps import MTLENDOVIS
 
 ROOT = Path(__file__).resolve().parents[3]

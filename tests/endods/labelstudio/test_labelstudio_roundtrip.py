@@ -80,24 +80,33 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
     edited[20:40, 20:50] = 2
     client.annotations.create(
         id=t0,
-        result=[*mask_results(np.where(m0 == 255, 0, m0), MTLENDOVIS), choice_result(MTLENDOVIS.activities[new_activity])],
+        result=[
+            *mask_results(np.where(m0 == 255, 0, m0), MTLENDOVIS),
+            choice_result(MTLENDOVIS.activities[new_activity]),
+        ],
     )
     client.annotations.create(
         id=t1,
-        result=[*mask_results(np.where(edited == 255, 0, edited), MTLENDOVIS), choice_result(MTLENDOVIS.activities[base[f1][3]])],
+        result=[
+            *mask_results(np.where(edited == 255, 0, edited), MTLENDOVIS),
+            choice_result(MTLENDOVIS.activities[base[f1][3]]),
+        ],
     )
     m2 = base[f2][2]
     client.annotations.create(
         id=t2,
-        result=[*mask_results(np.where(m2 == 255, 0, m2), MTLENDOVIS), choice_result(MTLENDOVIS.activities[base[f2][3]])],
+        result=[
+            *mask_results(np.where(m2 == 255, 0, m2), MTLENDOVIS),
+            choice_result(MTLENDOVIS.activities[base[f2][3]]),
+        ],
     )
 
     out = tmp_path / "reviewed"
     manifest = import_from_labelstudio(url, key, res.project_id, tiny_dataset, out)
     new = _records(out)
     assert sorted(new) == sorted(base)
-    for fid, (split, image, mask, activity, image_png) in base.items():
-        n_split, n_image, n_mask, n_activity, n_png = new[fid]
+    for fid, (split, _image, mask, activity, image_png) in base.items():
+        n_split, _, n_mask, n_activity, n_png = new[fid]
         assert n_split == split and n_png == image_png
         want_mask = edited if fid == f1 else mask
         want_activity = new_activity if fid == f0 else activity

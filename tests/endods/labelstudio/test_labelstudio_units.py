@@ -21,7 +21,7 @@ def test_label_config_lists_every_class_in_its_colour_and_every_activity() -> No
     xml = label_config(LM)
     assert '<Label value="Bipolar Forceps" background="#00ff00"/>' in xml
     assert '<Label value="Suction Instrument" background="#7b0faf"/>' in xml
-    assert "background\"" not in xml.replace('background="', "")  # no label named background
+    assert 'background"' not in xml.replace('background="', "")  # no label named background
     assert xml.count("<Label ") == 7 and xml.count("<Choice ") == 12 and 'choice="single"' in xml
 
 

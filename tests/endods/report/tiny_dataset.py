@@ -82,4 +82,3 @@ def build_tiny(out: Path, seed: int = 0) -> list[TinyFrame]:
             )
         session.finish("mtlendovis", MTLENDOVIS, {f.frame_id: f.split for f in frames})
     return frames
-

@@ -1,0 +1,30 @@
+"""`endods build endoarss-folder`: import a dataset in the released EndoARSS folder layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from endods.export.naming import IMPORT_DATASETS
+
+
+def build_endoarss_folder_cmd(
+    src: Path = typer.Option(..., "--src", help="Folder with train/ and test/ (or val/) in the released layout."),
+    out: Path = typer.Option(..., "--out", help="Output folder of the built dataset (written atomically)."),
+    dataset: str = typer.Option(..., "--dataset", help=f"Label map to read it with: {', '.join(IMPORT_DATASETS)}."),
+    overwrite: bool = typer.Option(False, help="Replace an existing --out."),
+) -> None:
+    """Released layout → built dataset; split kept as given, frame ids parsed back from the file names."""
+    from cli.build import _run
+    from endods.import_folder import import_endoarss_folder
+
+    if dataset not in IMPORT_DATASETS:
+        raise typer.BadParameter(f"choose one of {', '.join(IMPORT_DATASETS)}, got {dataset!r}", param_hint="--dataset")
+    _run(import_endoarss_folder, out, src=src, dataset=dataset, overwrite=overwrite)  # handles user errors
+
+
+def register(app: typer.Typer) -> None:
+    from cli.build import build_app
+
+    build_app.command("endoarss-folder")(build_endoarss_folder_cmd)

@@ -1,0 +1,76 @@
+"""`endods labelstudio export|import`: the review round trip through a Label Studio server.
+
+The URL and API key come from --url or LABEL_STUDIO_URL and from LABEL_STUDIO_API_KEY; the key
+has no command-line option on purpose (it would land in shell history and process lists).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.common import console, progress_bar, user_errors
+
+URL_HELP = "Label Studio base URL (default: $LABEL_STUDIO_URL). The API key is read from $LABEL_STUDIO_API_KEY."
+
+
+def export_cmd(
+    out: Path = typer.Argument(..., help="A dataset folder written by `endods build`."),
+    url: str = typer.Option(None, "--url", help=URL_HELP),
+    project: str = typer.Option(None, "--project", help="Project title; reused if it exists (default: derived)."),
+    split: str = typer.Option("test", "--split", help="Which split to review."),
+    predictions: Path = typer.Option(
+        None, "--predictions", help="`endods predict` output folder: review model vs labels, disagreements first."
+    ),
+) -> None:
+    """Upload a split as review tasks whose pre-annotation is the current label (or a model's prediction)."""
+    from endods.labelstudio import export_to_labelstudio
+
+    with user_errors(), progress_bar() as progress:
+        task = progress.add_task("exporting to Label Studio", total=None)
+        res = export_to_labelstudio(
+            out, url, None, project, split, predictions, lambda d, t: progress.update(task, completed=d, total=t)
+        )
+    verb = "added to existing" if res.reused_project else "created"
+    console.print(f"[green]{len(res.task_ids)} task(s) {verb} project {res.project_id}:[/] {res.project_url}")
+    if res.skipped:
+        console.print(f"{len(res.skipped)} frame(s) were already in the project and were skipped.")
+    flagged = [d for d in res.disagreements if d.score > 0]
+    if res.disagreements:
+        console.print(f"{len(flagged)} frame(s) where the model disagrees; first in the queue:")
+        for d in flagged[:10]:
+            console.print(f"  {d.frame_id}  score {d.score:.2f}  {d.tag()}", highlight=False)
+    console.print(f"After review: endods labelstudio import --project {res.project_id} --base {out} --out OUT2")
+
+
+def import_cmd(
+    url: str = typer.Option(None, "--url", help=URL_HELP),
+    project: int = typer.Option(..., "--project", help="Project id printed by `labelstudio export`."),
+    base: Path = typer.Option(..., "--base", help="The dataset that was exported."),
+    out: Path = typer.Option(..., "--out", help="Folder for the reviewed dataset version."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+) -> None:
+    """Write a new dataset version with the reviewed labels; its manifest lists every changed frame."""
+    from endods.labelstudio import import_from_labelstudio
+
+    with user_errors(), progress_bar() as progress:
+        task = progress.add_task("importing reviewed labels", total=None)
+        manifest = import_from_labelstudio(
+            url, None, project, base, out, overwrite, lambda d, t: progress.update(task, completed=d, total=t)
+        )
+    changed = manifest.parent.changed if manifest.parent else []
+    console.print(
+        f"[green]{out}[/] version {manifest.version} (from {manifest.parent.version if manifest.parent else '?'})"
+    )
+    console.print(f"{len(changed)} frame(s) changed:")
+    for c in changed:
+        act = f"{c.activity_before} -> {c.activity_after}" if c.activity_before != c.activity_after else "activity kept"
+        console.print(f"  {c.frame_id}: {c.mask_pixels_changed} mask pixel(s), {act}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Review labels in Label Studio and import them as a new dataset version.")
+    group.command("export")(export_cmd)
+    group.command("import")(import_cmd)
+    app.add_typer(group, name="labelstudio")
