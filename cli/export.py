@@ -12,7 +12,7 @@ from cli.common import console, progress_bar, user_errors
 
 def export_cmd(
     dataset: Path = typer.Argument(..., metavar="OUT", help="A dataset folder written by `endods build`."),
-    dest: Path = typer.Argument(..., help="Destination folder (written atomically)."),
+    dest: Path = typer.Argument(..., metavar="DEST", help="Destination folder (written atomically)."),
     fmt: str = typer.Option(..., "--format", help="endoarss (released folder layout) or coco (RLE JSON + images)."),
     val_name: str = typer.Option(
         "test", help="Folder name of the test split in the endoarss layout (the original loader's val mode reads val/)."

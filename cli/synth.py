@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import typer
 
-from cli.common import console, err_console, user_errors
+from cli.common import console, user_errors
 
 synth_app = typer.Typer(
     name="synth",
@@ -36,6 +35,22 @@ def _summary(report: object, dest: Path) -> None:
     console.print(f"wrote {', '.join(parts) or 'sources'} under [bold]{dest}[/]")
 
 
+def _run(kind: str, dest: Path, sequences: int | None, frames: int | None, seed: int, overwrite: bool) -> None:
+    from endods.synth import synth_endovis17, synth_endovis18
+    from endods.synth.esd import synth_esd
+
+    with user_errors():
+        if kind == "esd":
+            extra = {"frames": frames} if frames else {}
+            report = synth_esd(dest, videos=sequences or 2, seed=seed, overwrite=overwrite, **extra)
+        else:
+            fn, default_sequences = (synth_endovis18, 3) if kind == "endovis18" else (synth_endovis17, 2)
+            report = fn(
+                dest, sequences=sequences or default_sequences, frames=frames or 8, seed=seed, overwrite=overwrite
+            )
+    _summary(report, dest)
+
+
 @synth_app.command("endovis18")
 def endovis18(
     dest: Path = DEST,
@@ -45,11 +60,7 @@ def endovis18(
     overwrite: bool = OVERWRITE,
 ) -> None:
     """EndoVis18 + ISINet + EndoVis-18-VQLA: DEST/endovis18, DEST/isinet18, DEST/EndoVis-18-VQLA."""
-    from endods.synth.endovis18 import synth_endovis18
-
-    with user_errors():
-        report = synth_endovis18(dest, sequences=sequences or 3, frames=frames or 8, seed=seed, overwrite=overwrite)
-    _summary(report, dest)
+    _run("endovis18", dest, sequences, frames, seed, overwrite)
 
 
 @synth_app.command("endovis17")
@@ -61,11 +72,7 @@ def endovis17(
     overwrite: bool = OVERWRITE,
 ) -> None:
     """EndoVis17 + EndoVis-17-VQLA: DEST/endovis17, DEST/EndoVis-17-VQLA."""
-    from endods.synth.endovis17 import synth_endovis17
-
-    with user_errors():
-        report = synth_endovis17(dest, sequences=sequences or 2, frames=frames or 8, seed=seed, overwrite=overwrite)
-    _summary(report, dest)
+    _run("endovis17", dest, sequences, frames, seed, overwrite)
 
 
 @synth_app.command("esd")
@@ -77,22 +84,7 @@ def esd(
     overwrite: bool = OVERWRITE,
 ) -> None:
     """ESD videos + phases.csv + COCO annotations: DEST/videos, DEST/phases.csv, DEST/annotations.json."""
-    try:
-        from endods.synth.esd import synth_esd
-    except ImportError as exc:
-        err_console.print(f"[bold red]error:[/] the ESD generator is not available ({exc})")
-        raise typer.Exit(1) from None
-    kwargs: dict[str, int | bool] = {"seed": seed}
-    params = inspect.signature(synth_esd).parameters
-    if sequences is not None:
-        kwargs["videos"] = sequences
-    if frames is not None and "frames" in params:
-        kwargs["frames"] = frames
-    if overwrite and "overwrite" in params:
-        kwargs["overwrite"] = True
-    with user_errors():
-        report = synth_esd(dest, **kwargs)
-    _summary(report, dest)
+    _run("esd", dest, sequences, frames, seed, overwrite)
 
 
 def register(app: typer.Typer) -> None:

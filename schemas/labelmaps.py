@@ -63,9 +63,7 @@ class LabelMap:
         try:
             return self._by_name[name]
         except KeyError:
-            raise KeyError(
-                f"unknown activity {name!r} for {self.dataset}; known: {list(self.activities)}"
-            ) from None
+            raise KeyError(f"unknown activity {name!r} for {self.dataset}; known: {list(self.activities)}") from None
 
     def palette(self) -> list[RGB]:
         """Colour per class id, 256 entries long (unused ids black, ignore id white) for PIL/overlays."""
@@ -78,9 +76,7 @@ class LabelMap:
     def with_class_names(self, names: list[str]) -> LabelMap:
         """A copy whose foreground classes 1..N are renamed (MTLESD takes names from the COCO file)."""
         if len(names) != len(self.classes) - 1:
-            raise ValueError(
-                f"{self.dataset}: expected {len(self.classes) - 1} class names, got {len(names)}"
-            )
+            raise ValueError(f"{self.dataset}: expected {len(self.classes) - 1} class names, got {len(names)}")
         classes = (self.classes[0],) + tuple(
             SegClass(c.id, n, c.color) for c, n in zip(self.classes[1:], names, strict=True)
         )

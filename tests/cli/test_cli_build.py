@@ -6,7 +6,6 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -56,7 +55,9 @@ def test_truncated_png_is_dropped_or_strict_error(tmp_path, endovis18_copy):
     assert dropped["seq_2/frame001"]["reason"] == "unreadable_image"
     assert dropped["seq_2/frame001"]["path"].endswith("seq_2/left_frames/frame001.png")
     assert "unreadable_image" in result.output
-    _assert_error(_build(root, tmp_path / "strict", "--strict"), "seq_2/frame001", "unreadable_image", out=tmp_path / "strict")
+    _assert_error(
+        _build(root, tmp_path / "strict", "--strict"), "seq_2/frame001", "unreadable_image", out=tmp_path / "strict"
+    )
 
 
 def test_missing_mask_and_missing_image(tmp_path, endovis18_copy):
@@ -79,7 +80,9 @@ def test_mask_size_mismatch_names_both_files(tmp_path, endovis18_copy):
     root, _ = endovis18_copy
     image, mask = _frame_files(root)
     mask.write_bytes(encode_png(np.zeros((100, 120), np.uint8)))
-    _assert_error(_build(root, tmp_path / "out"), mask.name, "frame001.png", "120x100", "1280x1024", out=tmp_path / "out")
+    _assert_error(
+        _build(root, tmp_path / "out"), mask.name, "frame001.png", "120x100", "1280x1024", out=tmp_path / "out"
+    )
 
 
 def test_mask_value_outside_label_map(tmp_path, endovis18_copy):

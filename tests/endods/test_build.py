@@ -53,7 +53,9 @@ def test_load_dataset_roundtrip(built_mtlendovis, endovis18_source):
             assert row["mask"].mode == "L"
             assert np.bincount(mask.ravel(), minlength=8).tolist() == truth["class_pixels"]
             seq, frame = row["frame_id"].split("/")
-            src_mask = decode_png((root / f"isinet18").glob(f"*/annotations/{seq.replace('_', '')}_{frame}.png").__next__().read_bytes())
+            src_mask = decode_png(
+                (root / "isinet18").glob(f"*/annotations/{seq.replace('_', '')}_{frame}.png").__next__().read_bytes()
+            )
             assert np.array_equal(mask, src_mask)
             assert row["image"].size == (1280, 1024)
     assert total == len(report.frames)

@@ -1,8 +1,5 @@
 """`endods synth ...` commands (cli/synth.py), run through a Typer app holding only this group."""
 
-import sys
-import types
-
 import typer
 from typer.testing import CliRunner
 
@@ -34,15 +31,12 @@ def test_synth_endovis18_and_17_write_trees(tmp_path):
     assert "already exists" in again.output
 
 
-def test_synth_esd_delegates_to_the_esd_generator(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_synth_esd(dest, videos=2, seed=0, frames=10):
-        calls.append((dest, videos, seed, frames))
-        return types.SimpleNamespace(frames={"ESD_01/000000": {}}, dropped={}, files=3)
-
-    monkeypatch.setitem(sys.modules, "endods.synth.esd", types.SimpleNamespace(synth_esd=fake_synth_esd))
-    result = CliRunner().invoke(_app(), ["synth", "esd", str(tmp_path), "--sequences", "3", "--seed", "5"])
+def test_synth_esd_writes_the_esd_layout(tmp_path):
+    result = CliRunner().invoke(
+        _app(), ["synth", "esd", str(tmp_path), "--sequences", "1", "--frames", "20", "--seed", "5"]
+    )
     assert result.exit_code == 0, result.output
-    assert calls == [(tmp_path, 3, 5, 10)]  # --frames not given: the generator's own default
-    assert "1 buildable frames" in result.output
+    assert [p.name for p in (tmp_path / "videos").iterdir()] == ["ESD_01.mp4"]
+    assert (tmp_path / "phases.csv").read_text().startswith("video_id,phase,start_frame,end_frame")
+    assert (tmp_path / "annotations.json").is_file()
+    assert "buildable frames" in result.output
