@@ -1,10 +1,12 @@
 # Two entry points for a newcomer: `make demo` and `make test`. Both create/refresh the venvs.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PY ?= python3
 VENV := .venv
 LSVENV := .venv-ls
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
-PIP_QUIET := 2>&1 | grep -v "^WARNING: Location" || true
+# pip warns once per unused local index entry; keep real errors visible and failing.
+PIP_QUIET := 2>&1 | { grep -v "^WARNING: Location" || true; }
 DEMO_OUT ?= demo-out
 
 .PHONY: demo test venv venv-ls browser lint clean

@@ -68,7 +68,7 @@ def train_cmd(
             summary = train(cfg, data, out, resume=resume, on_progress=bar.update)
         if bar.main:
             best = summary["best_value"]
-            best_text = "n/a" if best is None else f"{best:.4f} (epoch {summary['best_epoch']})"
+            best_text = "n/a" if best is None else f"{best:.4f} (epoch {summary['best_epoch'] + 1})"
             console.print(f"[green]done[/] {summary['global_step']} steps; best {summary['best_metric']} {best_text}")
             console.print(f"RUN: {out}", highlight=False)
 
@@ -104,8 +104,9 @@ class _TrainProgress:
             self.progress.start()
             self.task = self.progress.add_task("train", total=event.total_steps, losses="")
         losses = " ".join(f"{t}={v:.3f}" for t, v in event.losses.items())
-        desc = f"epoch {event.epoch + 1}"
-        self.progress.update(self.task, completed=event.global_step, description=desc, losses=losses)
+        if event.kind == "step":  # epochs are 0-based in metrics.jsonl, shown 1-based here
+            desc = f"epoch {event.epoch + 1}"
+            self.progress.update(self.task, completed=event.global_step, description=desc, losses=losses)
         if event.kind == "epoch" and event.metrics:
             shown = {k: event.metrics[k] for k in ("ac", "f1", "miou", "dice") if k in event.metrics}
             text = " ".join(f"{k}={v:.4f}" for k, v in shown.items() if v is not None)

@@ -25,6 +25,7 @@ BACKBONES = ("dinov2", "resnet101")
 TASKS = ("activity", "segmentation")
 AMP_MODES = ("bf16", "fp16", "none")
 SCHEDULERS = ("step", "cosine", "constant")
+BEST_METRICS = ("miou", "miou_fg", "dice", "dice_fg", "ac", "f1", "ssim", "hd", "hd95")  # hd*: lower is better
 # Learning rate used when `lr` is not given, by dataset name (manifest `dataset`); others use the default.
 LR_BY_DATASET = {"mtlendovis": 1e-3, "mtlendovis-gen": 1e-3, "mtlesd": 1e-4}
 DEFAULT_LR = 1e-3
@@ -98,6 +99,8 @@ class TrainConfig:
         h, w = self.image_size
         if self.backbone == "dinov2" and (h % 14 or w % 14):
             raise ConfigError(f"image_size must be multiples of 14 for dinov2 patches, got {h}x{w}")
+        if self.best_metric is not None and self.best_metric not in BEST_METRICS:
+            raise ConfigError(f"best_metric={self.best_metric!r} is not one of {list(BEST_METRICS)}")
         lo, hi = self.scale_range
         if not 1.0 <= lo <= hi:
             raise ConfigError(f"scale_range must satisfy 1 <= lo <= hi, got {self.scale_range}")

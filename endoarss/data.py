@@ -96,8 +96,14 @@ def open_split(source: str | Path, split: str) -> SplitData:
     import datasets
 
     datasets.disable_progress_bars()  # library code never draws; the CLI shows its own progress
-    labelmap, name = load_labelmap(source)
-    if _is_local(source):
+    local = _is_local(source)
+    try:
+        labelmap, name = load_labelmap(source)
+    except DataError:
+        if local:
+            raise
+        labelmap, name = None, None  # Hub dataset without manifest.json: fall back to its ClassLabel below
+    if local:
         files = sorted(glob.glob(str(Path(source) / "data" / f"{split}-*.parquet")))
         if not files:
             raise DataError(f"{source}: no data/{split}-*.parquet files (split {split!r} missing)")
@@ -111,6 +117,9 @@ def open_split(source: str | Path, split: str) -> SplitData:
     if missing:
         raise DataError(f"{source} [{split}]: missing columns {sorted(missing)}")
     names = getattr(table.features["activity"], "names", None)
+    if labelmap is None:
+        labelmap = _labelmap_from_activities(source, names)
+        name = labelmap.dataset
     if names is not None and list(names) != list(labelmap.activities):
         raise DataError(
             f"{source} [{split}]: activity ClassLabel names {names} differ from manifest {list(labelmap.activities)}"
@@ -118,6 +127,16 @@ def open_split(source: str | Path, split: str) -> SplitData:
     table = table.cast_column("image", datasets.Image(decode=False))
     table = table.cast_column("mask", datasets.Image(decode=False))
     return SplitData(table, labelmap, name, str(source), split)
+
+
+def _labelmap_from_activities(source: str | Path, names: list[str] | None) -> LabelMap:
+    """Known label map whose activities equal the ClassLabel names (class names are then the defaults)."""
+    from schemas.labelmaps import LABEL_MAPS
+
+    for labelmap in LABEL_MAPS.values():
+        if names is not None and list(labelmap.activities) == list(names):
+            return labelmap
+    raise DataError(f"{source}: no manifest.json and activity names {names} match no known label map")
 
 
 def decode_png(cell: dict[str, Any], flags: int, where: str) -> np.ndarray:

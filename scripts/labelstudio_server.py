@@ -12,7 +12,7 @@ in memory and in Label Studio's own database: never printed, never written to ou
 CLI (manual use): `python scripts/labelstudio_server.py start [--data-dir DIR] [--port N]` runs the
 server in the foreground until Ctrl-C and prints the URL; the token is exported to a child shell
 only when `--shell` is given (`LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` set there).
-`stop --data-dir DIR` stops a server started in the background by `start --background`.
+`stop --data-dir DIR` stops the server recorded in DIR's pid file (e.g. from another terminal).
 """
 
 from __future__ import annotations

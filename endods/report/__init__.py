@@ -78,13 +78,14 @@ def build_report(
     max_distance: int = DEFAULT_MAX_DISTANCE,
     overlay_per_activity: int = 12,
     on_progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> ReportSummary:
     """Write the report folder for the built dataset at `dataset_dir`; replaces a previous report only."""
     ds = open_dataset(dataset_dir)
     out = Path(out) if out is not None else default_report_dir(dataset_dir)
     if out.exists() and not all((out / f).is_file() for f in REPORT_FILES):
         raise OutputExistsError(f"report folder {out} exists and is not an endods report; choose another --out")
-    data = collect(ds, overlay_per_activity, on_progress)
+    data = collect(ds, overlay_per_activity, on_progress, workers)
     leaks: list[NearDuplicate] = []
     if "train" in data.splits and "test" in data.splits:
         leaks = near_duplicates(

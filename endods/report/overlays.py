@@ -25,6 +25,7 @@ CAPTION_H = 22
 SHEET_BG = (255, 255, 255)
 TEXT = (33, 37, 41)
 IGNORE_COLOR = (255, 255, 255)
+SPLIT_TEXT = {"train": (45, 80, 140), "test": (180, 80, 20)}
 
 
 @lru_cache(maxsize=8)
@@ -118,7 +119,8 @@ def contact_sheet(thumbs: Sequence[Thumb], labelmap: LabelMap, title: str, colum
             x = PAD + c * (tile_w + PAD)
             sheet.paste(tile, (x, y))
             caption = _fit(draw, f"{thumb.frame_id} · {thumb.split}", tile_w - 4, small)
-            draw.text((x + 2, y + tile.height + 3), caption, fill=TEXT, font=small)
+            color = SPLIT_TEXT.get(thumb.split, TEXT)  # same hues as the figures' split colours
+            draw.text((x + 2, y + tile.height + 3), caption, fill=color, font=small)
         y += row_h[r] + PAD
     sheet.paste(legend, (PAD, y))
     return sheet
@@ -138,6 +140,6 @@ def write_contact_sheets(
             continue
         title = f"{name} — {len(chosen)} of {totals.get(activity, len(chosen))} frames"
         file_name = f"{activity + 1:02d}_{re.sub(r'[^A-Za-z0-9_-]+', '_', name)}.png"
-        contact_sheet(chosen, labelmap, title).save(folder / file_name, optimize=False, compress_level=6)
+        contact_sheet(chosen, labelmap, title).save(folder / file_name, optimize=False, compress_level=3)
         written[activity] = file_name
     return written

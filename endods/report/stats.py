@@ -7,15 +7,17 @@ the contact sheets (chosen up front from the manifest, so memory does not grow w
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Callable
+import os
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from endods.dataset import BuiltDataset
+from endods.dataset import BuiltDataset, Record
 from endods.errors import DatasetError
 from endods.pngio import PngError, decode_png
 from endods.report.leakage import dhash
@@ -24,6 +26,8 @@ from schemas.labelmaps import IGNORE_INDEX
 
 ProgressFn = Callable[[int, int], None]
 THUMB_WIDTH = 320
+# (pixel counts per value 0..255, "WxH", dHash, (thumbnail image, thumbnail mask) or None)
+Analysed = tuple[np.ndarray, str, np.ndarray, tuple[np.ndarray, np.ndarray] | None]
 
 
 @dataclass
@@ -85,7 +89,38 @@ def decode_record(ds: BuiltDataset, frame_id: str, image: bytes, mask: bytes) ->
     return rgb, ids
 
 
-def collect(ds: BuiltDataset, overlay_per_activity: int = 12, on_progress: ProgressFn | None = None) -> Collected:
+def _analyse(ds: BuiltDataset, rec: Record, want_thumb: bool) -> Analysed:
+    """Decode one record and reduce it to what the report keeps (runs in a worker thread)."""
+    rgb, mask = decode_record(ds, rec.frame_id, rec.image, rec.mask)
+    counts = np.bincount(mask.ravel(), minlength=256)
+    thumb = thumbnail(rgb, mask) if want_thumb else None
+    return counts, f"{rgb.shape[1]}x{rgb.shape[0]}", dhash(rgb), thumb
+
+
+def _analysed(ds: BuiltDataset, split: str, wanted: set[str], workers: int) -> Iterator[tuple[Record, Analysed]]:
+    """Records of a split with their analysis, in order; PNG decoding releases the GIL, so threads
+    give real parallelism without pickling, and a bounded window keeps memory flat."""
+    window = max(1, workers) * 4
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: deque[tuple[Record, Future[Analysed]]] = deque()
+        for rec in ds.records(split):
+            pending.append((rec, pool.submit(_analyse, ds, rec, rec.frame_id in wanted)))
+            if len(pending) >= window:
+                rec0, fut = pending.popleft()
+                yield rec0, fut.result()
+        while pending:
+            rec0, fut = pending.popleft()
+            yield rec0, fut.result()
+
+
+def collect(
+    ds: BuiltDataset,
+    overlay_per_activity: int = 12,
+    on_progress: ProgressFn | None = None,
+    workers: int | None = None,
+) -> Collected:
+    """Single pass over every split; `workers` decoding threads (default: CPU count, at most 8)."""
+    workers = workers or min(8, os.cpu_count() or 1)
     labelmap = ds.labelmap
     n_cls, n_act = labelmap.num_classes, labelmap.num_activities
     data = Collected(ds.splits, list(labelmap.activities), labelmap.class_names)
@@ -101,9 +136,7 @@ def collect(ds: BuiltDataset, overlay_per_activity: int = 12, on_progress: Progr
         sizes: Counter = Counter()
         ids: list[str] = []
         hashes: list[np.ndarray] = []
-        for rec in ds.records(split):
-            rgb, mask = decode_record(ds, rec.frame_id, rec.image, rec.mask)
-            counts = np.bincount(mask.ravel(), minlength=256)
+        for rec, (counts, size, frame_hash, thumb) in _analysed(ds, split, wanted, workers):
             bad_values = np.flatnonzero(counts[n_cls:IGNORE_INDEX]) + n_cls
             if bad_values.size:
                 bad = int(bad_values[0])
@@ -114,12 +147,11 @@ def collect(ds: BuiltDataset, overlay_per_activity: int = 12, on_progress: Progr
             images += present
             data.cooccurrence[rec.activity] += present
             groups[rec.group][split] += 1
-            sizes[f"{rgb.shape[1]}x{rgb.shape[0]}"] += 1
+            sizes[size] += 1
             ids.append(rec.frame_id)
-            hashes.append(dhash(rgb))
-            if rec.frame_id in wanted:
-                small, small_mask = thumbnail(rgb, mask)
-                data.thumbs[rec.frame_id] = Thumb(rec.frame_id, split, rec.activity, small, small_mask)
+            hashes.append(frame_hash)
+            if thumb is not None:
+                data.thumbs[rec.frame_id] = Thumb(rec.frame_id, split, rec.activity, *thumb)
             done += 1
             if on_progress:
                 on_progress(done, total)

@@ -96,6 +96,7 @@ def test_unknown_key_lists_valid_keys() -> None:
         ("tasks=depth", "tasks must be a non-empty subset"),
         ("novalue", "not key=value"),
         ("lr.x=1", "'lr' is not a dict field"),
+        ("best_metric=accuracy", "best_metric='accuracy' is not one of"),
     ],
 )
 def test_bad_overrides(override: str, message: str) -> None:
@@ -114,7 +115,9 @@ def test_dict_overrides_merge() -> None:
     base = build_config("endoarss", ["weighting_kwargs.beta=0.5"])
     merged = apply_overrides(base, ["weighting_kwargs.beta_sigma=0.1"])
     assert merged.weighting_kwargs == {"beta": 0.5, "beta_sigma": 0.1}
-    assert parse_overrides(["arch_kwargs.k=1", "arch_kwargs.router=task"]) == {"arch_kwargs": {"k": 1, "router": "task"}}
+    assert parse_overrides(["arch_kwargs.k=1", "arch_kwargs.router=task"]) == {
+        "arch_kwargs": {"k": 1, "router": "task"}
+    }
 
 
 def test_yaml_round_trip(tmp_path) -> None:

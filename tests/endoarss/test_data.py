@@ -179,3 +179,32 @@ def test_reads_a_dataset_from_the_real_builder(built_mtlendovis: Path) -> None:
     item = SegActDataset(split, (56, 56), True, AugmentParams(), seed=0)[(0, 0)]
     assert item["image"].shape == (3, 56, 56)
     assert int(item["mask"].max()) <= 255 and int(item["mask"][item["mask"] != 255].max()) < MTLENDOVIS.num_classes
+
+
+@pytest.mark.parametrize("with_manifest", [True, False])
+def test_hub_id_path(tiny_dataset: Path, monkeypatch, with_manifest: bool) -> None:
+    """A Hub id loads through `datasets.load_dataset(id)`; label map from the repo's manifest, else ClassLabel."""
+    import datasets
+    import huggingface_hub
+
+    real_load = datasets.load_dataset
+    calls = []
+
+    def fake_load(path, *args, split=None, **kwargs):
+        if path == "org/mtlendovis":
+            calls.append(split)
+            files = {split: str(tiny_dataset / "data" / f"{split}-00000-of-00001.parquet")}
+            return real_load("parquet", data_files=files, split=split)
+        return real_load(path, *args, split=split, **kwargs)
+
+    def fake_download(repo_id, filename, repo_type=None, **kwargs):
+        assert (repo_id, filename, repo_type) == ("org/mtlendovis", "manifest.json", "dataset")
+        if not with_manifest:
+            raise OSError("404")
+        return str(tiny_dataset / "manifest.json")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    split = open_split("org/mtlendovis", "test")
+    assert calls == ["test"] and len(split) == 8 and split.dataset == "mtlendovis"
+    assert split.labelmap.to_dict() == MTLENDOVIS.to_dict()

@@ -1,4 +1,4 @@
-"""Export/import fixtures: the tiny dataset (known content) and a real-size synthetic MTLEndovis build."""
+"""Export/import fixtures: the tiny dataset (known content) and the suite's real-size synthetic build."""
 
 from __future__ import annotations
 
@@ -35,18 +35,6 @@ def tiny_built(tiny: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> tu
 
 
 @pytest.fixture(scope="session")
-def real_built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's `built_mtlendovis` (1280x1024 synthetic build) when the suite provides it, else our own."""
-    try:
-        value = request.getfixturevalue("built_mtlendovis")
-        return Path(getattr(value, "out", value))
-    except pytest.FixtureLookupError:
-        pass
-    from endods.build import BuildOptions, build_mtlendovis
-    from endods.split import SplitConfig
-    from endods.synth import synth_endovis18
-
-    root = tmp_path_factory.mktemp("real")
-    synth_endovis18(root / "src", sequences=2, frames=4, seed=0)
-    build_mtlendovis(root / "src", root / "out", BuildOptions(SplitConfig("paper", 0.25, 0)))
-    return root / "out"
+def real_built(built_mtlendovis: Path) -> Path:
+    """The suite's synthetic MTLEndovis build (real 1280x1024 frames, tests/conftest.py)."""
+    return built_mtlendovis

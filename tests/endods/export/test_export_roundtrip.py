@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 
@@ -75,6 +76,31 @@ def test_layout_and_summary(tiny_built, tmp_path):
     assert json.loads((tmp_path / "rel" / SUMMARY_NAME).read_text())["ignore_pixels"]["train"] == 80
 
 
+def test_original_loader_logic_reads_the_export(tiny_built, tmp_path):
+    """Re-enact the reading rules of EndoARSS `create_dataset.py` (FORMATS.md §6.1) on the export."""
+    from PIL import Image
+
+    path, frames = tiny_built
+    export_endoarss(path, tmp_path / "rel", val_name="val")
+    expected = {release_name(f.frame_id): f for f in frames}
+    seen = set()
+    for mode in ("train", "val"):
+        for folder in glob.glob(str(tmp_path / "rel" / mode / "*")):
+            for mask_path in glob.glob(folder + "/mask/*.png"):
+                image_path = mask_path.replace("/mask/", "/image/")
+                activity = int(mask_path.split("/")[-3]) - 1
+                image = np.asarray(Image.open(image_path).convert("RGB"))
+                mask = np.array(Image.open(mask_path).convert("L"))
+                mask[mask > 0] -= 1
+                assert mask.max() <= 9
+                f = expected[Path(mask_path).stem]
+                assert (mode, activity) == ({"train": "train", "test": "val"}[f.split], f.activity)
+                assert np.array_equal(image, f.image)
+                assert np.array_equal(mask, np.where(f.mask == 255, 0, f.mask))
+                seen.add(f.frame_id)
+    assert seen == {f.frame_id for f in frames}
+
+
 def test_round_trip_tiny_with_val_name(tiny_built, tmp_path):
     path, frames = tiny_built
     export_endoarss(path, tmp_path / "rel", val_name="val")
@@ -104,6 +130,21 @@ def test_round_trip_real_size_build(real_built, tmp_path):
         assert b[:4] == (split, activity, group, source)
         assert image.shape == (1024, 1280, 3) and np.array_equal(b[4], image)
         assert np.array_equal(b[5], np.where(mask == 255, 0, mask))
+
+
+def test_round_trip_gen_names(built_mtlendovis_gen, tmp_path):
+    """MTLEndovis-Gen: test-only, `instrument_dataset_K/frameXXX` ↔ `seqK_frameXXX`, source endovis17."""
+    original = _records(built_mtlendovis_gen)
+    export_endoarss(built_mtlendovis_gen, tmp_path / "rel", val_name="val")
+    names = {p.stem for p in (tmp_path / "rel" / "val").rglob("image/*.png")}
+    assert names == {release_name(f) for f in original} and all(n.startswith("seq") for n in names)
+    import_endoarss_folder(tmp_path / "rel", tmp_path / "back", "mtlendovis-gen")
+    back = _records(tmp_path / "back")
+    assert set(back) == set(original)
+    for frame_id, (split, activity, group, source, image, mask) in original.items():
+        assert back[frame_id][:4] == (split, activity, group, source) == ("test", activity, group, "endovis17")
+        assert np.array_equal(back[frame_id][4], image)
+        assert np.array_equal(back[frame_id][5], np.where(mask == 255, 0, mask))
 
 
 def test_split_selection_and_errors(tiny_built, tmp_path):

@@ -51,17 +51,13 @@ def _driver(binary: str, profile: Path):
 
 
 @pytest.fixture()
-def report_dir(request: pytest.FixtureRequest, tiny_built, tmp_path: Path) -> Path:
-    """The report of the suite's real-size synthetic build when available, else of the tiny dataset."""
-    try:
-        value = request.getfixturevalue("built_mtlendovis")
-        dataset = Path(getattr(value, "out", value))
-    except pytest.FixtureLookupError:
-        dataset = tiny_built[0]
-    return build_report(dataset, tmp_path / "report").path
+def report_dir(built_mtlendovis: Path, tmp_path: Path) -> Path:
+    """The report of the suite's real-size (1280x1024) synthetic MTLEndovis build."""
+    return build_report(built_mtlendovis, tmp_path / "report").path
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(report_dir: Path, tmp_path: Path):
     binary = _browser_binary()
     if binary is None:
