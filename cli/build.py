@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -49,7 +51,8 @@ def summarize(manifest: Manifest, out: Path) -> None:
     console.print(f"written to [bold]{out}[/] (validate with `endods validate {out}`)")
 
 
-def _run(fn, out: Path, **kwargs) -> None:  # noqa: ANN001
+def run_build(fn: Callable[..., Manifest], out: Path, **kwargs: Any) -> None:
+    """Run a builder with a progress bar, turn library errors into exit 1, print the summary."""
     with user_errors(), progress_bar() as progress:
         task = progress.add_task("encoding frames", total=None)
 
@@ -78,7 +81,7 @@ def build_mtlendovis_cmd(
     from endods.build import BuildOptions, build_mtlendovis
 
     opts = BuildOptions(_split(split, test_fraction, seed), workers, overwrite, strict)
-    _run(build_mtlendovis, out, src=src, options=opts, endovis18=endovis18, isinet18=isinet18, vqla18=vqla18)
+    run_build(build_mtlendovis, out, src=src, options=opts, endovis18=endovis18, isinet18=isinet18, vqla18=vqla18)
 
 
 @build_app.command("mtlendovis-gen")
@@ -96,7 +99,7 @@ def build_mtlendovis_gen_cmd(
     from endods.build import BuildOptions, build_mtlendovis_gen
 
     opts = BuildOptions(SplitConfig("test-only", 0.2, seed), workers, overwrite, strict)
-    _run(build_mtlendovis_gen, out, src=src, options=opts, endovis17=endovis17, vqla17=vqla17)
+    run_build(build_mtlendovis_gen, out, src=src, options=opts, endovis17=endovis17, vqla17=vqla17)
 
 
 @build_app.command("mtlesd")
@@ -119,7 +122,7 @@ def build_mtlesd_cmd(
     with user_errors():
         crop_box, acts = parse_crop(crop), parse_activities(activities)
         _split(split, test_fraction, seed)
-    _run(
+    run_build(
         build_mtlesd,
         out,
         src=src,

@@ -16,12 +16,12 @@ def build_endoarss_folder_cmd(
     overwrite: bool = typer.Option(False, help="Replace an existing --out."),
 ) -> None:
     """Released layout → built dataset; split kept as given, frame ids parsed back from the file names."""
-    from cli.build import _run
+    from cli.build import run_build
     from endods.import_folder import import_endoarss_folder
 
     if dataset not in IMPORT_DATASETS:
         raise typer.BadParameter(f"choose one of {', '.join(IMPORT_DATASETS)}, got {dataset!r}", param_hint="--dataset")
-    _run(import_endoarss_folder, out, src=src, dataset=dataset, overwrite=overwrite)  # handles user errors
+    run_build(import_endoarss_folder, out, src=src, dataset=dataset, overwrite=overwrite)  # handles user errors
 
 
 def register(app: typer.Typer) -> None:

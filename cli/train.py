@@ -6,9 +6,7 @@ Under `accelerate launch` every rank runs the command; only the main process dra
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -16,19 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.common import console, err_console, user_errors
-
-
-@contextlib.contextmanager
-def model_errors() -> Iterator[None]:
-    """Like `user_errors`, for `endoarss` errors too (message in red, exit 1, no traceback)."""
-    from endoarss.errors import EndoarssError
-
-    with user_errors():
-        try:
-            yield
-        except EndoarssError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
 
 
 def _list_presets() -> None:
@@ -56,7 +41,7 @@ def train_cmd(
         return
     if data is None or out is None:
         raise typer.BadParameter("--data and --out are required", param_hint="--data/--out")
-    with model_errors():
+    with user_errors():
         from endoarss.config import TrainConfig, apply_overrides, build_config
         from endoarss.train import train
 
@@ -123,7 +108,7 @@ def eval_cmd(
     weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
 ) -> None:
     """Evaluate RUN on a dataset split; writes RUN/eval.json (+ activity confusion PNG)."""
-    with model_errors():
+    with user_errors():
         from endoarss.evaluate import evaluate_run
 
         result = evaluate_run(run, data, split, compat, checkpoint, weights=weights)
@@ -154,7 +139,7 @@ def predict_cmd(
     weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
 ) -> None:
     """Predict masks and activities for IMAGES with a trained RUN."""
-    with model_errors():
+    with user_errors():
         from endoarss.predict import predict
 
         with Progress(TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), console=err_console) as bar:

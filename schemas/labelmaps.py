@@ -92,13 +92,15 @@ class LabelMap:
 
 
 # ISINet 2018 instrument types (FORMATS.md §2.2); names are exact, colours are for overlays only.
+# FORMATS' suggested colours had three near-identical greens (ids 1, 3, 5); 3 and 5 are changed so
+# overlays stay readable.
 ENDOVIS_CLASSES = (
     SegClass(0, "background", (0, 0, 0)),
     SegClass(1, "Bipolar Forceps", (0, 255, 0)),
     SegClass(2, "Prograsp Forceps", (0, 255, 255)),
-    SegClass(3, "Large Needle Driver", (125, 255, 12)),
+    SegClass(3, "Large Needle Driver", (255, 0, 255)),
     SegClass(4, "Monopolar Curved Scissors", (255, 55, 0)),
-    SegClass(5, "Ultrasound Probe", (12, 255, 141)),
+    SegClass(5, "Ultrasound Probe", (0, 90, 255)),
     SegClass(6, "Suction Instrument", (123, 15, 175)),
     SegClass(7, "Clip Applier", (255, 255, 125)),
 )

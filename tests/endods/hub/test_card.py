@@ -81,7 +81,7 @@ def test_card_text_counts_build_facts_terms_and_citations(built):
     pix = manifest.counts["train"].class_pixels
     share = 100 * pix["3"] / sum(pix.values())
     assert f"| 3 | Large Needle Driver | {share:.2f}% |" in text
-    assert "| 3 | Large Needle Driver | (125, 255, 12) | `#7dff0c` |" in text
+    assert "| 3 | Large Needle Driver | (255, 0, 255) | `#ff00ff` |" in text
     assert "| `no_activity` | 1 |" in text
     assert f"| `endovis18` | {manifest.sources['endovis18'].files} | `{manifest.sources['endovis18'].digest}` |" in text
     assert "`paper`" in text and "0.2 / 0" in text and "policy P1" in text

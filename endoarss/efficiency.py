@@ -1,0 +1,350 @@
+"""Efficiency bench: training step time + peak memory and inference img/s + peak memory of a preset.
+
+The paper reports 9,858 MiB training memory and 1,668 MiB / 35.66 img/s inference on an RTX 4090
+(ViT-B/14, batch size unstated); every result carries those figures as ratios labelled as a different
+machine. The model has random weights of the chosen size (nothing is downloaded). The DINOv2 config
+keeps ``image_size=518`` like the real checkpoints, so every forward pays the position-embedding
+interpolation to 224 px that a run with pretrained weights pays.
+
+Memory: on CUDA ``torch.cuda.max_memory_allocated`` (weights + grads + Adam states + activations; the
+reserved peak, closer to nvidia-smi, is reported too). On CPU there is no allocator peak, so a thread
+samples the process RSS (``/proc/self/statm``) during one extra, untimed step and reports the peak
+minus the RSS before the model was built (freed memory is handed back with ``malloc_trim`` between
+variants); it is approximate. Only torch, transformers, safetensors, numpy and our code are imported
+(``endoarss.config`` needs yaml, so the presets are resolved here; a test checks they agree), so
+``PYTHONPATH=. python -m endoarss.efficiency`` runs on a bare GPU box. Data loading is out of scope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import transformers
+
+from endoarss.errors import ConfigError
+from endoarss.models import backbone_config_for, create_model
+from endoarss.weighting import build_weighting
+
+PAPER = {"hardware": "RTX 4090", "train_mib": 9858.0, "infer_mib": 1668.0, "infer_img_s": 35.66}
+PAPER_NOTE = "paper: RTX 4090, different hardware (ViT-B/14, batch size unstated); ratios are ours / paper"
+TARGETS = {"inference_speedup_vs_paper_min": 10.0, "train_memory_ratio_vs_paper_max": 0.5}
+TARGET_SETTING = "cuda (H100), backbone base, batch 16, 224x224"
+OUT_OF_SCOPE = "DataLoader throughput (decode/augment) is not measured: this is a pure model bench on random tensors"
+WEIGHTINGS = ("ew", "db_mtl", "stch", "moco", "aligned_mtl")
+_ARCHS = {"dinov2": ("tesla", "hps", "mmoe", "dselect_k"), "resnet101": ("hps", "mmoe", "dselect_k")}
+_MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The switches the ablation flips; defaults are the plain fp32 eager model."""
+
+    amp: str = "none"
+    compile: bool = False
+    sdpa: bool = True
+    frozen_backbone: bool = True
+    gradient_checkpointing: bool = False
+    channels_last: bool = False
+
+
+def preset_spec(name: str) -> dict[str, Any]:
+    """Model fields of a training preset; mirrors ``endoarss.config.PRESETS`` without importing yaml."""
+
+    def spec(backbone: str, arch: str, weighting: str, sma: bool, tasks: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {"backbone": backbone, "arch": arch, "weighting": weighting, "sma": sma,
+                "tasks": tasks or ("activity", "segmentation")}  # fmt: skip
+
+    fixed = {"endoarss": spec("dinov2", "tesla", "db_mtl", True),
+             "seg-only": spec("dinov2", "single", "ew", True, ("segmentation",)),
+             "cls-only": spec("dinov2", "single", "ew", True, ("activity",))}  # fmt: skip
+    if name in fixed:
+        return fixed[name]
+    parts = name.split("-")
+    if len(parts) == 2 and parts[0] == "endoarss" and parts[1] in WEIGHTINGS:
+        return spec("dinov2", "tesla", parts[1], True)
+    if len(parts) == 3 and parts[1] in _ARCHS.get(parts[0], ()) and parts[2] in WEIGHTINGS:
+        return spec(parts[0], parts[1], parts[2], False)
+    raise ConfigError(f"unknown preset {name!r}; e.g. 'endoarss', 'dinov2-hps-ew', 'resnet101-mmoe-db_mtl'")
+
+
+def _rss_bytes() -> int:
+    """Current resident set size (Linux /proc; elsewhere the lifetime peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def release_memory() -> None:
+    """Free what earlier variants left behind so the next RSS / CUDA peak starts clean."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    try:  # glibc keeps freed heap pages resident; hand them back
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _cpu_peak_mib(fn: Callable[[], None], baseline: int) -> float:
+    """Peak RSS (MiB above ``baseline``) while ``fn`` runs, sampled every millisecond."""
+    peak, done = [_rss_bytes()], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    return (max(peak[0], _rss_bytes()) - baseline) / _MIB
+
+
+def _timed(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> tuple[list[float], float]:
+    """(per-repeat seconds, total warm-up seconds); CUDA is synchronised around every call."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    start = time.perf_counter()
+    for _ in range(warmup):
+        fn()
+    sync()
+    warm = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times, warm
+
+
+def _phase(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int, batch: int,
+           baseline: int) -> dict[str, Any]:  # fmt: skip
+    """Time ``fn`` and take its peak memory (CUDA: over the timed calls; CPU: one extra sampled call)."""
+    if device.type == "cuda":
+        fn()  # first call allocates lazily-created state (Adam moments) before the peak is reset
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times, warm = _timed(fn, device, warmup, repeats)
+    if device.type == "cuda":
+        memory = {"peak_mib": torch.cuda.max_memory_allocated() / _MIB,
+                  "peak_reserved_mib": torch.cuda.max_memory_reserved() / _MIB, "memory_kind": "cuda_allocated"}  # fmt: skip
+    else:
+        release_memory()
+        memory = {"peak_mib": _cpu_peak_mib(fn, baseline), "memory_kind": "cpu_rss_delta"}
+    median = statistics.median(times)
+    return {"step_s_median": median, "step_s_min": min(times), "warmup_s": warm,
+            "img_s_median": batch / median, "img_s_best": batch / min(times), **memory}  # fmt: skip
+
+
+def _build(spec: dict[str, Any], size: str, image_size: int, num_activities: int, num_classes: int,
+           settings: Settings, device: torch.device) -> torch.nn.Module:  # fmt: skip
+    torch.manual_seed(0)
+    extra: dict[str, Any] = {"image_size": image_size, "gradient_checkpointing": settings.gradient_checkpointing}
+    if spec["backbone"] == "dinov2":
+        extra["attn_implementation"] = "sdpa" if settings.sdpa else "eager"
+    model = create_model(spec["backbone"], spec["arch"], spec["tasks"], num_activities, num_classes, spec["sma"],
+                         backbone_config=backbone_config_for(spec["backbone"], size), **extra)  # fmt: skip
+    if not settings.frozen_backbone:  # full fine-tune: weight grads + Adam states for the backbone too
+        model.requires_grad_(True)
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if settings.channels_last else model
+
+
+def _task_losses(out: dict[str, torch.Tensor], activity: torch.Tensor, mask: torch.Tensor,
+                 tasks: tuple[str, ...]) -> torch.Tensor:  # fmt: skip
+    """Per-task cross-entropies as the trainer computes them (float32, segmentation ignores 255)."""
+    losses = [F.cross_entropy(out[t].float(), activity if t == "activity" else mask, ignore_index=255) for t in tasks]
+    return torch.stack(losses)
+
+
+def measure_efficiency(
+    preset: str = "endoarss",
+    backbone_size: str = "base",
+    batch: int = 16,
+    image_size: int = 224,
+    device: str = "cpu",
+    amp: str = "bf16",
+    compile: bool = False,
+    gradient_checkpointing: bool = False,
+    channels_last: bool = False,
+    sdpa: bool = True,
+    frozen_backbone: bool = True,
+    warmup: int = 2,
+    repeats: int = 5,
+    num_activities: int = 12,
+    num_classes: int = 8,
+) -> dict[str, Any]:
+    """Measure one configuration: inference first (so training's allocator growth does not hide its peak),
+    then training steps (forward, per-task CE, the preset's weighting backward, Adam). JSON-able dict."""
+    spec = preset_spec(preset)
+    settings = Settings(amp, compile, sdpa, frozen_backbone, gradient_checkpointing, channels_last)
+    if amp not in ("bf16", "fp16", "none"):
+        raise ConfigError(f"amp={amp!r} is not one of ['bf16', 'fp16', 'none']")
+    if batch < 1 or repeats < 1 or warmup < 0:
+        raise ConfigError(f"need batch >= 1, repeats >= 1, warmup >= 0; got {batch}, {repeats}, {warmup}")
+    if spec["backbone"] == "dinov2" and image_size % 14:
+        raise ConfigError(f"image_size {image_size} is not a multiple of the DINOv2 patch size 14")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False")
+    release_memory()
+    baseline = _rss_bytes()
+    model = _build(spec, backbone_size, image_size, num_activities, num_classes, settings, dev)
+    tasks = tuple(spec["tasks"])
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, image_size, image_size, generator=gen).to(dev)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    activity = torch.randint(0, num_activities, (batch,), generator=gen).to(dev)
+    mask = torch.randint(0, num_classes, (batch, image_size, image_size), generator=gen).to(dev)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+
+    def autocast() -> Any:
+        return torch.autocast(dev.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+    compiled = {"requested": compile, "used": False, "reason": None}
+    runner: Callable[[torch.Tensor], dict[str, torch.Tensor]] = model
+    if compile:
+        runner = torch.compile(model)
+
+    def infer() -> None:
+        with torch.inference_mode(), autocast():
+            runner(images)
+
+    weighting = build_weighting(spec["weighting"], len(tasks))
+    shared, owned = model.shared_parameters(), model.task_parameters()
+    task_params = [owned[t] for t in tasks]
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
+    last: dict[str, torch.Tensor] = {}
+
+    def train_step() -> None:
+        with autocast():
+            out = runner(images)
+        last["losses"] = losses = _task_losses(out, activity, mask, tasks)
+        optimizer.zero_grad(set_to_none=True)
+        weighting.backward(losses, shared, task_params, 0)
+        optimizer.step()
+
+    model.eval()
+    if compile:  # a compile failure (no compiler, unsupported op) falls back to eager, with the reason
+        try:
+            infer()
+            compiled["used"] = True
+        except Exception as exc:  # noqa: BLE001 - any backend error means "compile does not work here"
+            torch._dynamo.reset()
+            runner, compiled["reason"] = model, f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+    infer_result = _phase(infer, dev, warmup, repeats, batch, baseline)
+    model.train()
+    train_result = _phase(train_step, dev, warmup, repeats, batch, baseline)
+    train_result["losses_finite"] = bool(torch.isfinite(last["losses"]).all())
+    return _report(preset, spec, backbone_size, batch, image_size, dev, settings, compiled, model,
+                   infer_result, train_result)  # fmt: skip
+
+
+def _report(preset: str, spec: dict[str, Any], size: str, batch: int, image_size: int, dev: torch.device,
+            settings: Settings, compiled: dict[str, Any], model: torch.nn.Module, infer: dict[str, Any],
+            train: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    speedup = infer["img_s_median"] / PAPER["infer_img_s"]
+    train_ratio, infer_ratio = train["peak_mib"] / PAPER["train_mib"], infer["peak_mib"] / PAPER["infer_mib"]
+    on_target = dev.type == "cuda" and size == "base" and batch == 16 and image_size == 224
+    met = None
+    if on_target:
+        met = bool(speedup >= TARGETS["inference_speedup_vs_paper_min"]
+                   and train_ratio <= TARGETS["train_memory_ratio_vs_paper_max"])  # fmt: skip
+    return {
+        "benchmark": "efficiency",
+        "preset": preset,
+        **{k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()},
+        "backbone_size": size,
+        "batch": batch,
+        "image_size": image_size,
+        "device": dev.type,
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "settings": asdict(settings),
+        "compile": compiled,
+        "params_total": sum(p.numel() for p in model.parameters()),
+        "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "infer": infer,
+        "train": train,
+        "paper": {**PAPER, "note": PAPER_NOTE},
+        "vs_paper": {
+            "note": PAPER_NOTE,
+            "inference_speedup_vs_paper": speedup,
+            "train_memory_ratio_vs_paper": train_ratio,
+            "infer_memory_ratio_vs_paper": infer_ratio,
+            "memory_kind": train["memory_kind"],
+        },
+        "targets": {**TARGETS, "setting": TARGET_SETTING, "applies": on_target, "met": met},
+        "out_of_scope": OUT_OF_SCOPE,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m endoarss.efficiency``: the bench without the CLI's rich/typer (for bare GPU boxes)."""
+    parser = argparse.ArgumentParser(description="EndoARSS efficiency bench (one JSON line on stdout)")
+    parser.add_argument("--preset", default="endoarss")
+    parser.add_argument("--backbone-size", default="base", choices=["tiny", "small", "base"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--amp", default="bf16", choices=["bf16", "fp16", "none"])
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--eager-attention", action="store_true", help="attn_implementation='eager' (not SDPA)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--ablate", action="store_true", help="measure every optimization on and off")
+    parser.add_argument("--only", default="", help="comma-separated subset of the ablation")
+    parser.add_argument("--ablate-compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="include torch.compile in the ablation (default: on CUDA only)")  # fmt: skip
+    parser.add_argument("--json-out", default=None)
+    args = parser.parse_args(argv)
+    kwargs = {"preset": args.preset, "backbone_size": args.backbone_size, "batch": args.batch,
+              "image_size": args.image_size, "device": args.device, "amp": args.amp, "compile": args.compile,
+              "gradient_checkpointing": args.gradient_checkpointing, "channels_last": args.channels_last,
+              "sdpa": not args.eager_attention, "warmup": args.warmup, "repeats": args.repeats}  # fmt: skip
+    if args.ablate:
+        from endoarss.efficiency_ablate import measure_optimizations
+
+        only = tuple(x.strip() for x in args.only.split(",") if x.strip()) or None
+        result = measure_optimizations(**kwargs, only=only, ablate_compile=args.ablate_compile)
+    else:
+        result = measure_efficiency(**kwargs)
+    line = json.dumps(result)
+    if args.json_out:
+        tmp = f"{args.json_out}.tmp{os.getpid()}"
+        with open(tmp, "w") as fh:
+            fh.write(line + "\n")
+        os.replace(tmp, args.json_out)
+    print(line)
+
+
+__all__ = ["PAPER", "Settings", "measure_efficiency", "preset_spec", "release_memory"]
+
+if __name__ == "__main__":
+    main()
