@@ -3,6 +3,11 @@
 Label Studio stores a brush region as the RLE of an RGBA canvas; only the alpha channel carries
 the region. We send 255 for every channel inside the region and read a pixel as painted when its
 alpha is >= 128 (the UI paints opaque strokes; the threshold only guards against partial alpha).
+
+`mask2rle(m)` is exactly `encode_rle(np.repeat(m.ravel(), 4))`. For a class-id mask with several
+classes, `mask_results` builds that 4x-repeated array once per mask and compares it per class
+in a reused buffer, instead of a full-size compare, a 0/255 copy and a fresh 4x repeat per class;
+the bytes handed to `encode_rle` are identical, so is the RLE (tested against `mask2rle`).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from label_studio_sdk.converter.brush import decode_rle, mask2rle
+from label_studio_sdk.converter.brush import decode_rle, encode_rle, mask2rle
 
 from endods.labelstudio.config import ACTIVITY_FROM, IMAGE_NAME, MASK_FROM
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
@@ -23,8 +28,20 @@ class RleSizeError(ValueError):
 
 
 def encode_region(region: np.ndarray) -> list[int]:
-    """RLE of a boolean (H, W) region."""
-    return [int(v) for v in mask2rle(np.where(region, np.uint8(255), np.uint8(0)))]
+    """RLE of a boolean (H, W) region (a list of Python ints, as the SDK returns it)."""
+    return mask2rle(np.where(region, np.uint8(255), np.uint8(0)))
+
+
+def encode_classes(mask: np.ndarray, class_ids: list[int]) -> list[list[int]]:
+    """RLE of `mask == c` for each c, equal to `encode_region(mask == c)` but with less work per class."""
+    rgba = np.repeat(mask.astype(np.uint8, copy=False).ravel(), 4)  # what mask2rle feeds encode_rle, built once
+    alpha = np.empty_like(rgba)
+    out = []
+    for cid in class_ids:
+        np.equal(rgba, cid, out=alpha.view(np.bool_))  # 1 inside the region, 0 outside
+        alpha *= 255  # in place: 0/255, the same uint8 array as the mask2rle path
+        out.append(encode_rle(alpha))
+    return out
 
 
 def decode_region(rle: list[int], height: int, width: int) -> np.ndarray:
@@ -36,7 +53,12 @@ def decode_region(rle: list[int], height: int, width: int) -> np.ndarray:
 
 
 def brush_result(region: np.ndarray, label: str) -> dict[str, Any]:
-    height, width = region.shape
+    """A brushlabels result for a boolean (H, W) region."""
+    return rle_result(encode_region(region), region.shape, label)
+
+
+def rle_result(rle: list[int], shape: tuple[int, ...], label: str) -> dict[str, Any]:
+    height, width = shape
     return {
         "from_name": MASK_FROM,
         "to_name": IMAGE_NAME,
@@ -44,7 +66,7 @@ def brush_result(region: np.ndarray, label: str) -> dict[str, Any]:
         "original_width": int(width),
         "original_height": int(height),
         "image_rotation": 0,
-        "value": {"format": "rle", "rle": encode_region(region), "brushlabels": [label]},
+        "value": {"format": "rle", "rle": rle, "brushlabels": [label]},
     }
 
 
@@ -59,8 +81,9 @@ def choice_result(activity: str) -> dict[str, Any]:
 
 def mask_results(mask: np.ndarray, labelmap: LabelMap) -> list[dict[str, Any]]:
     """One brush result per class present in a class-id mask (background and ignore are not sent)."""
-    present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256)[1 : labelmap.num_classes]) + 1
-    return [brush_result(mask == cid, labelmap.classes[cid].name) for cid in present]
+    present = [int(c) for c in np.flatnonzero(np.bincount(mask.ravel(), minlength=256)[1 : labelmap.num_classes]) + 1]
+    rles = encode_classes(mask, present)
+    return [rle_result(rle, mask.shape, labelmap.classes[c].name) for c, rle in zip(present, rles, strict=True)]
 
 
 def labels_results(mask: np.ndarray, activity: int, labelmap: LabelMap) -> list[dict[str, Any]]:
