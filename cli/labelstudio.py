@@ -2,6 +2,8 @@
 
 The URL and API key come from --url or LABEL_STUDIO_URL and from LABEL_STUDIO_API_KEY; the key
 has no command-line option on purpose (it would land in shell history and process lists).
+`--upload local` writes the images into the server's local-files document root instead of
+uploading them (same machine or shared disk; --local-root or LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT).
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import typer
 from cli.common import console, progress_bar, user_errors
 
 URL_HELP = "Label Studio base URL (default: $LABEL_STUDIO_URL). The API key is read from $LABEL_STUDIO_API_KEY."
+UPLOAD_HELP = (
+    "files: upload images through Label Studio's import API (any server, remote included). "
+    "local: write them under the server's local-files document root (same disk; faster)."
+)
+ROOT_HELP = "The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: that variable); --upload local only."
 
 
 def export_cmd(
@@ -23,6 +30,11 @@ def export_cmd(
     predictions: Path = typer.Option(
         None, "--predictions", help="`endods predict` output folder: review model vs labels, disagreements first."
     ),
+    upload: str = typer.Option("files", "--upload", help=UPLOAD_HELP),
+    local_root: Path = typer.Option(None, "--local-root", help=ROOT_HELP),
+    local_dir: Path = typer.Option(
+        None, "--local-dir", help="Image folder under --local-root (default: <root>/endods-review/<dataset>-<version>)."
+    ),
 ) -> None:
     """Upload a split as review tasks whose pre-annotation is the current label (or a model's prediction)."""
     from endods.labelstudio import export_to_labelstudio
@@ -30,7 +42,16 @@ def export_cmd(
     with user_errors(), progress_bar() as progress:
         task = progress.add_task("exporting to Label Studio", total=None)
         res = export_to_labelstudio(
-            out, url, None, project, split, predictions, lambda d, t: progress.update(task, completed=d, total=t)
+            out,
+            url,
+            None,
+            project,
+            split,
+            predictions,
+            lambda d, t: progress.update(task, completed=d, total=t),
+            upload=upload,  # type: ignore[arg-type]  # validated by the library (clear error)
+            local_root=local_root,
+            local_dir=local_dir,
         )
     verb = "added to existing" if res.reused_project else "created"
     console.print(f"[green]{len(res.task_ids)} task(s) {verb} project {res.project_id}:[/] {res.project_url}")

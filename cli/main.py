@@ -26,7 +26,9 @@ COMMAND_MODULES = [
     "cli.publish",
     "cli.corrupt",
     "cli.train",
+    "cli.robustness",
     "cli.demo",
+    "cli.bench",
 ]
 
 for _name in COMMAND_MODULES:

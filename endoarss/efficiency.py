@@ -6,25 +6,18 @@ machine. The model has random weights of the chosen size (nothing is downloaded)
 keeps ``image_size=518`` like the real checkpoints, so every forward pays the position-embedding
 interpolation to 224 px that a run with pretrained weights pays.
 
-Memory: on CUDA ``torch.cuda.max_memory_allocated`` (weights + grads + Adam states + activations; the
-reserved peak, closer to nvidia-smi, is reported too). On CPU there is no allocator peak, so a thread
-samples the process RSS (``/proc/self/statm``) during one extra, untimed step and reports the peak
-minus the RSS before the model was built (freed memory is handed back with ``malloc_trim`` between
-variants); it is approximate. Only torch, transformers, safetensors, numpy and our code are imported
-(``endoarss.config`` needs yaml, so the presets are resolved here; a test checks they agree), so
+Memory (see ``efficiency_probe``): on CUDA the allocator peak (weights + grads + Adam states +
+activations); on CPU the sampled RSS peak above the RSS before the model was built (approximate).
+Only torch, transformers, safetensors, numpy and our code are imported (``endoarss.config`` needs
+yaml, so presets are resolved here; a test checks they agree with ``PRESETS``), so
 ``PYTHONPATH=. python -m endoarss.efficiency`` runs on a bare GPU box. Data loading is out of scope.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
-import statistics
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,6 +26,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 
+from endoarss.efficiency_probe import phase, release_memory, rss_bytes
 from endoarss.errors import ConfigError
 from endoarss.models import backbone_config_for, create_model
 from endoarss.weighting import build_weighting
@@ -43,8 +37,8 @@ TARGETS = {"inference_speedup_vs_paper_min": 10.0, "train_memory_ratio_vs_paper_
 TARGET_SETTING = "cuda (H100), backbone base, batch 16, 224x224"
 OUT_OF_SCOPE = "DataLoader throughput (decode/augment) is not measured: this is a pure model bench on random tensors"
 WEIGHTINGS = ("ew", "db_mtl", "stch", "moco", "aligned_mtl")
+_PRIMED: set[str] = set()  # device types that already ran a throw-away priming measurement
 _ARCHS = {"dinov2": ("tesla", "hps", "mmoe", "dselect_k"), "resnet101": ("hps", "mmoe", "dselect_k")}
-_MIB = 2**20
 
 
 @dataclass(frozen=True)
@@ -77,84 +71,6 @@ def preset_spec(name: str) -> dict[str, Any]:
     if len(parts) == 3 and parts[1] in _ARCHS.get(parts[0], ()) and parts[2] in WEIGHTINGS:
         return spec(parts[0], parts[1], parts[2], False)
     raise ConfigError(f"unknown preset {name!r}; e.g. 'endoarss', 'dinov2-hps-ew', 'resnet101-mmoe-db_mtl'")
-
-
-def _rss_bytes() -> int:
-    """Current resident set size (Linux /proc; elsewhere the lifetime peak from getrusage)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def release_memory() -> None:
-    """Free what earlier variants left behind so the next RSS / CUDA peak starts clean."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    try:  # glibc keeps freed heap pages resident; hand them back
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _cpu_peak_mib(fn: Callable[[], None], baseline: int) -> float:
-    """Peak RSS (MiB above ``baseline``) while ``fn`` runs, sampled every millisecond."""
-    peak, done = [_rss_bytes()], threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_bytes())
-            time.sleep(0.001)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        thread.join()
-    return (max(peak[0], _rss_bytes()) - baseline) / _MIB
-
-
-def _timed(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> tuple[list[float], float]:
-    """(per-repeat seconds, total warm-up seconds); CUDA is synchronised around every call."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    start = time.perf_counter()
-    for _ in range(warmup):
-        fn()
-    sync()
-    warm = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return times, warm
-
-
-def _phase(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int, batch: int,
-           baseline: int) -> dict[str, Any]:  # fmt: skip
-    """Time ``fn`` and take its peak memory (CUDA: over the timed calls; CPU: one extra sampled call)."""
-    if device.type == "cuda":
-        fn()  # first call allocates lazily-created state (Adam moments) before the peak is reset
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    times, warm = _timed(fn, device, warmup, repeats)
-    if device.type == "cuda":
-        memory = {"peak_mib": torch.cuda.max_memory_allocated() / _MIB,
-                  "peak_reserved_mib": torch.cuda.max_memory_reserved() / _MIB, "memory_kind": "cuda_allocated"}  # fmt: skip
-    else:
-        release_memory()
-        memory = {"peak_mib": _cpu_peak_mib(fn, baseline), "memory_kind": "cpu_rss_delta"}
-    median = statistics.median(times)
-    return {"step_s_median": median, "step_s_min": min(times), "warmup_s": warm,
-            "img_s_median": batch / median, "img_s_best": batch / min(times), **memory}  # fmt: skip
 
 
 def _build(spec: dict[str, Any], size: str, image_size: int, num_activities: int, num_classes: int,
@@ -194,9 +110,13 @@ def measure_efficiency(
     repeats: int = 5,
     num_activities: int = 12,
     num_classes: int = 8,
+    prime: bool = True,
 ) -> dict[str, Any]:
     """Measure one configuration: inference first (so training's allocator growth does not hide its peak),
-    then training steps (forward, per-task CE, the preset's weighting backward, Adam). JSON-able dict."""
+    then training steps (forward, per-task CE, the preset's weighting backward, Adam). JSON-able dict.
+
+    ``prime``: the first call per device type in a process first runs a discarded one-step measurement.
+    """
     spec = preset_spec(preset)
     settings = Settings(amp, compile, sdpa, frozen_backbone, gradient_checkpointing, channels_last)
     if amp not in ("bf16", "fp16", "none"):
@@ -208,8 +128,14 @@ def measure_efficiency(
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False")
+    if prime and dev.type not in _PRIMED:
+        # The first run in a process pays one-time costs (thread pools, kernel caches, CUDA context and
+        # cuBLAS workspaces) that would be charged to whichever configuration is measured first.
+        _PRIMED.add(dev.type)
+        measure_efficiency(preset, backbone_size, batch, image_size, device, amp, False, gradient_checkpointing,
+                           channels_last, sdpa, frozen_backbone, 0, 1, num_activities, num_classes, False)  # fmt: skip
     release_memory()
-    baseline = _rss_bytes()
+    baseline = rss_bytes()
     model = _build(spec, backbone_size, image_size, num_activities, num_classes, settings, dev)
     tasks = tuple(spec["tasks"])
     gen = torch.Generator().manual_seed(0)
@@ -223,14 +149,12 @@ def measure_efficiency(
     def autocast() -> Any:
         return torch.autocast(dev.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
-    compiled = {"requested": compile, "used": False, "reason": None}
-    runner: Callable[[torch.Tensor], dict[str, torch.Tensor]] = model
-    if compile:
-        runner = torch.compile(model)
+    compiled: dict[str, Any] = {"requested": compile, "used": compile, "reason": None}
+    run = {"model": torch.compile(model) if compile else model}
 
     def infer() -> None:
         with torch.inference_mode(), autocast():
-            runner(images)
+            run["model"](images)
 
     weighting = build_weighting(spec["weighting"], len(tasks))
     shared, owned = model.shared_parameters(), model.task_parameters()
@@ -240,23 +164,29 @@ def measure_efficiency(
 
     def train_step() -> None:
         with autocast():
-            out = runner(images)
+            out = run["model"](images)
         last["losses"] = losses = _task_losses(out, activity, mask, tasks)
         optimizer.zero_grad(set_to_none=True)
         weighting.backward(losses, shared, task_params, 0)
         optimizer.step()
 
-    model.eval()
-    if compile:  # a compile failure (no compiler, unsupported op) falls back to eager, with the reason
+    def first_call(fn: Callable[[], None], phase: str) -> None:
+        """Compile happens on the first call; if it fails (no compiler, unsupported op) run eager."""
+        if not compiled["used"]:
+            return
         try:
-            infer()
-            compiled["used"] = True
+            fn()
         except Exception as exc:  # noqa: BLE001 - any backend error means "compile does not work here"
             torch._dynamo.reset()
-            runner, compiled["reason"] = model, f"{type(exc).__name__}: {str(exc).strip()[:300]}"
-    infer_result = _phase(infer, dev, warmup, repeats, batch, baseline)
+            run["model"], compiled["used"] = model, False
+            compiled["reason"] = f"{phase}: {type(exc).__name__}: {str(exc).strip()[:300]}"
+
+    model.eval()
+    first_call(infer, "inference")
+    infer_result = phase(infer, dev, warmup, repeats, batch, baseline)
     model.train()
-    train_result = _phase(train_step, dev, warmup, repeats, batch, baseline)
+    first_call(train_step, "training")
+    train_result = phase(train_step, dev, warmup, repeats, batch, baseline)
     train_result["losses_finite"] = bool(torch.isfinite(last["losses"]).all())
     return _report(preset, spec, backbone_size, batch, image_size, dev, settings, compiled, model,
                    infer_result, train_result)  # fmt: skip

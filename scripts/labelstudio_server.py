@@ -2,7 +2,9 @@
 
 This is the one place that knows how to boot Label Studio: its own venv (`.venv-ls`, so the server's
 pinned Django stack never touches the project venv), a pre-created superuser with a fresh random
-40-hex legacy token, local-files serving rooted at the data dir, no version check, loopback only.
+40-hex legacy token, local-files serving enabled (document root: the data dir unless
+`document_root` / `--document-root` says otherwise; `upload="local"` exports write below it), no
+version check, loopback only.
 
 A data dir that already holds a migrated database is reused (restart ~5 s instead of ~45 s of
 migrations); since Label Studio only applies `LABEL_STUDIO_USER_TOKEN` when it creates the user, the
@@ -11,7 +13,8 @@ in memory and in Label Studio's own database: never printed, never written to ou
 
 CLI (manual use): `python scripts/labelstudio_server.py start [--data-dir DIR] [--port N]` runs the
 server in the foreground until Ctrl-C and prints the URL; the token is exported to a child shell
-only when `--shell` is given (`LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` set there).
+only when `--shell` is given (`LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` /
+`LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT` set there).
 `stop --data-dir DIR` stops the server recorded in DIR's pid file (e.g. from another terminal).
 """
 
@@ -53,6 +56,7 @@ class ServerHandle:
     process: subprocess.Popen
     data_dir: Path
     log_path: Path
+    document_root: Path  # LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT of the server (local-files serving)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGINT first (clean uwsgi/django shutdown), SIGKILL the process group if it lingers."""
@@ -87,7 +91,7 @@ def _set_existing_token(db: Path, token: str) -> bool:
         return True
 
 
-def server_env(data_dir: Path, token: str, password: str) -> dict[str, str]:
+def server_env(data_dir: Path, token: str, password: str, document_root: Path | None = None) -> dict[str, str]:
     """The environment of STACK.md's non-interactive start; base env minus any caller LS settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env.update(
@@ -98,7 +102,7 @@ def server_env(data_dir: Path, token: str, password: str) -> dict[str, str]:
         LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN="true",
         LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
         LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED="true",
-        LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(data_dir),
+        LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(document_root or data_dir),
         LATEST_VERSION_CHECK="false",
         # uploads of 100 images per request (the exporter's batch) must pass Django's count limit
         DATA_UPLOAD_MAX_NUMBER_FILES="200",
@@ -129,8 +133,17 @@ def wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: f
     )
 
 
-def start(data_dir: Path, port: int | None = None, exe: Path | None = None, timeout: float = 180.0) -> ServerHandle:
-    """Start a server on 127.0.0.1 and block until `GET /health` is 200."""
+def start(
+    data_dir: Path,
+    port: int | None = None,
+    exe: Path | None = None,
+    timeout: float = 180.0,
+    document_root: Path | None = None,
+) -> ServerHandle:
+    """Start a server on 127.0.0.1 and block until `GET /health` is 200.
+
+    `document_root`: the local-files document root (default: `data_dir`); created if missing.
+    """
     exe = Path(exe or os.environ.get("ENDODS_LABEL_STUDIO_EXE", DEFAULT_EXE))
     if not exe.exists():
         raise ServerStartError(
@@ -138,6 +151,8 @@ def start(data_dir: Path, port: int | None = None, exe: Path | None = None, time
         )
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    root = Path(document_root).resolve() if document_root else data_dir
+    root.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(20)
     db = data_dir / DB_NAME
     if db.exists():
@@ -149,7 +164,7 @@ def start(data_dir: Path, port: int | None = None, exe: Path | None = None, time
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             cmd,
-            env=server_env(data_dir, token, secrets.token_urlsafe(16)),
+            env=server_env(data_dir, token, secrets.token_urlsafe(16), root),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -158,7 +173,7 @@ def start(data_dir: Path, port: int | None = None, exe: Path | None = None, time
         )
     (data_dir / PID_NAME).write_text(f"{process.pid}\n")
     wait_healthy(url, process, log_path, timeout)
-    return ServerHandle(url, token, process, data_dir, log_path)
+    return ServerHandle(url, token, process, data_dir, log_path, root)
 
 
 def stop_process(process: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -196,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".labelstudio")
     parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--document-root", type=Path, default=None, help="local-files root (default: data dir)")
     parser.add_argument("--shell", action="store_true", help="open a shell with LABEL_STUDIO_* exported")
     args = parser.parse_args(argv)
     if args.action == "stop":
@@ -203,14 +219,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.monotonic()
     try:
-        handle = start(args.data_dir, args.port)
+        handle = start(args.data_dir, args.port, document_root=args.document_root)
     except ServerStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"Label Studio up at {handle.url} after {time.monotonic() - t0:.1f} s (data: {handle.data_dir})")
+    print(
+        f"Label Studio up at {handle.url} after {time.monotonic() - t0:.1f} s "
+        f"(data: {handle.data_dir}, local-files root: {handle.document_root})"
+    )
     try:
         if args.shell:
-            env = dict(os.environ, LABEL_STUDIO_URL=handle.url, LABEL_STUDIO_API_KEY=handle.token)
+            env = dict(
+                os.environ,
+                LABEL_STUDIO_URL=handle.url,
+                LABEL_STUDIO_API_KEY=handle.token,
+                LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(handle.document_root),
+            )
             subprocess.call([os.environ.get("SHELL", "/bin/bash")], env=env)
         else:
             print("Ctrl-C stops it. Use --shell for a shell with LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY set.")

@@ -6,14 +6,20 @@ exercise the real builder on the real layouts without paying for it more than on
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+import os
 
-import pytest
+# Tests never touch the network: fail fast instead of waiting on hub time-outs.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from endods.build import BuildOptions, build_mtlendovis, build_mtlendovis_gen
-from endods.split import SplitConfig
-from endods.synth import SynthReport, synth_endovis17, synth_endovis18
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from endods.build import BuildOptions, build_mtlendovis, build_mtlendovis_gen  # noqa: E402
+from endods.split import SplitConfig  # noqa: E402
+from endods.synth import SynthReport, synth_endovis17, synth_endovis18  # noqa: E402
 
 
 @pytest.fixture(scope="session")

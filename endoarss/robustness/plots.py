@@ -75,7 +75,7 @@ def plot_corruptions(result: RobustnessResult, metric: str, path: Path) -> None:
     ax.set_title(f"{metric}: mean over severities {', '.join(map(str, result.severities))} ({result.mode})")
     labels = [f for f in FAMILY_COLORS if f in families]
     handles = [plt.Rectangle((0, 0), 1, 1, color=FAMILY_COLORS[f]) for f in labels]
-    ax.legend([*handles, ax.lines[0]], [*labels, "clean"], fontsize=8)
+    ax.legend([*handles, ax.lines[0]], [*labels, "clean"], fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -91,7 +91,18 @@ def plot_gallery(shots: dict[tuple[str, int], np.ndarray], path: Path) -> None:
     height, width = clean.shape[:2]
     cell = 1.6
     fig, axes = plt.subplots(
-        len(names), cols, figsize=(cols * cell * max(width / height, 0.5), len(names) * cell), squeeze=False
+        len(names),
+        cols,
+        figsize=(1.4 + cols * cell * max(width / height, 0.5), 0.3 + len(names) * cell),
+        squeeze=False,
+        gridspec_kw={
+            "left": 1.3 / (1.4 + cols * cell * max(width / height, 0.5)),
+            "right": 0.99,
+            "top": 0.98,
+            "bottom": 0.01,
+            "wspace": 0.04,
+            "hspace": 0.08,
+        },
     )
     for r, name in enumerate(names):
         for c, image in enumerate([clean, *(shots[(name, s)] for s in severities)]):
@@ -103,6 +114,5 @@ def plot_gallery(shots: dict[tuple[str, int], np.ndarray], path: Path) -> None:
                 ax.set_title("clean" if c == 0 else f"severity {severities[c - 1]}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
-    fig.tight_layout(pad=0.3)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -38,6 +38,7 @@ class EncodeJob:
 @dataclass(frozen=True)
 class Encoded:
     frame_id: str
+    activity: int  # the label's activity (shown in the task), whatever the prediction says
     result_json: str  # the prediction's `result` list, serialized
     disagreement: Disagreement | None
 
@@ -45,11 +46,11 @@ class Encoded:
 def encode_job(job: EncodeJob, labelmap: LabelMap) -> Encoded:
     mask = decode_png(job.mask_png)
     if job.prediction is None:
-        return Encoded(job.frame_id, json.dumps(labels_results(mask, job.activity, labelmap)), None)
+        return Encoded(job.frame_id, job.activity, json.dumps(labels_results(mask, job.activity, labelmap)), None)
     pred_mask = read_prediction_mask(job.prediction, mask.shape, labelmap)
     pred_activity = job.prediction.activity
     score = score_frame(job.frame_id, mask, job.activity, pred_mask, pred_activity, labelmap)
-    return Encoded(job.frame_id, json.dumps(labels_results(pred_mask, pred_activity, labelmap)), score)
+    return Encoded(job.frame_id, job.activity, json.dumps(labels_results(pred_mask, pred_activity, labelmap)), score)
 
 
 def encode_chunk(jobs: list[EncodeJob], labelmap: LabelMap) -> list[Encoded]:
@@ -87,4 +88,3 @@ def encode_ordered(
             yield from pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-

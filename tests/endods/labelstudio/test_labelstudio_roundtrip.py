@@ -41,14 +41,18 @@ def _decode_prediction(result: list[dict], shape: tuple[int, int]) -> tuple[dict
     return regions, choices
 
 
+@pytest.mark.parametrize("upload", ["files", "local"])
 def test_export_predictions_lossless_then_import_applies_exactly_the_review(
-    labelstudio_server, tiny_dataset: Path, tmp_path: Path
+    labelstudio_server, tiny_dataset: Path, tmp_path: Path, upload: str
 ) -> None:
     url, key = labelstudio_server.url, labelstudio_server.token
     base = _records(tiny_dataset)
     progress: list[tuple[int, int]] = []
     title = f"roundtrip {uuid.uuid4().hex[:8]}"
-    res = export_to_labelstudio(tiny_dataset, url, key, project=title, on_progress=lambda d, t: progress.append((d, t)))
+    mode = {"upload": upload, "local_root": labelstudio_server.document_root if upload == "local" else None}
+    res = export_to_labelstudio(
+        tiny_dataset, url, key, project=title, on_progress=lambda d, t: progress.append((d, t)), **mode
+    )
     test_ids = [f for f, v in base.items() if v[0] == "test"]
     assert res.frame_ids == test_ids and len(res.task_ids) == 4 and not res.reused_project
     assert progress[-1] == (8, 8)
@@ -58,9 +62,10 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
     for task_id, fid in zip(res.task_ids, res.frame_ids, strict=True):
         task = client.tasks.get(task_id)
         assert task.data["frame_id"] == fid and task.data["split"] == "test"
-        assert task.data["dataset_version"] == version and task.data["image"].startswith("/data/upload/")
+        prefix = "/data/upload/" if upload == "files" else "/data/local-files/?d=endods-review/mtlendovis-"
+        assert task.data["dataset_version"] == version and task.data["image"].startswith(prefix)
         _, image, mask, activity, image_png = base[fid]
-        # the uploaded image is served back byte-identical
+        # the uploaded (or locally written) image is served back byte-identical
         served = httpx.get(url + task.data["image"], headers={"Authorization": f"Token {key}"})
         assert served.status_code == 200 and served.content == image_png
         (pred,) = client.predictions.list(task=task_id)
@@ -130,8 +135,10 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
     assert key not in (out / "manifest.json").read_text()
 
     # re-export into the same project: reused, nothing duplicated
-    again = export_to_labelstudio(tiny_dataset, url, key, project=title)
+    again = export_to_labelstudio(tiny_dataset, url, key, project=title, **mode)
     assert again.reused_project and again.task_ids == [] and again.skipped == test_ids
+    storages = client.import_storage.local.list(project=res.project_id)
+    assert len(storages) == (1 if upload == "local" else 0)  # the local-files storage is created once
 
 
 def base_facts(path: Path, fid: str) -> list:
