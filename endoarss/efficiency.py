@@ -121,8 +121,8 @@ def measure_efficiency(
     settings = Settings(amp, compile, sdpa, frozen_backbone, gradient_checkpointing, channels_last)
     if amp not in ("bf16", "fp16", "none"):
         raise ConfigError(f"amp={amp!r} is not one of ['bf16', 'fp16', 'none']")
-    if batch < 1 or repeats < 1 or warmup < 0:
-        raise ConfigError(f"need batch >= 1, repeats >= 1, warmup >= 0; got {batch}, {repeats}, {warmup}")
+    if batch < 2 or repeats < 1 or warmup < 0:  # training BatchNorm (heads' image pooling) needs 2+ images
+        raise ConfigError(f"need batch >= 2, repeats >= 1, warmup >= 0; got {batch}, {repeats}, {warmup}")
     if spec["backbone"] == "dinov2" and image_size % 14:
         raise ConfigError(f"image_size {image_size} is not a multiple of the DINOv2 patch size 14")
     dev = torch.device(device)

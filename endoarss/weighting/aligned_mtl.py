@@ -40,9 +40,6 @@ class AlignedMTL(Weighting):
 
     name = "aligned_mtl"
 
-    def __init__(self, num_tasks: int) -> None:
-        super().__init__(num_tasks)
-
     def _backward(
         self,
         losses: torch.Tensor,

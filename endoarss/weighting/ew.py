@@ -12,9 +12,6 @@ class EW(Weighting):
 
     name = "ew"
 
-    def __init__(self, num_tasks: int) -> None:
-        super().__init__(num_tasks)
-
     def _backward(
         self,
         losses: torch.Tensor,

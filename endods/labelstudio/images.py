@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -27,6 +28,7 @@ UploadMode = Literal["files", "local"]
 UPLOAD_MODES: tuple[str, ...] = ("files", "local")
 ROOT_ENV = "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"
 UPLOAD_BATCH = 50
+MAX_QUEUED_UPLOADS = 4  # batches waiting for the HTTP thread: bounds the image bytes held in memory
 LOCAL_PREFIX = "/data/local-files/?d="
 
 
@@ -38,6 +40,7 @@ class UploadedImages:
         self._http = http
         self._pending: list[tuple[str, tuple[str, bytes]]] = []
         self._where: dict[str, tuple[Future[list[str]], int]] = {}
+        self._queued: deque[Future[list[str]]] = deque()
 
     def add(self, frame_id: str, png: bytes) -> None:
         self._pending.append((frame_id, (f"{frame_stem(frame_id)}.png", png)))
@@ -51,6 +54,9 @@ class UploadedImages:
         for i, (fid, _) in enumerate(self._pending):
             self._where[fid] = (fut, i)
         self._pending = []
+        self._queued.append(fut)
+        while self._queued and (self._queued[0].done() or len(self._queued) > MAX_QUEUED_UPLOADS):
+            self._queued.popleft().result()  # waits when the server lags; raises an upload error early
 
     def resolver(self, frame_ids: list[str]) -> Callable[[], list[str]]:
         """A call returning the URLs of `frame_ids`; run it on the HTTP thread after their uploads."""
