@@ -19,7 +19,9 @@ from endoarss.errors import CheckpointError, ConfigError
 from endoarss.models.lora import AdapterRouting, LoRALinear, inject_lora
 from endoarss.models.sma import SMA
 
-LORA_TARGETS = ("q_proj", "v_proj")  # transformers 5 names of DINOv2's query/value projections
+# DINOv2 query/value projections: `q_proj`/`v_proj` in transformers 5, `query`/`value` in 4.x
+# (older installs, e.g. a bare GPU box); no other Linear in the model carries these names.
+LORA_TARGETS = ("q_proj", "v_proj", "query", "value")
 
 _DINO_SIZES: dict[str, dict[str, Any]] = {
     "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
