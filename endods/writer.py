@@ -22,6 +22,7 @@ from endods.card import render_card
 from endods.errors import OutputExistsError
 from endods.hashing import sha256_file, tree_digest
 from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
+from endods.spool import Spool
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SourceDigest, SplitCounts, ToolInfo
 from schemas.records import build_features
@@ -53,8 +54,8 @@ class _Spooled:
     group: str
     source: str
     activity: int
-    image_span: tuple[int, int]
-    mask_span: tuple[int, int]
+    image: int  # spool handles
+    mask: int
     class_pixels: tuple[int, ...]
     facts: dict[str, Any]
 
@@ -70,12 +71,11 @@ class BuildSession:
         self._frames: dict[str, _Spooled] = {}
         self._dropped: list[Dropped] = []
         self._file_hashes: dict[str, str] = {}
-        self._spool = None
-        self._offset = 0
+        self._spool: Spool | None = None
 
     def __enter__(self) -> BuildSession:
         self.staged = staging_dir(self.out)
-        self._spool = open(self.staged / "_spool.bin", "w+b")  # noqa: SIM115 - closed in finish/abort
+        self._spool = Spool(self.staged / "_spool.bin")
         return self
 
     def __exit__(
@@ -87,12 +87,9 @@ class BuildSession:
         if self.staged is not None and self.staged.exists():
             shutil.rmtree(self.staged, ignore_errors=True)
 
-    def _write(self, data: bytes) -> tuple[int, int]:
+    def _put(self, data: bytes) -> int:
         assert self._spool is not None, "BuildSession used outside its with-block"
-        start = self._offset
-        self._spool.write(data)
-        self._offset += len(data)
-        return start, len(data)
+        return self._spool.put(data)
 
     def add(self, frame: EncodedFrame) -> None:
         if frame.frame_id in self._frames:
@@ -102,8 +99,8 @@ class BuildSession:
             frame.group,
             frame.source,
             int(frame.activity),
-            self._write(frame.image_png),
-            self._write(frame.mask_png),
+            self._put(frame.image_png),
+            self._put(frame.mask_png),
             tuple(int(c) for c in frame.class_pixels),
             dict(frame.facts),
         )
@@ -132,7 +129,6 @@ class BuildSession:
     ) -> Manifest:
         assert self.staged is not None and self._spool is not None
         assignment = self._assign(split)
-        self._spool.flush()
         manifest = Manifest(
             dataset=dataset,
             tool=ToolInfo(name="endods", version=__version__),
@@ -169,7 +165,6 @@ class BuildSession:
         manifest.frames = dict(sorted(manifest.frames.items(), key=lambda kv: natural_key(kv[0])))
         self._spool.close()
         self._spool = None
-        (self.staged / "_spool.bin").unlink()
         readme = self.staged / "README.md"
         readme.write_text(render_card(manifest, labelmap), encoding="utf-8")
         outputs["README.md"] = sha256_file(readme)
@@ -265,16 +260,11 @@ class BuildSession:
             final.append(target)
         return final
 
-    def _read(self, span: tuple[int, int]) -> bytes:
-        assert self._spool is not None
-        self._spool.seek(span[0])
-        return self._spool.read(span[1])
-
     def _table(self, batch: list[_Spooled], schema: pa.Schema) -> pa.Table:
         return pa.Table.from_pydict(
             {
-                "image": [{"bytes": self._read(r.image_span), "path": None} for r in batch],
-                "mask": [{"bytes": self._read(r.mask_span), "path": None} for r in batch],
+                "image": [{"bytes": self._spool.get(r.image), "path": None} for r in batch],
+                "mask": [{"bytes": self._spool.get(r.mask), "path": None} for r in batch],
                 "activity": [r.activity for r in batch],
                 "frame_id": [r.frame_id for r in batch],
                 "group": [r.group for r in batch],

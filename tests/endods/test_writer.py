@@ -107,3 +107,14 @@ def test_kill_9_during_build_leaves_previous_output(tmp_path):
     # the next build cleans the dead process's staging folder
     _build(out, _frames(seed=4), overwrite=True)
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_spool_spills_to_disk_beyond_its_budget(tmp_path):
+    from endods.spool import Spool
+
+    spool = Spool(tmp_path / "spool.bin", memory_budget=10)
+    handles = [spool.put(bytes([i]) * 6) for i in range(4)]  # the first fits in memory, the rest spill
+    assert [spool.get(h) for h in reversed(handles)] == [bytes([i]) * 6 for i in reversed(range(4))]
+    assert (tmp_path / "spool.bin").stat().st_size == 18
+    spool.close()
+    assert not (tmp_path / "spool.bin").exists()

@@ -133,3 +133,19 @@ def test_built_dataset_validates(esd_built: Path) -> None:
     from endods.validate import validate_dataset
 
     assert validate_dataset(esd_built) == []
+
+
+def test_load_dataset_roundtrip(esd_source: EsdSynthReport, esd_built: Path) -> None:
+    import datasets
+
+    dd = datasets.load_dataset(str(esd_built))
+    assert dd["train"].features["activity"].names == ["marking", "injection", "submucosal_dissection"]
+    seen = 0
+    records = _records(esd_built)
+    for split in dd:
+        for row in dd[split]:
+            seen += 1
+            assert row["mask"].mode == "L" and row["image"].size == (W, H)
+            np.testing.assert_array_equal(np.array(row["mask"]), decode_png(records[row["frame_id"]].mask))
+            assert row["activity"] == esd_source.frames[row["frame_id"]]["activity"]
+    assert seen == len(esd_source.frames)
