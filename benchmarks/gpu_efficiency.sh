@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Efficiency bench for a lent GPU box (Python 3.12, torch, transformers preinstalled; no network, no
 # installs). Runs from the working tree with PYTHONPATH=. and only needs torch/transformers/safetensors/
-# numpy: it calls `python -m endoarss.efficiency`, never the CLI. Writes one JSON file per step under
+# numpy: it calls `benchmarks/efficiency.py`, never the CLI. Writes one JSON file per step under
 # $OUT (default ./gpu-results) and finishes in < 6 min (a `timeout` per step; a step that fails or times
 # out is recorded in summary.txt and the others still run).
 #
@@ -57,11 +57,11 @@ step() {
 COMMON=(--backbone-size "$SIZE" --batch "$BATCH" --image-size "$IMAGE" --device "$DEVICE" --amp "$AMP"
     --warmup "$WARMUP" --repeats "$REPEATS")
 ABLATE=(--ablate --no-ablate-compile ${ABLATE_ONLY:+--only "$ABLATE_ONLY"})
-step efficiency_endoarss 110 "$PYTHON" -m endoarss.efficiency --preset endoarss "${COMMON[@]}" "${ABLATE[@]}"
-step efficiency_dinov2-hps-ew 80 "$PYTHON" -m endoarss.efficiency --preset dinov2-hps-ew "${COMMON[@]}" "${ABLATE[@]}"
+step efficiency_endoarss 110 "$PYTHON" benchmarks/efficiency.py --preset endoarss "${COMMON[@]}" "${ABLATE[@]}"
+step efficiency_dinov2-hps-ew 80 "$PYTHON" benchmarks/efficiency.py --preset dinov2-hps-ew "${COMMON[@]}" "${ABLATE[@]}"
 # torch.compile is its own step so a slow or failing compile cannot cost the other results.
 if [ "$ABLATE_COMPILE" = 1 ]; then
-    step efficiency_endoarss_compile 100 "$PYTHON" -m endoarss.efficiency --preset endoarss "${COMMON[@]}" \
+    step efficiency_endoarss_compile 100 "$PYTHON" benchmarks/efficiency.py --preset endoarss "${COMMON[@]}" \
         --ablate --only compile --ablate-compile
 else
     echo "efficiency_endoarss_compile skipped (ABLATE_COMPILE=0)" | tee -a "$OUT/summary.txt"

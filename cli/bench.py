@@ -1,7 +1,7 @@
 """`endods bench efficiency`: memory and throughput of a preset vs the paper, with an on/off ablation.
 
-A thin wrapper over `endoarss.efficiency` (which GPU boxes run directly as `python -m
-endoarss.efficiency`, without rich/typer): a rich table on stdout, then ONE JSON line as the last line.
+A thin wrapper over `endoarss.efficiency` (which GPU boxes run through `benchmarks/efficiency.py`,
+without rich/typer): a rich table on stdout, then ONE JSON line as the last line.
 """
 
 from __future__ import annotations

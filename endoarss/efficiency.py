@@ -10,14 +10,11 @@ Memory (see ``efficiency_probe``): on CUDA the allocator peak (weights + grads +
 activations); on CPU the sampled RSS peak above the RSS before the model was built (approximate).
 Only torch, transformers, safetensors, numpy and our code are imported (``endoarss.config`` needs
 yaml, so presets are resolved here; a test checks they agree with ``PRESETS``), so
-``PYTHONPATH=. python -m endoarss.efficiency`` runs on a bare GPU box. Data loading is out of scope.
+``PYTHONPATH=. python benchmarks/efficiency.py`` runs on a bare GPU box. Data loading is out of scope.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -233,48 +230,4 @@ def _report(preset: str, spec: dict[str, Any], size: str, batch: int, image_size
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m endoarss.efficiency``: the bench without the CLI's rich/typer (for bare GPU boxes)."""
-    parser = argparse.ArgumentParser(description="EndoARSS efficiency bench (one JSON line on stdout)")
-    parser.add_argument("--preset", default="endoarss")
-    parser.add_argument("--backbone-size", default="base", choices=["tiny", "small", "base"])
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--amp", default="bf16", choices=["bf16", "fp16", "none"])
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--eager-attention", action="store_true", help="attn_implementation='eager' (not SDPA)")
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--ablate", action="store_true", help="measure every optimization on and off")
-    parser.add_argument("--only", default="", help="comma-separated subset of the ablation")
-    parser.add_argument("--ablate-compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="include torch.compile in the ablation (default: on CUDA only)")  # fmt: skip
-    parser.add_argument("--json-out", default=None)
-    args = parser.parse_args(argv)
-    kwargs = {"preset": args.preset, "backbone_size": args.backbone_size, "batch": args.batch,
-              "image_size": args.image_size, "device": args.device, "amp": args.amp, "compile": args.compile,
-              "gradient_checkpointing": args.gradient_checkpointing, "channels_last": args.channels_last,
-              "sdpa": not args.eager_attention, "warmup": args.warmup, "repeats": args.repeats}  # fmt: skip
-    if args.ablate:
-        from endoarss.efficiency_ablate import measure_optimizations
-
-        only = tuple(x.strip() for x in args.only.split(",") if x.strip()) or None
-        result = measure_optimizations(**kwargs, only=only, ablate_compile=args.ablate_compile)
-    else:
-        result = measure_efficiency(**kwargs)
-    line = json.dumps(result)
-    if args.json_out:
-        tmp = f"{args.json_out}.tmp{os.getpid()}"
-        with open(tmp, "w") as fh:
-            fh.write(line + "\n")
-        os.replace(tmp, args.json_out)
-    print(line)
-
-
 __all__ = ["PAPER", "Settings", "measure_efficiency", "preset_spec", "release_memory"]
-
-if __name__ == "__main__":
-    main()
