@@ -52,28 +52,40 @@ def evaluate_model(
         for batch in loader:
             with autocast or contextlib.nullcontext():
                 out = model(normalize(batch["image"].to(device)))
-            if "segmentation" in tasks:
-                logits = out["segmentation"].float()
-                for i, true in enumerate(batch["label_masks"]):
-                    up = F.interpolate(logits[i : i + 1], size=true.shape, mode="bilinear", align_corners=False)
-                    meter.update(up.argmax(1).cpu().numpy(), true[None])
-            if "activity" in tasks:
-                pred = out["activity"].float().argmax(1).cpu().numpy()
-                meter.update(None, None, pred, batch["activity"].numpy())
+            score_batch(out, batch, tasks, lambda i: meter)
             done += len(batch["frame_id"])
             if on_progress is not None:
                 on_progress(done, total)
     finally:
         model.train(was_training)
-    metrics = meter.compute()
-    return {k: v for k, v in metrics.items() if _belongs(k, tasks)}
+    return task_metrics(meter, tasks)
 
 
 _ACTIVITY_KEYS = {"ac", "ac_overall", "f1", "confusion_activity"}
 
 
-def _belongs(key: str, tasks: list[str]) -> bool:
-    return ("activity" in tasks) if key in _ACTIVITY_KEYS else ("segmentation" in tasks)
+def score_batch(out: dict[str, torch.Tensor], batch: dict[str, Any], tasks: list[str], meter_for: Callable) -> None:
+    """Add one batch's predictions to ``meter_for(i)`` (sample i's meter): segmentation logits are
+    upsampled to each frame's label resolution before the argmax (MTL.md)."""
+    if "segmentation" in tasks:
+        logits = out["segmentation"].float()
+        for i, true in enumerate(batch["label_masks"]):
+            up = F.interpolate(logits[i : i + 1], size=true.shape, mode="bilinear", align_corners=False)
+            meter_for(i).update(up.argmax(1).cpu().numpy(), true[None])
+    if "activity" in tasks:
+        pred = out["activity"].float().argmax(1).cpu().numpy()
+        true = batch["activity"].numpy()
+        for i in range(len(pred)):
+            meter_for(i).update(None, None, pred[i : i + 1], true[i : i + 1])
+
+
+def task_metrics(meter: Any, tasks: list[str]) -> dict[str, Any]:
+    """The meter's metrics restricted to the tasks the model was trained for."""
+    return {
+        k: v
+        for k, v in meter.compute().items()
+        if (("activity" in tasks) if k in _ACTIVITY_KEYS else ("segmentation" in tasks))
+    }
 
 
 def plot_confusion(matrix: np.ndarray, names: list[str], path: Path) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from endoarss.augment import resize_image
@@ -169,7 +168,7 @@ def evaluate_conditions(
     on_progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """One metrics dict per condition of ``dataset`` (scoring as in :func:`endoarss.evaluate.evaluate_model`)."""
-    from endoarss.evaluate import _belongs
+    from endoarss.evaluate import score_batch, task_metrics
     from endoarss.metrics import SegActMeter
 
     tasks = list(getattr(model, "tasks", ()))
@@ -183,22 +182,13 @@ def evaluate_conditions(
             with autocast or contextlib.nullcontext():
                 out = model(normalize(batch["image"].to(device)))
             conditions = batch["condition"]
-            if "segmentation" in tasks:
-                logits = out["segmentation"].float()
-                for i, true in enumerate(batch["label_masks"]):
-                    up = F.interpolate(logits[i : i + 1], size=true.shape, mode="bilinear", align_corners=False)
-                    meters[conditions[i]].update(up.argmax(1).cpu().numpy(), true[None])
-            if "activity" in tasks:
-                pred = out["activity"].float().argmax(1).cpu().numpy()
-                true = batch["activity"].numpy()
-                for i, which in enumerate(conditions):
-                    meters[which].update(None, None, pred[i : i + 1], true[i : i + 1])
+            score_batch(out, batch, tasks, lambda i, c=conditions: meters[c[i]])
             done += len(conditions)
             if on_progress is not None:
                 on_progress(done, total)
     finally:
         model.train(was_training)
-    return [{k: v for k, v in m.compute().items() if _belongs(k, tasks)} for m in meters]
+    return [task_metrics(m, tasks) for m in meters]
 
 
 def run_robustness(
