@@ -46,7 +46,8 @@ def _timed(fn) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=200, help="frames in total (spread over 4 sequences)")
+    parser.add_argument("--frames", type=int, default=400, help="frames in total (spread over 4 sequences)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best time of each counts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "src"
@@ -58,19 +59,26 @@ def main() -> None:
         warm = Path(tmp) / "warm"
         synth_endovis18(warm, sequences=1, frames=1, seed=1)
         build_mtlendovis(warm, Path(tmp) / "warm-out", BuildOptions(workers=1))
-        results = {}
-        for name, fn in {
+        contenders = {
             "naive": lambda d: _naive(frames, d),
             "floor": lambda d: _floor(frames, d),
             "endods_w1": lambda d: build_mtlendovis(root, d / "out", BuildOptions(workers=1)),
             "endods_w2": lambda d: build_mtlendovis(root, d / "out", BuildOptions(workers=2)),
-        }.items():
-            dest = Path(tmp) / name
-            dest.mkdir()
-            results[name] = n / _timed(lambda fn=fn, dest=dest: fn(dest))
-            shutil.rmtree(dest)
+        }
+        best: dict[str, float] = {}
+        # Interleaved rounds, best of each: one slow round (page-cache writeback, a busy neighbour)
+        # should not decide a ratio.
+        for _ in range(args.rounds):
+            for name, fn in contenders.items():
+                dest = Path(tmp) / name
+                dest.mkdir()
+                seconds = _timed(lambda fn=fn, dest=dest: fn(dest))
+                best[name] = min(best.get(name, seconds), seconds)
+                shutil.rmtree(dest)
+        results = {name: n / seconds for name, seconds in best.items()}
     out = {
         "frames": n,
+        "rounds": args.rounds,
         "frames_per_s": {k: round(v, 2) for k, v in results.items()},
         "ratio_w1_vs_naive": round(results["endods_w1"] / results["naive"], 2),
         "ratio_w1_vs_floor": round(results["endods_w1"] / results["floor"], 2),

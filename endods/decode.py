@@ -1,4 +1,4 @@
-"""Per-frame pixel work of the EndoVis builders, run in worker processes.
+"""Per-frame pixel work of the EndoVis builders, run in worker threads.
 
 Source PNGs that already have the final encoding (8-bit RGB frames, 8-bit gray class-id masks) are
 passed through byte-for-byte after a structural check (`pngio.png_info`): re-encoding 1280x1024

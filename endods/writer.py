@@ -1,19 +1,22 @@
 """Write a built dataset (DESIGN.md "Built dataset"): Parquet shards in Hub layout, card, manifest.
 
-Frames are spooled to disk as they arrive (any order, from any producer), because the split is
-only known once every frame has been decoded; `finish` then writes each split in natural
-frame_id order, which makes the output independent of worker count and arrival order.
+The split is only certain once every frame has been decoded (a frame can still be dropped as
+unreadable), so by default frames are spooled as they arrive, in any order, and `finish` writes
+each split in natural frame_id order: the output does not depend on worker count or arrival order.
+A producer that knows its frames in advance calls `expect`: frames are then streamed straight to
+their split's shards by a background thread while later ones are still being encoded, and
+`finish` checks that reality matched the plan (else it reads the shards back and writes as above).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from endods import __version__
@@ -21,14 +24,12 @@ from endods.atomic import replace_dir, staging_dir
 from endods.card import render_card
 from endods.errors import OutputExistsError
 from endods.hashing import sha256_file, tree_digest
+from endods.shards import BackgroundShards, ShardWriter
 from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
 from endods.spool import Spool
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SourceDigest, SplitCounts, ToolInfo
 from schemas.records import build_features
-
-MAX_SHARD_BYTES = 500 * 1024 * 1024
-ROWS_PER_GROUP = 64
 
 __all__ = ["BuildSession", "EncodedFrame", "SplitConfig"]
 
@@ -54,7 +55,7 @@ class _Spooled:
     group: str
     source: str
     activity: int
-    image: int  # spool handles
+    image: int  # spool handles; -1 while the bytes live in a streamed shard
     mask: int
     class_pixels: tuple[int, ...]
     facts: dict[str, Any]
@@ -72,6 +73,9 @@ class BuildSession:
         self._dropped: list[Dropped] = []
         self._file_hashes: dict[str, str] = {}
         self._spool: Spool | None = None
+        self._stream: BackgroundShards | None = None
+        self._plan: dict[str, str] = {}
+        self._last_key: dict[str, tuple] = {}
 
     def __enter__(self) -> BuildSession:
         self.staged = staging_dir(self.out)
@@ -81,6 +85,9 @@ class BuildSession:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._stream is not None:
+            self._stream.abandon()
+            self._stream = None
         if self._spool is not None:
             self._spool.close()
             self._spool = None
@@ -94,17 +101,54 @@ class BuildSession:
     def add(self, frame: EncodedFrame) -> None:
         if frame.frame_id in self._frames:
             raise ValueError(f"duplicate frame_id {frame.frame_id!r}")
-        self._frames[frame.frame_id] = _Spooled(
+        rec = _Spooled(
             frame.frame_id,
             frame.group,
             frame.source,
             int(frame.activity),
-            self._put(frame.image_png),
-            self._put(frame.mask_png),
+            -1,
+            -1,
             tuple(int(c) for c in frame.class_pixels),
             dict(frame.facts),
         )
+        self._frames[frame.frame_id] = rec
         self._file_hashes.update(frame.file_hashes)
+        if self._stream is not None and self._streamable(frame.frame_id):
+            row = {"image": frame.image_png, "mask": frame.mask_png, "activity": rec.activity}
+            self._stream.submit(
+                self._plan[frame.frame_id], {**row, "frame_id": rec.frame_id, "group": rec.group, "source": rec.source}
+            )
+        else:
+            self._unstream()
+            rec.image, rec.mask = self._put(frame.image_png), self._put(frame.mask_png)
+
+    def expect(self, keys: list[SplitKey], split: SplitConfig, labelmap: LabelMap) -> None:
+        """Announce the frames to come, in natural frame_id order, to stream them as they arrive."""
+        assert self.staged is not None, "BuildSession used outside its with-block"
+        self._plan = assign_splits(keys, split)
+        (self.staged / "data").mkdir(exist_ok=True)
+        self._stream = BackgroundShards(self.staged / "data", build_features(labelmap).arrow_schema)
+
+    def _streamable(self, frame_id: str) -> bool:
+        split = self._plan.get(frame_id)
+        key = natural_key(frame_id)
+        if split is None or key <= self._last_key.get(split, ()):
+            return False
+        self._last_key[split] = key
+        return True
+
+    def _unstream(self) -> None:
+        """Give up streaming: read what the shards hold back into the spool and delete them."""
+        if self._stream is None:
+            return
+        paths, self._stream = self._stream.written(), None
+        for path in paths:
+            for batch in pq.ParquetFile(path).iter_batches(columns=["frame_id", "image", "mask"]):
+                cols = batch.to_pydict()
+                for fid, image, mask in zip(cols["frame_id"], cols["image"], cols["mask"], strict=True):
+                    rec = self._frames[fid]
+                    rec.image, rec.mask = self._put(image["bytes"]), self._put(mask["bytes"])
+            path.unlink()
 
     def drop(self, frame_id: str, reason: str, path: str) -> None:
         self._dropped.append(Dropped(frame_id=frame_id, reason=reason, path=str(path)))
@@ -129,6 +173,8 @@ class BuildSession:
     ) -> Manifest:
         assert self.staged is not None and self._spool is not None
         assignment = self._assign(split)
+        if assignment != self._plan:
+            self._unstream()  # a frame was dropped after `expect`, or the split differs: rewrite
         manifest = Manifest(
             dataset=dataset,
             tool=ToolInfo(name="endods", version=__version__),
@@ -145,8 +191,8 @@ class BuildSession:
             provenance=provenance or {},
         )
         data_dir = self.staged / "data"
-        data_dir.mkdir()
-        outputs: dict[str, str] = {}
+        data_dir.mkdir(exist_ok=True)
+        outputs: dict[str, str] = self._stream.close() if self._stream is not None else {}
         for split_name in ("train", "test"):
             ids = sorted((f for f, s in assignment.items() if s == split_name), key=natural_key)
             if not ids:
@@ -160,8 +206,9 @@ class BuildSession:
                     "group": rec.group,
                     **rec.facts,
                 }
-            for shard in self._write_split(split_name, ids, labelmap, data_dir):
-                outputs[f"data/{shard.name}"] = sha256_file(shard)
+            if self._stream is None:
+                outputs.update(self._write_split(split_name, ids, labelmap, data_dir))
+        self._stream = None
         manifest.frames = dict(sorted(manifest.frames.items(), key=lambda kv: natural_key(kv[0])))
         self._spool.close()
         self._spool = None
@@ -197,78 +244,31 @@ class BuildSession:
         )
 
     def _source_digests(self, sources: dict[str, str | Path]) -> dict[str, SourceDigest]:
-        roots = {name: Path(root).resolve() for name, root in sources.items()}
-        grouped: dict[str, list[tuple[str, str]]] = {name: [] for name in roots}
+        # Match on absolute paths first (string work); resolve symlinks only for what does not match.
+        plain = {name: os.path.join(os.path.abspath(root), "") for name, root in sources.items()}
+        resolved = {name: os.path.join(Path(root).resolve(), "") for name, root in sources.items()}
+        grouped: dict[str, list[tuple[str, str]]] = {name: [] for name in plain}
         for key, digest in self._file_hashes.items():
             path = Path(key)
-            if not path.is_absolute() and len(roots) == 1:  # a single source may key files relative to its root
-                grouped[next(iter(roots))].append((path.as_posix(), digest))
+            if not path.is_absolute() and len(plain) == 1:  # a single source may key files relative to its root
+                grouped[next(iter(plain))].append((path.as_posix(), digest))
                 continue
-            path = path.resolve()  # relative keys of several sources are relative to the working directory
-            for name, root in roots.items():
-                if path.is_relative_to(root):
-                    grouped[name].append((path.relative_to(root).as_posix(), digest))
+            # relative keys of several sources are relative to the working directory
+            for candidate, roots in ((os.path.abspath(key), plain), (str(path.resolve()), resolved)):
+                name = next((n for n, root in roots.items() if candidate.startswith(root)), None)
+                if name is not None:
+                    grouped[name].append((Path(candidate[len(roots[name]) :]).as_posix(), digest))
                     break
         return {
             name: SourceDigest(files=len(set(entries)), digest=tree_digest(entries))
             for name, entries in sorted(grouped.items())
         }
 
-    def _write_split(self, split_name: str, ids: list[str], labelmap: LabelMap, data_dir: Path) -> list[Path]:
-        schema = build_features(labelmap).arrow_schema
-        shards: list[Path] = []
-        writer: pq.ParquetWriter | None = None
-        shard_bytes = 0
-        batch: list[_Spooled] = []
-
-        def open_shard() -> pq.ParquetWriter:
-            path = data_dir / f"{split_name}-{len(shards):05d}.partial"
-            shards.append(path)
-            return pq.ParquetWriter(
-                path,
-                schema,
-                # PNG bytes neither compress nor dictionary-encode: trying costs time for nothing.
-                compression="none",
-                use_dictionary=["group", "source"],
-                write_statistics=["activity", "frame_id", "group", "source"],
-            )
-
-        def flush() -> None:
-            nonlocal writer, shard_bytes
-            if not batch:
-                return
-            if writer is None or shard_bytes >= MAX_SHARD_BYTES:
-                if writer is not None:
-                    writer.close()
-                writer, shard_bytes = open_shard(), 0
-            table = self._table(batch, schema)
-            writer.write_table(table, row_group_size=len(batch))
-            shard_bytes += table.nbytes
-            batch.clear()
-
+    def _write_split(self, split_name: str, ids: list[str], labelmap: LabelMap, data_dir: Path) -> dict[str, str]:
+        assert self._spool is not None
+        writer = ShardWriter(data_dir, split_name, build_features(labelmap).arrow_schema)
         for fid in ids:
-            batch.append(self._frames[fid])
-            if len(batch) >= ROWS_PER_GROUP:
-                flush()
-        flush()
-        if writer is not None:
-            writer.close()
-        final = []
-        for i, path in enumerate(shards):
-            target = data_dir / f"{split_name}-{i:05d}-of-{len(shards):05d}.parquet"
-            path.rename(target)
-            final.append(target)
-        return final
-
-    def _table(self, batch: list[_Spooled], schema: pa.Schema) -> pa.Table:
-        return pa.Table.from_pydict(
-            {
-                "image": [{"bytes": self._spool.get(r.image), "path": None} for r in batch],
-                "mask": [{"bytes": self._spool.get(r.mask), "path": None} for r in batch],
-                "activity": [r.activity for r in batch],
-                "frame_id": [r.frame_id for r in batch],
-                "group": [r.group for r in batch],
-                "source": [r.source for r in batch],
-            },
-            schema=schema,
-        )
+            rec = self._frames[fid]
+            row = {"image": self._spool.get(rec.image), "mask": self._spool.get(rec.mask), "activity": rec.activity}
+            writer.append({**row, "frame_id": rec.frame_id, "group": rec.group, "source": rec.source})
+        return writer.close()

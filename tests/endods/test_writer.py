@@ -118,3 +118,32 @@ def test_spool_spills_to_disk_beyond_its_budget(tmp_path):
     assert (tmp_path / "spool.bin").stat().st_size == 18
     spool.close()
     assert not (tmp_path / "spool.bin").exists()
+
+
+def _build_expecting(out, frames, expected, add_order=None):
+    from endods.split import SplitKey
+
+    with BuildSession(out) as s:
+        s.expect(
+            [SplitKey(f.frame_id, f.activity, f.group) for f in expected], SplitConfig("paper", 0.25, 0), MTLENDOVIS
+        )
+        for f in add_order or frames:
+            s.add(f)
+        return s.finish("mtlendovis", MTLENDOVIS, SplitConfig("paper", 0.25, 0))
+
+
+@pytest.mark.parametrize("case", ["as_planned", "frame_dropped_after_plan", "out_of_order"])
+def test_streaming_gives_the_same_bytes_as_spooling(tmp_path, case):
+    from endods.split import natural_key
+
+    frames = sorted(_frames(14), key=lambda f: natural_key(f.frame_id))
+    kept = frames if case != "frame_dropped_after_plan" else frames[:5] + frames[6:]
+    order = list(reversed(kept)) if case == "out_of_order" else kept
+    streamed = _build_expecting(tmp_path / "streamed", kept, frames, order)
+    plain = _build(tmp_path / "plain", kept)
+    assert streamed.outputs == plain.outputs
+    for rel in plain.outputs:
+        assert (tmp_path / "streamed" / rel).read_bytes() == (tmp_path / "plain" / rel).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "streamed" / "data").iterdir()) == sorted(
+        p.name for p in (tmp_path / "plain" / "data").iterdir()
+    )
