@@ -31,12 +31,11 @@ def _step(model: torch.nn.Module, images: torch.Tensor) -> dict[str, torch.Tenso
     return out
 
 
-def run(device: str, batch: int, size: str, repeats: int, image: int = 224) -> dict[str, object]:
+def run(device: str, batch: int, size: str, repeats: int, image: int = 224, sma: bool = False) -> dict[str, object]:
     dev = torch.device(device)
     torch.manual_seed(0)
-    model = create_model("dinov2", "tesla", backbone_config=backbone_config_for("dinov2", size), image_size=image).to(
-        dev
-    )
+    config = backbone_config_for("dinov2", size)
+    model = create_model("dinov2", "tesla", backbone_config=config, image_size=image, sma=sma).to(dev)
     with torch.no_grad():  # non-zero adapters so the two tasks really differ
         for name, p in model.named_parameters():
             if "adapter_B" in name or "lora_B" in name:
@@ -66,6 +65,7 @@ def run(device: str, batch: int, size: str, repeats: int, image: int = 224) -> d
         "tasks": 2,
         "image": image,
         "repeats": repeats,
+        "sma": sma,
         "threads": torch.get_num_threads(),
         "batched_s": round(batched, 4),
         "loop_s": round(loop, 4),
@@ -80,8 +80,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", default="small", choices=["tiny", "small", "base"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sma", action="store_true", help="with the SMA block, as in the endoarss preset")
     args = parser.parse_args()
-    print(json.dumps(run(args.device, args.batch, args.size, args.repeats)))
+    print(json.dumps(run(args.device, args.batch, args.size, args.repeats, sma=args.sma)))
 
 
 if __name__ == "__main__":

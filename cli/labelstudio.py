@@ -1,7 +1,7 @@
 """`endods labelstudio export|import`: the review round trip through a Label Studio server.
 
-The URL and API key come from --url or LABEL_STUDIO_URL and from LABEL_STUDIO_API_KEY; the key
-has no command-line option on purpose (it would land in shell history and process lists).
+The URL and API key come from --url / --api-key or LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY; prefer
+the variable for the key (an option lands in shell history and process lists). It is never printed.
 `--upload local` writes the images into the server's local-files document root instead of
 uploading them (same machine or shared disk; --local-root or LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT).
 """
@@ -14,7 +14,8 @@ import typer
 
 from cli.common import console, progress_bar, user_errors
 
-URL_HELP = "Label Studio base URL (default: $LABEL_STUDIO_URL). The API key is read from $LABEL_STUDIO_API_KEY."
+URL_HELP = "Label Studio base URL (default: $LABEL_STUDIO_URL)."
+KEY_HELP = "Label Studio API key (default: $LABEL_STUDIO_API_KEY, preferred: options end up in shell history)."
 UPLOAD_HELP = (
     "files: upload images through Label Studio's import API (any server, remote included). "
     "local: write them under the server's local-files document root (same disk; faster)."
@@ -25,6 +26,7 @@ ROOT_HELP = "The server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: that 
 def export_cmd(
     out: Path = typer.Argument(..., help="A dataset folder written by `endods build`."),
     url: str = typer.Option(None, "--url", help=URL_HELP),
+    api_key: str = typer.Option(None, "--api-key", help=KEY_HELP, show_default=False),
     project: str = typer.Option(None, "--project", help="Project title; reused if it exists (default: derived)."),
     split: str = typer.Option("test", "--split", help="Which split to review."),
     predictions: Path = typer.Option(
@@ -44,7 +46,7 @@ def export_cmd(
         res = export_to_labelstudio(
             out,
             url,
-            None,
+            api_key,
             project,
             split,
             predictions,
@@ -67,6 +69,7 @@ def export_cmd(
 
 def import_cmd(
     url: str = typer.Option(None, "--url", help=URL_HELP),
+    api_key: str = typer.Option(None, "--api-key", help=KEY_HELP, show_default=False),
     project: int = typer.Option(..., "--project", help="Project id printed by `labelstudio export`."),
     base: Path = typer.Option(..., "--base", help="The dataset that was exported."),
     out: Path = typer.Option(..., "--out", help="Folder for the reviewed dataset version."),
@@ -78,7 +81,7 @@ def import_cmd(
     with user_errors(), progress_bar() as progress:
         task = progress.add_task("importing reviewed labels", total=None)
         manifest = import_from_labelstudio(
-            url, None, project, base, out, overwrite, lambda d, t: progress.update(task, completed=d, total=t)
+            url, api_key, project, base, out, overwrite, lambda d, t: progress.update(task, completed=d, total=t)
         )
     changed = manifest.parent.changed if manifest.parent else []
     console.print(
