@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -209,6 +210,12 @@ DDP_SCRIPT = textwrap.dedent(
 )
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:  # a fixed port could be taken on a shared CI machine
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu(tiny_dataset: Path, tmp_path: Path) -> None:
     script, run, debug = tmp_path / "ddp.py", tmp_path / "RUN", tmp_path / "debug"
@@ -216,7 +223,7 @@ def test_two_process_ddp_on_cpu(tiny_dataset: Path, tmp_path: Path) -> None:
     debug.mkdir()
     torchrun = Path(sys.executable).with_name("torchrun")
     overrides = [*TINY_OVERRIDES, "batch_size=2", "epochs=2"]
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", str(script), str(tiny_dataset),
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(_free_port()), str(script), str(tiny_dataset),
            str(run), str(debug), *overrides]  # fmt: skip
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-4000:]
