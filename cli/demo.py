@@ -63,9 +63,8 @@ def demo_cmd(
     console.rule("[bold]6/7 evaluate on the test split")
     eval_cmd(run, data=str(dataset), split="test", compat=False, checkpoint="best", as_json=False, weights=None)
 
-    console.rule("[bold]7/7 predict a few frames")
-    frames = sorted(src.glob("endovis18/*/seq_1/left_frames/*.png"))[:4]
-    predict_cmd(run, frames, out=preds, checkpoint="best", weights=None)
+    console.rule("[bold]7/7 predict the test split (ready for `labelstudio export --predictions`)")
+    predict_cmd(run, None, out=preds, checkpoint="best", weights=None, data=str(dataset), split="test", limit=None)
 
     console.rule("[bold]where to look")
     for label, path in [
@@ -77,6 +76,7 @@ def demo_cmd(
         ("metrics per epoch", run / "metrics.jsonl"),
         ("evaluation", run / "eval.json"),
         ("predictions", preds),
+        ("review in Label Studio", f"endods labelstudio export {dataset} --predictions {preds}"),
     ]:
         console.print(f"  {label:<24} {path}", highlight=False)
     console.print(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -132,22 +133,49 @@ def eval_cmd(
 
 
 def predict_cmd(
-    run: Path = typer.Argument(..., exists=True, file_okay=False, help="RUN folder written by `endods train`."),
-    images: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="Image files."),
-    out: Path = typer.Option(..., "--out", help="Output folder: masks/, overlays/, activities.csv."),
-    checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
-    weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
+    run: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="RUN folder written by `endods train`.")],
+    images: Annotated[
+        list[Path] | None, typer.Argument(exists=True, dir_okay=False, help="Image files (or use --data).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder: masks/, overlays/, activities.csv.")] = ...,  # type: ignore[assignment]
+    checkpoint: Annotated[str, typer.Option("--checkpoint", help="best or last.")] = "best",
+    weights: Annotated[str | None, typer.Option("--weights", help="Pretrained backbone location, if moved.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Built dataset folder or Hub id: predict its frames instead of IMAGES."),
+    ] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Split to predict with --data (default: test).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="With --data: only the first N frames.")] = None,
 ) -> None:
-    """Predict masks and activities for IMAGES with a trained RUN."""
+    """Predict masks and activities for IMAGES, or for a dataset split with --data.
+
+    With --data, outputs are named by frame id (seq_3/frame042 -> seq_3__frame042), so the folder feeds
+    `endods labelstudio export OUT --split SPLIT --predictions DIR` directly.
+    """
+    if bool(images) == (data is not None):
+        why = "not both" if images else "one of them is required"
+        raise typer.BadParameter(f"give IMAGES or --data OUT ({why})", param_hint="IMAGES/--data")
+    if data is None and (split is not None or limit is not None):
+        raise typer.BadParameter("--split and --limit need --data", param_hint="--split/--limit")
     with user_errors():
-        from endoarss.predict import predict
+        from endoarss.predict import predict, predict_split
 
         with Progress(TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), console=err_console) as bar:
-            task = bar.add_task("predict", total=len(images))
-            predict(
-                run, images, out, checkpoint, weights=weights, on_progress=lambda d, t: bar.update(task, completed=d)
-            )
+            task = bar.add_task("predict", total=len(images) if images else None)
+
+            def step(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            if data is not None:
+                split = split or "test"
+                predict_split(
+                    run, data, split, out=out, checkpoint=checkpoint, weights=weights, limit=limit, on_progress=step
+                )
+            else:
+                predict(run, images or [], out, checkpoint, weights=weights, on_progress=step)
     console.print(f"[green]wrote[/] {out}", highlight=False)
+    if data is not None and Path(data).is_dir():
+        console.print(f"review: endods labelstudio export {data} --split {split} --predictions {out}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

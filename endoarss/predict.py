@@ -1,4 +1,4 @@
-"""Run a trained RUN on image files and write a prediction folder.
+"""Run a trained RUN on image files or on a split of a built dataset and write a prediction folder.
 
 ```
 OUT/
@@ -7,9 +7,11 @@ OUT/
   activities.csv        frame, activity, then one probability column per activity name (label-map order)
 ```
 The Label Studio export (``endods labelstudio export --predictions OUT``) reads exactly this layout, so
-the file names are part of the contract. Masks are upsampled (bilinear logits) to the original size
-before the argmax, as in evaluation. A model without the segmentation (activity) task writes no masks
-and overlays (no activities.csv).
+the file names are part of the contract. :func:`predict` names outputs by the image file stem;
+:func:`predict_split` by the frame's stem (frame_id with "/" → "__", as ``endods.labelstudio``) and
+writes the full frame_id in the ``frame`` column, so its folder feeds the export directly. Masks are
+upsampled (bilinear logits) to the original size before the argmax, as in evaluation. A model without
+the segmentation (activity) task writes no masks and overlays (no activities.csv).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,14 +30,19 @@ import torch
 import torch.nn.functional as F
 
 from endoarss.augment import resize_image
-from endoarss.data import DataError, normalize
-from endoarss.run import load_run
+from endoarss.data import DataError, decode_png, normalize, open_split
+from endoarss.run import LoadedRun, check_labelmaps_compatible, load_run
 from schemas.labelmaps import LabelMap
+from schemas.records import frame_stem
 
 MASKS_DIR = "masks"
 OVERLAYS_DIR = "overlays"
 ACTIVITIES_FILE = "activities.csv"
 OVERLAY_ALPHA = 0.5
+
+# One frame to predict: (output file stem, value of the `frame` column, RGB uint8 HxWx3 image).
+Frame = tuple[str, str, np.ndarray]
+Progress = Callable[[int, int], None]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -59,7 +68,12 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         raise DataError(f"{path}: cannot write PNG")
 
 
-@torch.no_grad()
+def _check_unique(stems: list[str], what: str) -> None:
+    duplicates = sorted(stem for stem, count in Counter(stems).items() if count > 1)
+    if duplicates:
+        raise DataError(f"several {what} share the file stem(s) {duplicates}; outputs would overwrite each other")
+
+
 def predict(
     run: Path,
     images: Sequence[Path],
@@ -67,42 +81,88 @@ def predict(
     checkpoint: str = "best",
     batch_size: int = 8,
     weights: str | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> Path:
     """Predict every image; write ``out`` (see module docstring) and return it. Stems must be unique."""
     images = [Path(p) for p in images]
-    stems = [p.stem for p in images]
-    duplicates = sorted({s for s in stems if stems.count(s) > 1})
-    if duplicates:
-        raise DataError(f"several images share the file stem(s) {duplicates}; outputs would overwrite each other")
+    _check_unique([p.stem for p in images], "images")
     loaded = load_run(Path(run), checkpoint, weights)
+    batches = (
+        [(p.stem, p.stem, read_rgb(p)) for p in images[s : s + batch_size]] for s in range(0, len(images), batch_size)
+    )
+    return _predict_batches(loaded, batches, len(images), Path(out), on_progress)
+
+
+def predict_split(
+    run: Path,
+    data: str | Path,
+    split: str = "test",
+    *,
+    out: Path,
+    checkpoint: str = "best",
+    batch_size: int = 8,
+    weights: str | None = None,
+    limit: int | None = None,
+    on_progress: Progress | None = None,
+) -> Path:
+    """Predict the frames of ``split`` of a built dataset (folder or Hub id), the first ``limit`` if given.
+
+    Outputs are named by frame stem and ``frame`` holds the frame_id, so ``out`` is a valid
+    ``endods labelstudio export --predictions`` folder for the same split (with ``limit``: for those frames).
+    """
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be at least 1, got {limit}")
+    source = open_split(data, split)
+    table = source.table.select_columns(["frame_id", "image"])
+    if limit is not None and limit < len(table):
+        table = table.select(range(limit))
+    _check_unique([frame_stem(f) for f in table["frame_id"]], f"frames of {data} [{split}]")
+    loaded = load_run(Path(run), checkpoint, weights)
+    check_labelmaps_compatible(loaded.labelmap, source.labelmap, f"{data} [{split}]")
+    return _predict_batches(loaded, _split_batches(table, batch_size), len(table), Path(out), on_progress)
+
+
+def _split_batches(table: Any, batch_size: int) -> Iterator[list[Frame]]:
+    """Decode the images of a ``datasets`` table batch by batch (never the whole split at once)."""
+    for cols in table.iter(batch_size=batch_size):
+        batch = []
+        for frame_id, cell in zip(cols["frame_id"], cols["image"], strict=True):
+            image = cv2.cvtColor(decode_png(cell, cv2.IMREAD_COLOR, f"frame {frame_id}"), cv2.COLOR_BGR2RGB)
+            batch.append((frame_stem(frame_id), frame_id, image))
+        yield batch
+
+
+@torch.no_grad()
+def _predict_batches(
+    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
+) -> Path:
+    """The shared core: run the model per batch and write masks, overlays and activities.csv."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, cfg, labelmap = loaded.model.to(device), loaded.config, loaded.labelmap
     tasks = list(model.tasks)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if "segmentation" in tasks:
         (out / MASKS_DIR).mkdir(exist_ok=True)
         (out / OVERLAYS_DIR).mkdir(exist_ok=True)
     rows: list[list[str]] = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        originals = [read_rgb(p) for p in chunk]
-        batch = np.stack([resize_image(im, cfg.image_size).transpose(2, 0, 1) for im in originals])
+    done = 0
+    for chunk in batches:
+        batch = np.stack([resize_image(im, cfg.image_size).transpose(2, 0, 1) for _, _, im in chunk])
         result = model(normalize(torch.from_numpy(batch).to(device)))
-        for i, (path, image) in enumerate(zip(chunk, originals, strict=True)):
+        for i, (stem, frame, image) in enumerate(chunk):
             if "segmentation" in tasks:
                 logits = result["segmentation"][i : i + 1].float()
                 up = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
                 mask = up.argmax(1)[0].cpu().numpy().astype(np.uint8)
-                _write_png(out / MASKS_DIR / f"{path.stem}.png", mask)
-                _write_png(out / OVERLAYS_DIR / f"{path.stem}.png", overlay(image, mask, labelmap))
+                _write_png(out / MASKS_DIR / f"{stem}.png", mask)
+                _write_png(out / OVERLAYS_DIR / f"{stem}.png", overlay(image, mask, labelmap))
             if "activity" in tasks:
                 probs = torch.softmax(result["activity"][i].float(), 0).cpu().numpy()
                 name = labelmap.activities[int(probs.argmax())]
-                rows.append([path.stem, name, *(f"{p:.6f}" for p in probs)])
+                rows.append([frame, name, *(f"{p:.6f}" for p in probs)])
+        done += len(chunk)
         if on_progress is not None:
-            on_progress(min(start + batch_size, len(images)), len(images))
+            on_progress(done, total)
     if "activity" in tasks:
         _write_csv(out / ACTIVITIES_FILE, ["frame", "activity", *labelmap.activities], rows)
     return out

@@ -14,6 +14,12 @@ SOURCES = ("endovis18", "endovis17", "esd")
 SPLITS = ("train", "test")
 
 
+def frame_stem(frame_id: str) -> str:
+    """File stem of a frame wherever it becomes a file (predictions, Label Studio uploads):
+    `seq_3/frame042` -> `seq_3__frame042`."""
+    return frame_id.replace("/", "__")
+
+
 def build_features(labelmap: LabelMap) -> datasets.Features:
     """Features for one dataset; activity names follow the label map's ClassLabel order."""
     import datasets

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from endoarss.errors import CheckpointError, ConfigError
 from endoarss.models.backbones import DinoBackbone
+from endoarss.models.conv_tesla import ResNetTeslaBackbone
 from endoarss.models.tesla import TaskRouter
 
 
@@ -88,17 +89,19 @@ class HPSModel(MultiTaskModel):
 
 
 class TeslaModel(MultiTaskModel):
-    """TESLA: frozen DINOv2 + shared LoRA + one low-rank adapter per task, run in one batched pass.
+    """TESLA: one low-rank adapter per task on a shared backbone, all tasks in one batched pass.
 
+    DINOv2: frozen weights + shared LoRA + per-task linear adapters on q/v. ResNet: fine-tuned
+    weights + per-task conv adapters on the 3x3 convs (see ``conv_tesla``).
     ``mode="batched"`` (default) concatenates the T copies of the batch; ``mode="loop"`` runs the
     backbone once per task (reference implementation, same result up to rounding).
     """
 
-    def __init__(self, tasks: list[str], backbone: DinoBackbone, heads: nn.ModuleDict, router: str = "task") -> None:
+    def __init__(self, tasks: list[str], backbone: DinoBackbone | ResNetTeslaBackbone, heads: nn.ModuleDict,
+                 router: str = "task") -> None:  # fmt: skip
         super().__init__(tasks, heads)
         self.backbone = backbone
-        num_adapters = backbone.lora_layers[0].num_adapters
-        self.router = TaskRouter(len(tasks), num_adapters, router)
+        self.router = TaskRouter(len(tasks), backbone.num_adapters, router)
         self.mode = "batched"
 
     def _task_owned(self, task: str) -> list[nn.Parameter]:

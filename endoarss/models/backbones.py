@@ -159,6 +159,11 @@ class DinoBackbone(nn.Module):
         patch = model.config.patch_size
         self.patch_size: int = patch if isinstance(patch, int) else patch[0]
 
+    @property
+    def num_adapters(self) -> int:
+        """Routed adapters per adapted layer (one per task for TESLA, one per expert for MMoE)."""
+        return self.lora_layers[0].num_adapters
+
     def adapter_parameters(self, i: int) -> list[nn.Parameter]:
         """Factors of routed adapter ``i`` in every adapted layer."""
         return [p for layer in self.lora_layers for p in layer.adapter_parameters(i)]

@@ -49,7 +49,7 @@ class AdapterRouting:
             self.groups, self.index, self.weights = saved
 
 
-def _kaiming_a(shape: tuple[int, ...]) -> Tensor:
+def kaiming_a(shape: tuple[int, ...]) -> Tensor:
     """A-factor init of the LoRA paper / nn.Linear: Kaiming-uniform with a = sqrt(5)."""
     weight = torch.empty(shape)
     nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
@@ -87,10 +87,10 @@ class LoRALinear(nn.Module):
         self.lora_A: nn.Parameter | None = None
         self.lora_B: nn.Parameter | None = None
         if shared:
-            self.lora_A = nn.Parameter(_kaiming_a((rank, n_in)))
+            self.lora_A = nn.Parameter(kaiming_a((rank, n_in)))
             self.lora_B = nn.Parameter(torch.zeros(n_out, rank))
         r = self.adapter_rank
-        self.adapter_A = nn.ParameterList([nn.Parameter(_kaiming_a((r, n_in))) for _ in range(num_adapters)])
+        self.adapter_A = nn.ParameterList([nn.Parameter(kaiming_a((r, n_in))) for _ in range(num_adapters)])
         self.adapter_B = nn.ParameterList([nn.Parameter(torch.zeros(n_out, r)) for _ in range(num_adapters)])
         self.to(device=base.weight.device, dtype=base.weight.dtype)
 

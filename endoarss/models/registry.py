@@ -10,6 +10,7 @@ from torch import nn
 from endoarss.errors import ConfigError
 from endoarss.models.archs import DSelectKModel, HPSModel, MMoEModel, MultiTaskModel, TeslaModel
 from endoarss.models.backbones import DinoBackbone, ResNetBackbone, arch_dict, load_transformer
+from endoarss.models.conv_tesla import ResNetTeslaBackbone
 from endoarss.models.heads import build_head
 from endoarss.models.sma import SMA
 
@@ -48,8 +49,8 @@ def _check(backbone: str, arch: str, tasks: list[str], sma: bool, rank: int) -> 
         raise ConfigError(f"tasks must be distinct names from {TASKS}, got {tasks}")
     if arch == "single" and len(tasks) != 1:
         raise ConfigError(f"arch 'single' takes exactly one task, got {tasks}")
-    if backbone == "resnet101" and (sma or arch == "tesla"):
-        raise ConfigError("SMA and TESLA attach to DINOv2's patch embedding / linear layers; use backbone='dinov2'")
+    if backbone == "resnet101" and sma:
+        raise ConfigError("SMA attaches to DINOv2's patch embedding; use backbone='dinov2' or sma=False")
     if rank < 1:
         raise ConfigError(f"rank must be >= 1, got {rank}")
 
@@ -102,6 +103,9 @@ def create_model(
             extractor = dino(len(tasks), opts["shared_lora"])
         else:  # experts differ only in their LoRA: no shared LoRA, one adapter per expert
             extractor = dino(n_experts, False) if n_experts else dino(0, True)
+    elif arch == "tesla":  # fine-tuned ResNet + task conv adapters (no shared LoRA: shared_lora unused)
+        adapter_rank = opts["adapter_rank"] or rank
+        extractor = ResNetTeslaBackbone(base, len(tasks), adapter_rank, alpha, opts["gradient_checkpointing"])
     elif n_experts:  # ResNet experts are independent networks (as in LibMTL)
         extra = [load_transformer(backbone, weights, backbone_config) for _ in range(n_experts - 1)]
         extractor = nn.ModuleList([resnet(m) for m in [base, *extra]])

@@ -21,14 +21,10 @@ import numpy as np
 from endods.labelstudio.client import LabelStudioError
 from endods.pngio import PngError, decode_png
 from schemas.labelmaps import LabelMap
+from schemas.records import frame_stem
 
 MASKS_DIR = "masks"
 ACTIVITIES_CSV = "activities.csv"
-
-
-def frame_stem(frame_id: str) -> str:
-    """File stem of a frame in prediction folders and uploaded image names."""
-    return frame_id.replace("/", "__")
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,39 @@ def test_train_eval_predict(app: typer.Typer, data: Path, tmp_path: Path) -> Non
     assert Image.open(tmp_path / "P" / "masks" / "frame1.png").size == (66, 48)
     rows = list(csv.reader((tmp_path / "P" / "activities.csv").open()))
     assert rows[0][:2] == ["frame", "activity"] and rows[1][0] == "frame1"
+
+    # --data: frames of the built dataset, named by frame id, ready for `labelstudio export --predictions`
+    result = runner.invoke(
+        app, ["predict", str(run), "--data", str(data), "--limit", "3", "--out", str(tmp_path / "D")]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"labelstudio export {data} --split test --predictions" in _text(result.output)
+    stems = [f"seq_test__frame{i:03d}.png" for i in range(3)]
+    assert sorted(p.name for p in (tmp_path / "D" / "masks").iterdir()) == stems
+    assert Image.open(tmp_path / "D" / "masks" / stems[0]).size == (80, 64)  # stored resolution (W, H)
+    rows = list(csv.reader((tmp_path / "D" / "activities.csv").open()))
+    assert [r[0] for r in rows[1:]] == [f"seq_test/frame{i:03d}" for i in range(3)]
+    result = runner.invoke(
+        app, ["predict", str(run), "--data", str(data), "--split", "train", "--out", str(tmp_path / "T")]
+    )
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "T" / "activities.csv").read_text().splitlines()) == 1 + 8
+
+
+def test_predict_images_or_data(app: typer.Typer, data: Path, tmp_path: Path) -> None:
+    """Exactly one of IMAGES / --data; usage errors come before any model or data is loaded."""
+    image = tmp_path / "f.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    run, out = str(tmp_path), str(tmp_path / "P")
+    cases = [
+        (["predict", run, "--out", out], "give IMAGES or --data OUT (one of them is required)"),
+        (["predict", run, str(image), "--data", str(data), "--out", out], "give IMAGES or --data OUT (not both)"),
+        (["predict", run, str(image), "--limit", "2", "--out", out], "--split and --limit need --data"),
+        (["predict", run, str(image), "--split", "test", "--out", out], "--split and --limit need --data"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and message in _text(result.output), result.output
+    assert not (tmp_path / "P").exists()
+    result = runner.invoke(app, ["predict", run, "--data", str(data), "--out", out])
+    assert result.exit_code == 1 and "not a RUN folder" in _text(result.output)

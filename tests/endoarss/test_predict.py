@@ -1,8 +1,9 @@
-"""predict(): the masks/ overlays/ activities.csv folder the Label Studio export reads."""
+"""predict() / predict_split(): the masks/ overlays/ activities.csv folder the Label Studio export reads."""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,11 @@ import pytest
 from PIL import Image
 
 from endoarss.data import DataError
-from endoarss.predict import overlay, predict
+from endoarss.predict import overlay, predict, predict_split
+from endods.dataset import open_dataset
+from endods.labelstudio.predictions import frame_stem, load_predictions, read_prediction_mask
 from schemas.labelmaps import MTLENDOVIS
-from tests.endoarss.conftest import make_frame
+from tests.endoarss.conftest import TINY_SIZE, make_frame
 
 
 def _images(folder: Path) -> list[Path]:
@@ -70,3 +73,68 @@ def test_duplicate_stems_and_unreadable_images(tiny_run, tmp_path: Path) -> None
     bad.write_bytes(b"not a png")
     with pytest.raises(DataError, match="bad.png: not a readable image"):
         predict(tiny_run[0], [bad], tmp_path / "o2")
+
+
+def test_predict_split_feeds_the_labelstudio_export(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:
+    """Outputs named by frame stem at stored resolution; load_predictions matches every test frame."""
+    events: list[tuple[int, int]] = []
+    out = predict_split(
+        tiny_run[0],
+        tiny_dataset,
+        "test",
+        out=tmp_path / "pred",
+        batch_size=3,
+        on_progress=lambda d, t: events.append((d, t)),
+    )
+    assert events == [(3, 8), (6, 8), (8, 8)]
+    ds = open_dataset(tiny_dataset)
+    records = list(ds.records("test"))
+    stems = [frame_stem(r.frame_id) for r in records]
+    assert stems[:2] == ["seq_test__frame000", "seq_test__frame001"] and len(stems) == 8
+    assert sorted(p.name for p in (out / "masks").iterdir()) == sorted(f"{s}.png" for s in stems)
+    with (out / "activities.csv").open() as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["frame", "activity", *MTLENDOVIS.activities]
+    assert [r[0] for r in rows[1:]] == [r.frame_id for r in records]  # full frame ids, split order
+    for row in rows[1:]:
+        assert sum(float(x) for x in row[2:]) == pytest.approx(1.0, abs=1e-4)
+    preds = load_predictions(out, ds.labelmap)  # what `endods labelstudio export --predictions` does
+    assert set(preds) == set(stems)
+    for record, row in zip(records, rows[1:], strict=True):
+        image = np.asarray(Image.open(io.BytesIO(record.image)))
+        assert image.shape[:2] == TINY_SIZE
+        mask = read_prediction_mask(preds[frame_stem(record.frame_id)], TINY_SIZE, ds.labelmap)  # stored size
+        expected = overlay(image, mask, MTLENDOVIS)
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(out / "overlays" / f"{frame_stem(record.frame_id)}.png")), expected
+        )
+        assert preds[frame_stem(record.frame_id)].activity == MTLENDOVIS.activity_index(row[1])
+
+
+def test_predict_split_limit_matches_image_files(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:
+    """The first N frames, with the same outputs as predicting the same frames saved as image files."""
+    out = predict_split(tiny_run[0], tiny_dataset, out=tmp_path / "split", limit=2)
+    records = list(open_dataset(tiny_dataset).records("test"))[:2]
+    (tmp_path / "files").mkdir()
+    files = []
+    for record in records:
+        files.append(tmp_path / "files" / f"{frame_stem(record.frame_id)}.png")
+        files[-1].write_bytes(record.image)
+    ref = predict(tiny_run[0], files, tmp_path / "ref")
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [p.name for p in files]
+    for path in files:
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(out / "masks" / path.name)), np.asarray(Image.open(ref / "masks" / path.name))
+        )
+    split_rows = list(csv.reader((out / "activities.csv").open()))
+    ref_rows = list(csv.reader((ref / "activities.csv").open()))
+    assert [r[0] for r in split_rows[1:]] == [r.frame_id for r in records]
+    assert [r[1:] for r in split_rows] == [r[1:] for r in ref_rows]
+
+
+def test_predict_split_errors(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="limit must be at least 1, got 0"):
+        predict_split(tiny_run[0], tiny_dataset, out=tmp_path / "o", limit=0)
+    with pytest.raises(DataError, match=r"no data/val-\*.parquet files"):
+        predict_split(tiny_run[0], tiny_dataset, "val", out=tmp_path / "o")
+    assert not (tmp_path / "o").exists()

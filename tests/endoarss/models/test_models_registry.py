@@ -94,7 +94,7 @@ def test_invalid_options_raise_config_error() -> None:
         {"backbone": "vit"},
         {"arch": "single"},  # two tasks
         {"tasks": ("depth",)},
-        {"backbone": "resnet101", "arch": "tesla", "backbone_config": backbone_config_for("resnet101", "tiny")},
+        {"backbone": "resnet101", "sma": True, "backbone_config": backbone_config_for("resnet101", "tiny")},
         {"k": 3},  # DSelect-k option on HPS
         {"rank": 0},
     ):
