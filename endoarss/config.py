@@ -88,8 +88,8 @@ class TrainConfig:
             raise ConfigError(
                 f"arch 'single' needs exactly one task and vice versa (arch={self.arch!r}, tasks={list(self.tasks)})"
             )
-        if self.backbone == "resnet101" and (self.arch == "tesla" or self.sma):
-            raise ConfigError("arch 'tesla' and sma attach to DINOv2; use backbone=dinov2 (or sma=false)")
+        if self.backbone == "resnet101" and self.sma:
+            raise ConfigError("sma attaches to DINOv2's patch embedding; use backbone=dinov2 (or sma=false)")
         for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -228,7 +228,7 @@ def _build_presets() -> dict[str, dict[str, Any]]:
         presets[f"endoarss-{w}"] = _preset("dinov2", "tesla", w, True)
         for arch in ("tesla", "hps", "mmoe", "dselect_k"):
             presets[f"dinov2-{arch}-{w}"] = _preset("dinov2", arch, w, False)
-        for arch in ("hps", "mmoe", "dselect_k"):
+        for arch in ("tesla", "hps", "mmoe", "dselect_k"):
             presets[f"resnet101-{arch}-{w}"] = _preset("resnet101", arch, w, False)
     presets["seg-only"] = _preset("dinov2", "single", "ew", True, tasks=("segmentation",))
     presets["cls-only"] = _preset("dinov2", "single", "ew", True, tasks=("activity",))

@@ -35,7 +35,7 @@ TARGET_SETTING = "cuda (H100), backbone base, batch 16, 224x224"
 OUT_OF_SCOPE = "DataLoader throughput (decode/augment) is not measured: this is a pure model bench on random tensors"
 WEIGHTINGS = ("ew", "db_mtl", "stch", "moco", "aligned_mtl")
 _PRIMED: set[str] = set()  # device types that already ran a throw-away priming measurement
-_ARCHS = {"dinov2": ("tesla", "hps", "mmoe", "dselect_k"), "resnet101": ("hps", "mmoe", "dselect_k")}
+_ARCHS = {"dinov2": ("tesla", "hps", "mmoe", "dselect_k"), "resnet101": ("tesla", "hps", "mmoe", "dselect_k")}
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,8 @@ def test_bad_overrides(override: str, message: str) -> None:
 
 
 def test_inconsistent_combinations() -> None:
-    with pytest.raises(ConfigError, match="tesla"):
-        build_config("resnet101-hps-ew", ["arch=tesla"])
+    with pytest.raises(ConfigError, match="sma"):
+        build_config("resnet101-tesla-ew", ["sma=true"])
     with pytest.raises(ConfigError, match="single"):
         build_config("endoarss", ["tasks=segmentation"])
 
