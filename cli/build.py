@@ -15,7 +15,8 @@ from endods.split import SPLIT_MODES, SplitConfig
 from schemas.manifest import Manifest
 
 build_app = typer.Typer(
-    help="Build a dataset from its public sources (layouts: \"Where real data goes\" in the README).", no_args_is_help=True
+    help='Build a dataset from its public sources (layouts: "Where real data goes" in the README).',
+    no_args_is_help=True,
 )
 
 SRC_HELP = "Folder holding the downloads side by side (endovis18/, isinet18/, EndoVis-18-VQLA/, ...)."
