@@ -46,6 +46,7 @@ demo: venv
 
 test: venv venv-ls browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
 
 lint: venv
