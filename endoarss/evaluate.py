@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +45,36 @@ def evaluate_model(
     tasks = list(getattr(model, "tasks", ()))
     meter = SegActMeter(labelmap.num_classes, labelmap.num_activities, compat=compat)
     loader = make_loader(SegActDataset(split, image_size, train=False), batch_size, False, 0, num_workers, False)
-    was_training = model.training
-    model.eval()
-    done, total = 0, len(split)
-    try:
-        for batch in loader:
-            with autocast or contextlib.nullcontext():
-                out = model(normalize(batch["image"].to(device)))
-            score_batch(out, batch, tasks, lambda i: meter)
-            done += len(batch["frame_id"])
-            if on_progress is not None:
-                on_progress(done, total)
-    finally:
-        model.train(was_training)
+    for out, batch in inference_batches(model, loader, len(split), device, autocast, on_progress):
+        score_batch(out, batch, tasks, lambda i: meter)
     return task_metrics(meter, tasks)
 
 
 _ACTIVITY_KEYS = {"ac", "ac_overall", "f1", "confusion_activity"}
+
+
+def inference_batches(
+    model: torch.nn.Module,
+    loader: Iterable[dict[str, Any]],
+    total: int,
+    device: torch.device | str,
+    autocast: contextlib.AbstractContextManager | None = None,
+    on_progress: Progress | None = None,
+) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
+    """(model outputs, batch) for every batch, in eval mode (the previous mode is restored after)."""
+    was_training = model.training
+    model.eval()
+    done = 0
+    try:
+        for batch in loader:
+            with torch.no_grad(), autocast or contextlib.nullcontext():
+                out = model(normalize(batch["image"].to(device)))
+            yield out, batch
+            done += len(batch["image"])
+            if on_progress is not None:
+                on_progress(done, total)
+    finally:
+        model.train(was_training)
 
 
 def score_batch(out: dict[str, torch.Tensor], batch: dict[str, Any], tasks: list[str], meter_for: Callable) -> None:

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from endoarss.augment import resize_image
-from endoarss.data import SplitData, collate, decode_record, normalize, open_split
+from endoarss.data import SplitData, collate, decode_record, open_split
 from endoarss.robustness import imagenet_c
 from endoarss.robustness.corruptions import CORRUPTIONS, MIN_SIZE, SEVERITIES, CorruptionError, corrupt, corrupt_pair
 from endoarss.robustness.results import RobustnessResult, build_result, write_outputs
@@ -168,26 +168,14 @@ def evaluate_conditions(
     on_progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """One metrics dict per condition of ``dataset`` (scoring as in :func:`endoarss.evaluate.evaluate_model`)."""
-    from endoarss.evaluate import score_batch, task_metrics
+    from endoarss.evaluate import inference_batches, score_batch, task_metrics
     from endoarss.metrics import SegActMeter
 
     tasks = list(getattr(model, "tasks", ()))
     meters = [SegActMeter(num_classes, num_activities, compat=compat) for _ in dataset.conditions]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate)
-    was_training = model.training
-    model.eval()
-    done, total = 0, len(dataset)
-    try:
-        for batch in loader:
-            with autocast or contextlib.nullcontext():
-                out = model(normalize(batch["image"].to(device)))
-            conditions = batch["condition"]
-            score_batch(out, batch, tasks, lambda i, c=conditions: meters[c[i]])
-            done += len(conditions)
-            if on_progress is not None:
-                on_progress(done, total)
-    finally:
-        model.train(was_training)
+    for out, batch in inference_batches(model, loader, len(dataset), device, autocast, on_progress):
+        score_batch(out, batch, tasks, lambda i, c=batch["condition"]: meters[c[i]])
     return [task_metrics(m, tasks) for m in meters]
 
 
