@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from endoarss.errors import ConfigError
-from endoarss.models.tesla import grouped_lora_delta
+from endoarss.models.tesla import add_grouped_low_rank, grouped_factors
 
 
 @dataclass
@@ -105,15 +104,15 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.base(x)
+        shared = None
         if self.lora_A is not None and self.lora_B is not None:
-            out = out + F.linear(F.linear(x, self.lora_A), self.lora_B) * self.scaling
+            shared = (self.lora_A, self.lora_B * self.scaling)
+        bank = None
         if self.num_adapters:
-            a = torch.stack(list(self.adapter_A))
-            b = torch.stack(list(self.adapter_B))
-            route = self.routing
-            delta = grouped_lora_delta(x, a, b, route.groups, route.index, route.weights)
-            out = out + delta * self.adapter_scaling
-        return out
+            bank = (torch.stack(list(self.adapter_A)), torch.stack(list(self.adapter_B)) * self.adapter_scaling)
+        route = self.routing
+        factors = grouped_factors(route.groups, shared, bank, route.index, route.weights)
+        return out if factors is None else add_grouped_low_rank(out, x, *factors)
 
     def extra_repr(self) -> str:
         shared = self.lora_A is not None

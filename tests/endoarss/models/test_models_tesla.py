@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from endoarss.errors import ConfigError
 from endoarss.models import backbone_config_for, create_model
-from endoarss.models.tesla import TaskRouter, grouped_lora_delta
+from endoarss.models.tesla import TaskRouter, add_grouped_low_rank, grouped_factors
 
 
 def _tesla(router: str = "task", sma: bool = False) -> torch.nn.Module:
@@ -28,17 +28,31 @@ def _loss(out: dict[str, torch.Tensor]) -> torch.Tensor:
     return out["activity"].square().mean() + out["segmentation"].sin().mean()
 
 
-def test_grouped_delta_hand_values() -> None:
+def _delta(x: torch.Tensor, bank: tuple[torch.Tensor, torch.Tensor], **route: torch.Tensor) -> torch.Tensor:
+    a, b = grouped_factors(2, None, bank, **route)
+    return add_grouped_low_rank(torch.zeros(x.shape[0], b.shape[1]), x, a, b)
+
+
+def test_grouped_low_rank_hand_values() -> None:
     x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # two groups of one row
-    a = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]])  # adapter 0 reads x0, adapter 1 reads x1
-    b = torch.tensor([[[2.0]], [[10.0]]])
-    assert torch.equal(grouped_lora_delta(x, a, b, 2), torch.tensor([[2.0], [40.0]]))
-    swapped = grouped_lora_delta(x, a, b, 2, index=torch.tensor([1, 0]))
-    assert torch.equal(swapped, torch.tensor([[20.0], [6.0]]))
-    mixed = grouped_lora_delta(x, a, b, 2, weights=torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
+    bank = (torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]), torch.tensor([[[2.0]], [[10.0]]]))  # adapter e reads x_e
+    assert torch.equal(_delta(x, bank), torch.tensor([[2.0], [40.0]]))
+    assert torch.equal(_delta(x, bank, index=torch.tensor([1, 0])), torch.tensor([[20.0], [6.0]]))
+    mixed = _delta(x, bank, weights=torch.tensor([[0.5, 0.5], [1.0, 0.0]]))
     assert torch.allclose(mixed, torch.tensor([[0.5 * 2 + 0.5 * 20], [6.0]]))
-    with pytest.raises(ConfigError):
-        grouped_lora_delta(torch.ones(3, 2), a, b, 2)
+    # a shared LoRA (A reads x_0 + x_1, B = 1) is added to every group, on top of its routed adapter
+    shared = (torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0]]))
+    a, b = grouped_factors(2, shared, bank)
+    assert a.shape == (2, 2, 2) and b.shape == (2, 1, 2)
+    out = add_grouped_low_rank(torch.full((2, 1), 0.5), x, a, b)
+    assert torch.equal(out, torch.tensor([[0.5 + 3 + 2], [0.5 + 7 + 40]]))
+    assert grouped_factors(2, None, None) is None
+    with pytest.raises(ConfigError, match="equal groups"):
+        add_grouped_low_rank(torch.zeros(3, 1), torch.ones(3, 2), a, b)
+    with pytest.raises(ConfigError, match="explicit adapter index"):
+        grouped_factors(3, None, bank)
+    with pytest.raises(ConfigError, match="routing weights"):
+        grouped_factors(2, None, bank, weights=torch.ones(2, 3))
 
 
 @pytest.mark.parametrize("router,sma", [("task", False), ("task", True), ("learned", False)])
