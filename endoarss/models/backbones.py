@@ -16,6 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers import Dinov2Config, Dinov2Model, ResNetConfig, ResNetModel
 
 from endoarss.errors import CheckpointError, ConfigError
+from endoarss.models.checkpointing import checkpoint_segment
 from endoarss.models.lora import AdapterRouting, LoRALinear, inject_lora
 from endoarss.models.sma import SMA
 
@@ -220,7 +221,7 @@ class ResNetBackbone(nn.Module):
         hidden = self.model.embedder(images)
         for stage in self.model.encoder.stages:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                hidden = checkpoint(stage, hidden, use_reentrant=False)
+                hidden = checkpoint_segment(stage, stage, hidden)
             else:
                 hidden = stage(hidden)
         return hidden

@@ -29,11 +29,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch.utils.checkpoint import checkpoint
 from transformers import ResNetModel
 
 from endoarss.errors import ConfigError
 from endoarss.models.backbones import ResNetBackbone
+from endoarss.models.checkpointing import checkpoint_segment
 from endoarss.models.lora import AdapterRouting, kaiming_a
 
 
@@ -207,7 +207,7 @@ class ResNetTeslaBackbone(ResNetBackbone):
             hidden = hidden.repeat(groups, 1, 1, 1)
         for stage in self.model.encoder.stages:
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                hidden = checkpoint(self._run_stage, stage, hidden, groups, index, weights, use_reentrant=False)
+                hidden = checkpoint_segment(self._run_stage, stage, stage, hidden, groups, index, weights)
             else:
                 hidden = self._run_stage(stage, hidden, groups, index, weights)
         return hidden
