@@ -14,6 +14,9 @@ def build_endoarss_folder_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder of the built dataset (written atomically)."),
     dataset: str = typer.Option(..., "--dataset", help=f"Label map to read it with: {', '.join(IMPORT_DATASETS)}."),
     overwrite: bool = typer.Option(False, help="Replace an existing --out."),
+    class_names: str = typer.Option(
+        None, "--class-names", help="MTLESD only: comma-separated names of classes 1..6 (default esd_class_N)."
+    ),
 ) -> None:
     """Released layout → built dataset; split kept as given, frame ids parsed back from the file names."""
     from cli.build import run_build
@@ -21,7 +24,8 @@ def build_endoarss_folder_cmd(
 
     if dataset not in IMPORT_DATASETS:
         raise typer.BadParameter(f"choose one of {', '.join(IMPORT_DATASETS)}, got {dataset!r}", param_hint="--dataset")
-    run_build(import_endoarss_folder, out, src=src, dataset=dataset, overwrite=overwrite)  # handles user errors
+    names = class_names.split(",") if class_names is not None else None
+    run_build(import_endoarss_folder, out, src=src, dataset=dataset, overwrite=overwrite, class_names=names)
 
 
 def register(app: typer.Typer) -> None:

@@ -56,6 +56,21 @@ def _activity(folder: Path, labelmap: LabelMap) -> int:
     return int(name) - 1
 
 
+def _labelmap(dataset: str, class_names: list[str] | None) -> LabelMap:
+    labelmap = get_labelmap(dataset)
+    if class_names is None:
+        return labelmap
+    if dataset != "mtlesd":
+        raise SourceError(f"class names are fixed for {dataset}; --class-names applies to mtlesd only")
+    names = [n.strip() for n in class_names]
+    expected = labelmap.num_classes - 1
+    if len(names) != expected or not all(names) or len(set(names)) != len(names):
+        raise SourceError(
+            f"mtlesd needs {expected} distinct, non-empty class names (classes 1..{expected}), got {names}"
+        )
+    return labelmap.with_class_names(names)
+
+
 def scan_folder(src: Path, dataset: str) -> list[FolderFrame]:
     """List every image/mask pair; structural problems are SourceErrors naming the folder or file."""
     labelmap = get_labelmap(dataset)
@@ -134,13 +149,18 @@ def import_endoarss_folder(
     dataset: str,
     overwrite: bool = False,
     on_progress: ProgressFn | None = None,
+    class_names: list[str] | None = None,
 ) -> Manifest:
-    """Build `out` from a released-layout folder; every problem is a SourceError naming the file."""
+    """Build `out` from a released-layout folder; every problem is a SourceError naming the file.
+
+    ``class_names``: names of the foreground classes 1..N, MTLESD only: the released layout carries
+    no class names and the ESD classes come from each user's COCO file (default ``esd_class_N``).
+    """
     if dataset not in DATASET_SOURCES:
         raise SourceError(f"--dataset {dataset!r} is not importable; choose one of {', '.join(DATASET_SOURCES)}")
     from endods.build import provenance
 
-    labelmap = get_labelmap(dataset)
+    labelmap = _labelmap(dataset, class_names)
     src = Path(src)
     frames = scan_folder(src, dataset)
     split: dict[str, str] = {}

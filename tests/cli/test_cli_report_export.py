@@ -124,3 +124,8 @@ def test_import_bad_folder(app, tmp_path):
         ["build", "endoarss-folder", "--src", str(tmp_path / "bad"), "--out", str(tmp_path / "o"), "--dataset", "x"],
     )
     assert result.exit_code == 2
+    args = ["build", "endoarss-folder", "--src", str(tmp_path / "bad"), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, [*args, "--dataset", "mtlendovis", "--class-names", "knife,clip"])
+    assert result.exit_code == 1 and "mtlesd only" in result.output
+    result = runner.invoke(app, [*args, "--dataset", "mtlesd", "--class-names", "knife,clip"])
+    assert result.exit_code == 1 and "6 distinct, non-empty class names" in result.output

@@ -68,6 +68,22 @@ def test_esd_and_gen_names(tmp_path):
     )
 
 
+def test_esd_class_names_given_or_default(tmp_path):
+    _pair(tmp_path / "esd", "train", "1", "ESD_01_000003", _raw([2]))
+    import_endoarss_folder(tmp_path / "esd", tmp_path / "default", "mtlesd")
+    assert open_dataset(tmp_path / "default").labelmap.class_names[1:3] == ["esd_class_1", "esd_class_2"]
+    names = ["knife", "forceps", "injector", "clip", "snare", "lesion"]
+    import_endoarss_folder(tmp_path / "esd", tmp_path / "named", "mtlesd", class_names=[f" {n}" for n in names])
+    labelmap = open_dataset(tmp_path / "named").labelmap
+    assert labelmap.class_names == ["background", *names]
+    for bad in (names[:5], [*names[:5], "knife"], [*names[:5], ""]):
+        with pytest.raises(SourceError, match="6 distinct, non-empty class names"):
+            import_endoarss_folder(tmp_path / "esd", tmp_path / "bad", "mtlesd", class_names=bad)
+    with pytest.raises(SourceError, match="mtlesd only"):
+        import_endoarss_folder(tmp_path / "esd", tmp_path / "bad", "mtlendovis", class_names=names)
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("folder", ["13", "0", "cutting"])
 def test_unknown_activity_folder(tmp_path, folder):
     _pair(tmp_path / "src", "train", folder, "seq1_frame000", _raw([0]))
