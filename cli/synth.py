@@ -51,40 +51,31 @@ def _run(kind: str, dest: Path, sequences: int | None, frames: int | None, seed:
     _summary(report, dest)
 
 
-@synth_app.command("endovis18")
-def endovis18(
-    dest: Path = DEST,
-    sequences: int | None = SEQUENCES,
-    frames: int | None = FRAMES,
-    seed: int = SEED,
-    overwrite: bool = OVERWRITE,
-) -> None:
-    """EndoVis18 + ISINet + EndoVis-18-VQLA: DEST/endovis18, DEST/isinet18, DEST/EndoVis-18-VQLA."""
-    _run("endovis18", dest, sequences, frames, seed, overwrite)
+_KINDS = {
+    "endovis18": "EndoVis18 + ISINet + EndoVis-18-VQLA: DEST/endovis18, DEST/isinet18, DEST/EndoVis-18-VQLA.",
+    "endovis17": "EndoVis17 + EndoVis-17-VQLA: DEST/endovis17, DEST/EndoVis-17-VQLA.",
+    "esd": "ESD videos + phases.csv + COCO annotations: DEST/videos, DEST/phases.csv, DEST/annotations.json.",
+}
 
 
-@synth_app.command("endovis17")
-def endovis17(
-    dest: Path = DEST,
-    sequences: int | None = SEQUENCES,
-    frames: int | None = FRAMES,
-    seed: int = SEED,
-    overwrite: bool = OVERWRITE,
-) -> None:
-    """EndoVis17 + EndoVis-17-VQLA: DEST/endovis17, DEST/EndoVis-17-VQLA."""
-    _run("endovis17", dest, sequences, frames, seed, overwrite)
+def _command(kind: str) -> None:
+    """Register ``endods synth KIND`` (the three commands differ only in what they write)."""
+
+    def command(
+        dest: Path = DEST,
+        sequences: int | None = SEQUENCES,
+        frames: int | None = FRAMES,
+        seed: int = SEED,
+        overwrite: bool = OVERWRITE,
+    ) -> None:
+        _run(kind, dest, sequences, frames, seed, overwrite)
+
+    command.__doc__ = _KINDS[kind]
+    synth_app.command(kind)(command)
 
 
-@synth_app.command("esd")
-def esd(
-    dest: Path = DEST,
-    sequences: int | None = SEQUENCES,
-    frames: int | None = FRAMES,
-    seed: int = SEED,
-    overwrite: bool = OVERWRITE,
-) -> None:
-    """ESD videos + phases.csv + COCO annotations: DEST/videos, DEST/phases.csv, DEST/annotations.json."""
-    _run("esd", dest, sequences, frames, seed, overwrite)
+for _kind in _KINDS:
+    _command(_kind)
 
 
 def register(app: typer.Typer) -> None:
