@@ -19,8 +19,10 @@ def _tesla(router: str = "task", sma: bool = False) -> torch.nn.Module:
     ).double()  # fmt: skip
     with torch.no_grad():  # non-zero B everywhere so every adapter really contributes
         for name, p in model.named_parameters():
-            if "lora_B" in name or "adapter_B" in name or "router.logits" in name:
+            if "lora_B" in name or "adapter_B" in name:
                 p.normal_(0, 0.2)
+        for t, logits in enumerate(model.router.logits):  # learned mixing: task t leans on adapter t
+            logits.copy_(torch.full_like(logits, -1.0).index_fill_(0, torch.tensor([t]), 1.0))
     return model.eval()  # eval: BN uses running stats, so per-task and batched BN agree
 
 
