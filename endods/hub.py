@@ -8,10 +8,12 @@ Two steps so that a dry run and the checks never touch the network:
 - `publish` then creates the dataset repo (private unless the plan says public), uploads the files
   and tags the commit with the dataset version.
 
-Upload method: huggingface_hub 2.4 has no `upload_large_folder`; its `upload_folder` with hf-xet is
-a streamed multi-commit upload that resumes by re-running the same call (already committed files are
-skipped, uploaded chunks are deduplicated), so it neither hangs nor restarts from zero on large image
-datasets. `upload_large_folder` is used when a future version offers it.
+Upload method: `upload_folder`, in every huggingface_hub version we support. It commits the files and
+the deletion of stale shards (hub 2.4 with hf-xet splits a very large folder into several commits to
+stay under server limits; the call returns the last, which is the one tagged). Re-running the same
+call after an interruption sends only what the Hub does not already have. `upload_large_folder`
+(hub 0.25-1.x) is deliberately not used: it retries a failing job forever, so a refused token or a
+missing permission would hang `endods publish` instead of failing with the reason.
 
 The token is passed to `HfApi` only: it is never put in a message, a log record or a file.
 """
@@ -21,7 +23,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -186,35 +187,8 @@ def _refs(api: Any, repo_id: str, token: str | None) -> tuple[dict[str, str], di
 
 
 def _upload(api: Any, plan: PublishPlan, token: str | None) -> str:
-    """Upload the planned files in one resumable call; returns the commit the branch ends on."""
+    """Upload the planned files, deleting stale shards; returns the commit the branch ends on."""
     repo, what = plan.repo_id, f"uploading {plan.out} to {plan.repo_id}"
-    if hasattr(api, "upload_large_folder"):  # huggingface_hub versions that have it (not 2.4)
-        _hub(
-            what,
-            token,
-            api.upload_large_folder,
-            repo_id=repo,
-            folder_path=plan.out,
-            repo_type="dataset",
-            revision=plan.revision,
-            allow_patterns=plan.allow_patterns,
-        )
-        remote = _hub(
-            "listing repo files", token, api.list_repo_files, repo, repo_type="dataset", revision=plan.revision
-        )
-        stale = [f for f in remote if fnmatch(f, DATA_PATTERN) and f not in plan.allow_patterns]
-        if stale:
-            _hub(
-                "deleting stale shards",
-                token,
-                api.delete_files,
-                repo,
-                delete_patterns=stale,
-                repo_type="dataset",
-                revision=plan.revision,
-            )
-        branches, _ = _refs(api, repo, token)
-        return branches[plan.revision or "main"]
     commit = _hub(
         what,
         token,

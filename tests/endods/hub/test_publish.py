@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import typer
@@ -198,46 +196,6 @@ def test_offline_mode_fails_fast_with_real_hfapi(out, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     with pytest.raises(PublishError, match="OfflineModeIsEnabled"):
         publish(plan_publish(out, REPO), token=TOKEN)
-
-
-def test_upload_large_folder_used_when_available(out):
-    calls: list[str] = []
-    manifest = Manifest.load(out)
-    ref = SimpleNamespace
-
-    class LargeFolderApi:
-        def create_repo(self, repo_id, **kw):
-            calls.append("create_repo")
-            return f"https://huggingface.co/datasets/{repo_id}"
-
-        def repo_info(self, repo_id, **kw):
-            return ref(private=True)
-
-        def list_repo_refs(self, repo_id, **kw):
-            head = "d" * 40 if "upload_large_folder" in calls else "e" * 40
-            return ref(branches=[ref(name="main", target_commit=head)], tags=[])
-
-        def upload_large_folder(self, **kw):
-            calls.append("upload_large_folder")
-            assert sorted(kw["allow_patterns"]) == sorted(["manifest.json", *manifest.outputs])
-
-        def list_repo_files(self, repo_id, **kw):
-            return ["data/test-00000-of-00003.parquet", *manifest.outputs]
-
-        def delete_files(self, repo_id, delete_patterns, **kw):
-            calls.append(f"delete {json.dumps(delete_patterns)}")
-
-        def create_tag(self, repo_id, *, tag, revision, **kw):
-            calls.append(f"tag {tag} {revision}")
-
-    result = publish(plan_publish(out, REPO), token=TOKEN, api=LargeFolderApi())
-    assert calls == [
-        "create_repo",
-        "upload_large_folder",
-        'delete ["data/test-00000-of-00003.parquet"]',
-        f"tag {manifest.version} {'d' * 40}",
-    ]
-    assert result.commit == "d" * 40
 
 
 def test_invalid_repo_id_refused(out):
