@@ -4,12 +4,13 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 LSVENV := .venv-ls
+COMPATVENV := .venv-compat
 PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 # pip warns once per unused local index entry; keep real errors visible and failing.
 PIP_QUIET := 2>&1 | { grep -v "^WARNING: Location" || true; }
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test venv venv-ls browser lint clean
+.PHONY: demo test test-compat venv venv-ls browser lint clean
 
 # torch first, pinned to the local CPU wheel: any unpinned torch would pull GBs of CUDA builds.
 $(VENV)/.stamp: pyproject.toml
@@ -49,8 +50,18 @@ test: venv venv-ls browser
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest -q
 
+# Not part of `make test`: the model, training and publish tests on the older stack a GPU box may
+# carry (transformers 4.x, which pins huggingface_hub < 1.0).
+test-compat:
+	test -x $(COMPATVENV)/bin/python || $(PY) -m venv $(COMPATVENV)
+	$(COMPATVENV)/bin/pip -q --disable-pip-version-check install torch==2.13.0 $(PIP_QUIET)
+	$(COMPATVENV)/bin/pip -q --disable-pip-version-check install -e '.[dev]' 'transformers<5' $(PIP_QUIET)
+	$(COMPATVENV)/bin/pip -q --disable-pip-version-check install --no-deps imagecorruptions==1.1.2 $(PIP_QUIET)
+	$(COMPATVENV)/bin/python -c "import transformers, huggingface_hub as h; print('transformers', transformers.__version__, 'hub', h.__version__)"
+	$(COMPATVENV)/bin/python -m pytest -q -p no:cacheprovider tests/endoarss tests/endods/hub
+
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(LSVENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(LSVENV) $(COMPATVENV) $(DEMO_OUT) .pytest_cache
