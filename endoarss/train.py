@@ -192,7 +192,7 @@ def train(
     emit("start")
     last_metrics: dict[str, Any] | None = None
     while progress.epoch < cfg.epochs and (not cfg.max_steps or progress.global_step < cfg.max_steps):
-        epoch, t0 = progress.epoch, time.perf_counter()
+        epoch, t0, images_before = progress.epoch, time.perf_counter(), progress.sums.images
         sampler.set_epoch(epoch)
         loader.set_epoch(epoch)
         batches = accelerator.skip_first_batches(loader, progress.step_in_epoch) if progress.step_in_epoch else loader
@@ -221,9 +221,13 @@ def train(
             if cfg.checkpoint_every and progress.global_step % cfg.checkpoint_every == 0:
                 checkpoint()
         # ---- end of epoch (or of the step budget): schedule, eval, log, checkpoints
+        # A max_steps stop inside an epoch leaves the epoch open (no schedule step, no best checkpoint,
+        # a log line marked partial that a resume drops) so resuming finishes it as a straight run would.
+        partial = progress.step_in_epoch < steps_per_epoch
         seconds = time.perf_counter() - t0
         lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
+        if not partial:
+            scheduler.step()
         if world > 1:
             _broadcast_buffers(unwrapped)
         final = epoch + 1 >= cfg.epochs or (bool(cfg.max_steps) and progress.global_step >= cfg.max_steps)
@@ -236,18 +240,21 @@ def train(
                                              cfg.num_workers, device=accelerator.device)  # fmt: skip
                 last_metrics = metrics
             line = {"epoch": epoch, "step": progress.global_step, "lr": lr, **progress.sums.means(),
-                    "throughput_img_s": progress.sums.images / seconds if seconds > 0 else None,
+                    "throughput_img_s": (progress.sums.images - images_before) / seconds if seconds > 0 else None,
                     "epoch_seconds": seconds, "eval": metrics}  # fmt: skip
+            if partial:
+                line["partial_epoch"] = True
             with (run / METRICS_FILE).open("a") as fh:
                 fh.write(json.dumps(json_safe(line)) + "\n")
-            value = None if metrics is None else metrics.get(cfg.best_metric)
+            value = None if metrics is None or partial else metrics.get(cfg.best_metric)
             if _is_better(cfg.best_metric, value, progress.best_value):
                 progress.best_value, progress.best_epoch = float(value), epoch
                 state = {"epoch": epoch, "global_step": progress.global_step, "metric": cfg.best_metric, "value": value}
                 write_checkpoint(run / "checkpoints" / "best", {}, unwrapped.trainable_state_dict(), json_safe(state))
-            progress.metrics_lines += 1
+            progress.metrics_lines += 0 if partial else 1
         emit("epoch", metrics=metrics, losses=progress.sums.means()["loss"])
-        progress.epoch, progress.step_in_epoch, progress.sums = epoch + 1, 0, EpochSums()
+        if not partial:
+            progress.epoch, progress.step_in_epoch, progress.sums = epoch + 1, 0, EpochSums()
         checkpoint()
     emit("done", metrics=last_metrics, model=unwrapped)
     accelerator.wait_for_everyone()

@@ -9,6 +9,8 @@ exactly the computation the uninterrupted run would have done.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,38 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-epoch schedule: StepLR(step_size, gamma) as the release, cosine to 0, or constant."""
+    """Per-epoch schedule: StepLR(step_size, gamma) as the release, cosine to 0, or constant.
+
+    Cosine is the closed form ``lr * (1 + cos(pi * epoch / epochs)) / 2`` rather than CosineAnnealingLR,
+    whose recursion and saved ``T_max`` would keep the old cycle when a resume extends ``epochs`` (the
+    LR would hit 0 and climb back up); here the LR follows the current ``epochs`` from the resumed epoch on.
+    """
     if cfg.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
     if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine_to_zero(cfg.epochs))
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def _cosine_to_zero(epochs: int) -> Callable[[int], float]:
+    """LR factor of epoch e for a cosine from 1 to 0 over ``epochs``.
+
+    A plain function on purpose: LambdaLR saves (and a resume would restore) the attributes of a
+    callable object, which would bring the old ``epochs`` back.
+    """
+    total = max(epochs, 1)
+
+    def factor(epoch: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, total) / total))
+
+    return factor
+
+
+def sync_lr(optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+    """Put the closed-form LR of the current epoch into the optimizer (after a resume; LambdaLR only)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+        for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+            group["lr"] = base * factor(scheduler.last_epoch)
 
 
 def step_seed(seed: int, global_step: int, rank: int) -> int:
@@ -112,6 +140,7 @@ def restore_last(folder: Path, model: Any, optimizer: Any, scheduler: Any, weigh
     model.load_trainable_state_dict(load_model_state(folder))
     optimizer.load_state_dict(load_tree(folder, "optimizer"))
     scheduler.load_state_dict(load_tree(folder, "scheduler"))
+    sync_lr(optimizer, scheduler)
     weighting.load_state_dict(load_tree(folder, "weighting"))
     restore_rng(load_tree(folder, "rng"))
     return Progress.from_json(read_state(folder))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -105,6 +106,46 @@ def test_refuses_to_clobber_or_change_a_run(tiny_run, tiny_dataset: Path) -> Non
     changed = build_config("endoarss", [*TINY_OVERRIDES, "epochs=3", "lr=0.1"])
     with pytest.raises(ConfigError, match=r"lr: 0.003 -> 0.1"):
         train(changed, tiny_dataset, run, resume=True)
+
+
+def _strip(lines: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if k not in VOLATILE} for m in lines]
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "checkpoints" / "last" / "model.safetensors"))
+
+
+def test_max_steps_stop_inside_an_epoch_resumes_like_a_straight_run(tiny_dataset: Path, tmp_path: Path) -> None:
+    overrides = [*TINY_OVERRIDES, "epochs=2", "weighting=ew", "eval_every=0", "scheduler=cosine"]  # 4 steps/epoch
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(build_config("endoarss", overrides), tiny_dataset, straight)
+    stopped = train(build_config("endoarss", [*overrides, "max_steps=6"]), tiny_dataset, split)
+    assert stopped["global_step"] == 6 and stopped["epochs_done"] == 1
+    lines = _metrics(split)
+    assert [(m["epoch"], m["step"], m.get("partial_epoch", False)) for m in lines] == [(0, 4, False), (1, 6, True)]
+    assert lines[1]["eval"] is not None  # the stop still reports how the model does
+    state = _state(split)
+    assert state is not None and (state["epoch"], state["step_in_epoch"], state["metrics_lines"]) == (1, 2, 1)
+    resumed = train(build_config("endoarss", overrides), tiny_dataset, split, resume=True)
+    assert resumed["global_step"] == 8
+    assert _strip(_metrics(split)) == _strip(_metrics(straight))  # the partial line is gone, the epoch complete
+    # throughput counts only the images this process ran: 2 batches of 4 in the resumed epoch
+    last = _metrics(split)[-1]
+    assert last["throughput_img_s"] * last["epoch_seconds"] == pytest.approx(8)
+    a, b = _weights(straight), _weights(split)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cosine_resume_with_more_epochs_decays_over_the_new_total(tiny_dataset: Path, tmp_path: Path) -> None:
+    overrides = [*TINY_OVERRIDES, "weighting=ew", "eval_every=0", "scheduler=cosine", "max_steps=0"]
+    run = tmp_path / "run"
+    train(build_config("endoarss", [*overrides, "epochs=2"]), tiny_dataset, run)
+    train(build_config("endoarss", [*overrides, "epochs=4"]), tiny_dataset, run, resume=True)
+    lrs = [m["lr"] for m in _metrics(run)]
+    # epochs 0-1 ran on the 2-epoch cosine; from epoch 2 on, the 4-epoch one: 0.003 * (1 + cos(pi e / 4)) / 2
+    expected = [0.003, 0.0015, 0.0015, 0.003 * (1 + math.cos(3 * math.pi / 4)) / 2]
+    assert lrs == pytest.approx(expected, rel=1e-9), lrs
 
 
 # ----------------------------------------------------------------------------- subprocess helpers
