@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import console, progress_bar, user_errors
+from endods.errors import OptionError
 from endods.split import SPLIT_MODES, SplitConfig
 from schemas.manifest import Manifest
 
@@ -27,7 +29,10 @@ SPLIT_HELP = f"Split mode: {', '.join(m for m in SPLIT_MODES if m != 'test-only'
 def _split(mode: str, test_fraction: float, seed: int) -> SplitConfig:
     if mode not in ("paper", "group"):
         raise typer.BadParameter(f"--split must be 'paper' or 'group', got {mode!r}")
-    return SplitConfig(mode, test_fraction, seed)  # type: ignore[arg-type]
+    try:
+        return SplitConfig(mode, test_fraction, seed)  # type: ignore[arg-type]
+    except OptionError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--test-fraction") from None
 
 
 def summarize(manifest: Manifest, out: Path) -> None:
@@ -49,7 +54,7 @@ def summarize(manifest: Manifest, out: Path) -> None:
         console.print(
             "dropped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) + " (listed in manifest.json)"
         )
-    console.print(f"written to [bold]{out}[/] (validate with `endods validate {out}`)")
+    console.print(f"written to [bold]{escape(str(out))}[/] (validate with `endods validate {escape(str(out))}`)")
 
 
 def run_build(fn: Callable[..., Manifest], out: Path, **kwargs: Any) -> None:

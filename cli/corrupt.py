@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from cli.common import console, user_errors
 
@@ -76,7 +77,9 @@ def corrupt_cmd(
         except EndoarssError as exc:  # e.g. an image smaller than 32x32
             raise typer.BadParameter(f"{image}: {exc}", param_hint="IMAGE") from None
         _write_atomic(result, out)
-    console.print(f"[green]wrote {out}[/] ({corruption}, severity {severity}, seed {seed})", highlight=False)
+    console.print(
+        f"[green]wrote {escape(str(out))}[/] ({corruption}, severity {severity}, seed {seed})", highlight=False
+    )
 
 
 def register(app: typer.Typer) -> None:

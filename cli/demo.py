@@ -45,7 +45,7 @@ def demo_cmd(
     console.rule("[bold]1/7 synthetic sources in the EndoVis18 + ISINet + VQLA-18 layouts")
     with user_errors():
         synth = synth_endovis18(src, sequences=4, frames=10, seed=seed)
-    console.print(f"{len(synth.frames) + len(synth.dropped)} frames under {src}")
+    console.print(f"{len(synth.frames) + len(synth.dropped)} frames under {src}", markup=False)
 
     console.rule("[bold]2/7 build MTLEndovis")
     options = BuildOptions(split=SplitConfig("paper", 0.2, seed), workers=2)
@@ -78,7 +78,7 @@ def demo_cmd(
         ("predictions", preds),
         ("review in Label Studio", f"endods labelstudio export {dataset} --predictions {preds}"),
     ]:
-        console.print(f"  {label:<24} {path}", highlight=False)
+        console.print(f"  {label:<24} {path}", highlight=False, markup=False)
     console.print(
         "Note: synthetic data and a 4-epoch tiny model: the metrics show the pipeline works, not the paper's numbers."
     )

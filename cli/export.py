@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import console, progress_bar, user_errors
@@ -42,10 +43,12 @@ def export_cmd(
     console.print(table)
     if any(summary.ignore_pixels.values()):
         where = "written as background (0)" if fmt == "endoarss" else "left out of every annotation"
-        console.print(f"[yellow]note:[/] ignore pixels (255) have no place in this format: {where}", highlight=False)
+        console.print(
+            f"[yellow]note:[/] ignore pixels (255) have no place in this format: {escape(where)}", highlight=False
+        )
     for note in summary.notes:
         console.print(note, highlight=False)
-    console.print(f"written to [bold]{summary.dest}[/]")
+    console.print(f"written to [bold]{escape(str(summary.dest))}[/]")
 
 
 def register(app: typer.Typer) -> None:

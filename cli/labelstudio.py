@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cli.common import console, progress_bar, user_errors
 
@@ -56,15 +57,17 @@ def export_cmd(
             local_dir=local_dir,
         )
     verb = "added to existing" if res.reused_project else "created"
-    console.print(f"[green]{len(res.task_ids)} task(s) {verb} project {res.project_id}:[/] {res.project_url}")
+    console.print(f"[green]{len(res.task_ids)} task(s) {verb} project {res.project_id}:[/] {escape(res.project_url)}")
     if res.skipped:
         console.print(f"{len(res.skipped)} frame(s) were already in the project and were skipped.")
     flagged = [d for d in res.disagreements if d.score > 0]
     if res.disagreements:
         console.print(f"{len(flagged)} frame(s) where the model disagrees; first in the queue:")
         for d in flagged[:10]:
-            console.print(f"  {d.frame_id}  score {d.score:.2f}  {d.tag()}", highlight=False)
-    console.print(f"After review: endods labelstudio import --project {res.project_id} --base {out} --out OUT2")
+            console.print(f"  {d.frame_id}  score {d.score:.2f}  {d.tag()}", highlight=False, markup=False)
+    console.print(
+        f"After review: endods labelstudio import --project {res.project_id} --base {out} --out OUT2", markup=False
+    )
 
 
 def import_cmd(
@@ -90,7 +93,7 @@ def import_cmd(
     console.print(f"{len(changed)} frame(s) changed:")
     for c in changed:
         act = f"{c.activity_before} -> {c.activity_after}" if c.activity_before != c.activity_after else "activity kept"
-        console.print(f"  {c.frame_id}: {c.mask_pixels_changed} mask pixel(s), {act}", highlight=False)
+        console.print(f"  {c.frame_id}: {c.mask_pixels_changed} mask pixel(s), {act}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

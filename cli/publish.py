@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import console, err_console, progress_bar, user_errors
@@ -73,7 +74,7 @@ def publish_cmd(
             return
         result = publish(plan, token=token)
     if plan.private != result.private:
-        err_console.print(f"[yellow]note:[/] {plan.repo_id} already existed and is private; it stays private.")
+        err_console.print(f"[yellow]note:[/] {escape(plan.repo_id)} already existed and is private; it stays private.")
     tag_note = "already there" if result.tag_existed else "created"
     console.print(f"[green]published[/] {plan.dataset} {result.tag} (commit {result.commit[:12]}, tag {tag_note})")
     console.print(result.url, highlight=False, soft_wrap=True)

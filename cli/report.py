@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cli.common import console, progress_bar, user_errors
 from endods.report.leakage import DEFAULT_MAX_DISTANCE
@@ -32,7 +33,7 @@ def report_cmd(
 
             summary = build_report(dataset, report_dir, max_distance, overlays, on_progress)
     frames = ", ".join(f"{n} {s}" for s, n in summary.frames.items())
-    console.print(f"report of {frames} frames written to [bold]{summary.html}[/]")
+    console.print(f"report of {frames} frames written to [bold]{escape(str(summary.html))}[/]")
     if summary.shared_groups:
         console.print(
             f"[yellow]leakage:[/] {len(summary.shared_groups)} group(s) on both sides of the split: "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import console, progress_bar, user_errors
@@ -63,14 +64,12 @@ def robustness_cmd(
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     _print_overall(result)
-    console.print(f"[green]wrote[/] {len(result.files)} files to {result.out}", highlight=False)
+    console.print(f"[green]wrote[/] {len(result.files)} files to {escape(str(result.out))}", highlight=False)
     for name in ("robustness.md", "robustness.csv", "robustness.json", "gallery.png"):
-        console.print(f"  {result.out / name}", highlight=False)
+        console.print(f"  {result.out / name}", highlight=False, markup=False)
 
 
 def _print_overall(result: RobustnessResult) -> None:
-    from rich.markup import escape
-
     from endoarss.robustness.results import fmt, unit
 
     info = result.info

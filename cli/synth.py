@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cli.common import console, user_errors
 
@@ -32,7 +33,7 @@ def _summary(report: object, dest: Path) -> None:
         parts.append(f"{len(dropped)} frames a build must drop")
     if files is not None:
         parts.append(f"{files} files")
-    console.print(f"wrote {', '.join(parts) or 'sources'} under [bold]{dest}[/]")
+    console.print(f"wrote {', '.join(parts) or 'sources'} under [bold]{escape(str(dest))}[/]")
 
 
 def _run(kind: str, dest: Path, sequences: int | None, frames: int | None, seed: int, overwrite: bool) -> None:

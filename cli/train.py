@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -56,7 +57,7 @@ def train_cmd(
             best = summary["best_value"]
             best_text = "n/a" if best is None else f"{best:.4f} (epoch {summary['best_epoch'] + 1})"
             console.print(f"[green]done[/] {summary['global_step']} steps; best {summary['best_metric']} {best_text}")
-            console.print(f"RUN: {out}", highlight=False)
+            console.print(f"RUN: {out}", highlight=False, markup=False)
 
 
 class _TrainProgress:
@@ -129,7 +130,7 @@ def eval_cmd(
         for name, vals in result["per_class"].items():
             per.add_row(name, *("n/a" if v is None else f"{v:.4f}" for v in (vals["iou"], vals["dice"])))
         console.print(per)
-    console.print(f"wrote {run / 'eval.json'}", highlight=False)
+    console.print(f"wrote {run / 'eval.json'}", highlight=False, markup=False)
 
 
 def predict_cmd(
@@ -173,9 +174,13 @@ def predict_cmd(
                 )
             else:
                 predict(run, images or [], out, checkpoint, weights=weights, on_progress=step)
-    console.print(f"[green]wrote[/] {out}", highlight=False)
+    console.print(f"[green]wrote[/] {escape(str(out))}", highlight=False)
     if data is not None and Path(data).is_dir():
-        console.print(f"review: endods labelstudio export {data} --split {split} --predictions {out}", highlight=False)
+        console.print(
+            f"review: endods labelstudio export {data} --split {split} --predictions {out}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cli.common import console, err_console, progress_bar, user_errors
 
@@ -27,11 +28,11 @@ def validate_cmd(
     if as_json:
         console.print_json(json.dumps({"valid": not problems, "problems": [p.to_dict() for p in problems]}))
     elif problems:
-        err_console.print(f"[bold red]{len(problems)} problem(s) in {out}:")
+        err_console.print(f"[bold red]{len(problems)} problem(s) in {escape(str(out))}:")
         for p in problems:
-            err_console.print(f"  - {p}", highlight=False)
+            err_console.print(f"  - {p}", highlight=False, markup=False)
     else:
-        console.print(f"[green]{out} is valid.")
+        console.print(f"[green]{escape(str(out))} is valid.")
     if problems:
         raise typer.Exit(1)
 

@@ -13,12 +13,28 @@ import shutil
 import uuid
 from pathlib import Path
 
+from endods.errors import OutputExistsError
+
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
+def check_replaceable(out: Path) -> None:
+    """Refuse an output path that is a file or a symbolic link: only a folder is replaced.
+
+    Swapping a staged folder onto a file, or onto a link (replacing the link, not its target),
+    would half-succeed; the check runs before any work so nothing is written.
+    """
+    out = Path(out)
+    if out.is_symlink():
+        raise OutputExistsError(f"{out} is a symbolic link; give the folder it points to, or another path")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is a file, not a folder; remove it or choose another path")
+
+
 def staging_dir(out: Path) -> Path:
     out = Path(out)
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out)
     path = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
@@ -39,7 +40,13 @@ class BuiltDataset:
         return sorted((self.path / "data").glob(f"{split}-*.parquet"), key=lambda p: natural_key(p.name))
 
     def num_rows(self, split: str) -> int:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.parquet_files(split))
+        total = 0
+        for path in self.parquet_files(split):
+            try:
+                total += pq.ParquetFile(path).metadata.num_rows
+            except (OSError, pa.ArrowException) as exc:  # truncated or not Parquet at all
+                raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from exc
+        return total
 
     def records(self, split: str, batch_size: int = 16) -> Iterator[Record]:
         files = self.parquet_files(split)
@@ -59,7 +66,7 @@ class BuiltDataset:
                             image=cols["image"][i]["bytes"],
                             mask=cols["mask"][i]["bytes"],
                         )
-            except (OSError, KeyError) as exc:
+            except (OSError, KeyError, pa.ArrowException) as exc:
                 raise DatasetError(f"{path}: cannot read Parquet records ({exc})") from exc
 
 

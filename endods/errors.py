@@ -21,3 +21,7 @@ class OutputExistsError(EndodsError):
 
 class DatasetError(EndodsError):
     """A built dataset cannot be opened or does not follow the contract."""
+
+
+class OptionError(EndodsError, ValueError):
+    """An option value is out of range or unknown (e.g. --test-fraction 1.5, --split foo)."""

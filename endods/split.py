@@ -15,7 +15,10 @@ import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
+
+from endods.errors import OptionError
 
 SplitMode = Literal["paper", "group", "test-only"]
 SPLIT_MODES: tuple[str, ...] = ("paper", "group", "test-only")
@@ -29,9 +32,9 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in SPLIT_MODES:
-            raise ValueError(f"unknown split mode {self.mode!r}; choose one of {', '.join(SPLIT_MODES)}")
+            raise OptionError(f"unknown split mode {self.mode!r}; choose one of {', '.join(SPLIT_MODES)}")
         if not 0.0 < self.test_fraction < 1.0 and self.mode != "test-only":
-            raise ValueError(f"test fraction must be between 0 and 1, got {self.test_fraction}")
+            raise OptionError(f"--test-fraction must be strictly between 0 and 1, got {self.test_fraction}")
 
     def to_dict(self) -> dict:
         return {"split": self.mode, "test_fraction": self.test_fraction, "seed": self.seed}
@@ -49,18 +52,27 @@ def natural_key(text: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
 
 
-def python_round(x: float) -> int:
+def python_round(x: float | Fraction) -> int:
     """round() half-to-even, spelled out because the count rule depends on it."""
     return round(x)
 
 
+def exact_fraction(f: float) -> Fraction:
+    """The decimal the user wrote (0.2 -> 1/5), so ties and halves of the count rules are exact.
+
+    In binary floating point 7 * 0.2 - 1 = 0.40000000000000013 > 2 * 0.2 = 0.4, which would hand a
+    tied slot to the higher activity index, against the rule.
+    """
+    return Fraction(repr(float(f)))
+
+
 def paper_test_counts(per_activity: dict[int, int], test_fraction: float) -> dict[int, int]:
     """Largest-remainder allocation of round(N*f) test slots over activities (ties: lower index)."""
-    total = sum(per_activity.values())
-    target = python_round(total * test_fraction)
-    counts = {a: math.floor(n * test_fraction) for a, n in per_activity.items()}
+    f = exact_fraction(test_fraction)
+    target = python_round(sum(per_activity.values()) * f)
+    counts = {a: math.floor(n * f) for a, n in per_activity.items()}
     remaining = target - sum(counts.values())
-    by_remainder = sorted(per_activity, key=lambda a: (-(per_activity[a] * test_fraction - counts[a]), a))
+    by_remainder = sorted(per_activity, key=lambda a: (-(per_activity[a] * f - counts[a]), a))
     for a in by_remainder[: max(remaining, 0)]:
         counts[a] += 1
     return counts
@@ -96,7 +108,7 @@ def _group_split(keys: list[SplitKey], config: SplitConfig) -> dict[str, str]:
         sizes[k.group] += 1
     groups = sorted(sizes)
     random.Random(config.seed).shuffle(groups)
-    target = python_round(len(keys) * config.test_fraction)
+    target = python_round(len(keys) * exact_fraction(config.test_fraction))
     test_groups: set[str] = set()
     test_frames = 0
     for g in groups:

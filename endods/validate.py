@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from endods.dataset import open_dataset
@@ -39,18 +40,22 @@ def validate_dataset(out: Path, on_progress: Callable[[int, int], None] | None =
     problems = _check_outputs(ds.path, ds.manifest.outputs)
     if ds.manifest.version != ds.manifest.compute_version():
         problems.append(Problem("manifest.json", f"version {ds.manifest.version} does not match its outputs"))
+    if not ds.splits:
+        problems.append(Problem("data/", "no Parquet files: the dataset has no frames"))
     expected_schema = build_features(ds.labelmap).arrow_schema
     seen: dict[str, str] = {}
     groups: dict[str, set[str]] = defaultdict(set)
-    total = sum(ds.num_rows(s) for s in ds.splits)
+    readable = [s for s in ds.splits if not _unreadable(ds, s, problems)]
+    total = sum(ds.num_rows(s) for s in readable)
     done = 0
-    for split in ds.splits:
+    for split in readable:
         for path in ds.parquet_files(split):
             schema = pq.read_schema(path)
             if not schema.equals(expected_schema, check_metadata=False):
                 problems.append(Problem(_rel(ds.path, path), f"schema differs from the contract: {schema}"))
                 continue
         counts = np.zeros(ds.labelmap.num_classes, np.int64)
+        activities = dict.fromkeys(ds.labelmap.activities, 0)
         frames = 0
         for rec in ds.records(split):
             done += 1
@@ -60,10 +65,12 @@ def validate_dataset(out: Path, on_progress: Callable[[int, int], None] | None =
                 problems.append(Problem(file, f"frame also in split {seen[rec.frame_id]!r}", rec.frame_id))
             seen[rec.frame_id] = split
             groups[rec.group].add(split)
+            if 0 <= rec.activity < ds.labelmap.num_activities:
+                activities[ds.labelmap.activities[rec.activity]] += 1
             problems += _check_record(rec, split, ds, counts, file)
             if on_progress:
                 on_progress(done, total)
-        problems += _check_counts(ds, split, frames, counts)
+        problems += _check_counts(ds, split, frames, counts, activities)
     if ds.manifest.options.get("split") == "group":
         for group, splits in sorted(groups.items()):
             if len(splits) > 1:
@@ -71,6 +78,17 @@ def validate_dataset(out: Path, on_progress: Callable[[int, int], None] | None =
     missing = set(ds.manifest.frames) - set(seen)
     problems += [Problem("manifest.json", "listed in the manifest but not in any split", f) for f in sorted(missing)]
     return problems
+
+
+def _unreadable(ds, split: str, problems: list[Problem]) -> bool:  # noqa: ANN001
+    """True (and a Problem naming the file) when a Parquet file of ``split`` cannot be read at all."""
+    for path in ds.parquet_files(split):
+        try:
+            pq.ParquetFile(path).metadata  # noqa: B018 - reading the footer is the check
+        except (OSError, pa.ArrowException) as exc:
+            problems.append(Problem(_rel(ds.path, path), f"not a readable Parquet file ({exc}); rebuild the dataset"))
+            return True
+    return False
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -127,6 +145,10 @@ def _check_record(rec, split: str, ds, counts: np.ndarray, file: str) -> list[Pr
             problems.append(
                 Problem("manifest.json", f"manifest says split {entry.get('split')!r}, data says {split!r}", fid)
             )
+        if entry.get("group") != rec.group:
+            problems.append(
+                Problem("manifest.json", f"manifest group {entry.get('group')!r} != data {rec.group!r}", fid)
+            )
         name = ds.labelmap.activities[rec.activity] if 0 <= rec.activity < ds.labelmap.num_activities else None
         if entry.get("activity") != name:
             problems.append(
@@ -135,7 +157,7 @@ def _check_record(rec, split: str, ds, counts: np.ndarray, file: str) -> list[Pr
     return problems
 
 
-def _check_counts(ds, split: str, frames: int, counts: np.ndarray) -> list[Problem]:  # noqa: ANN001
+def _check_counts(ds, split: str, frames: int, counts: np.ndarray, activities: dict[str, int]) -> list[Problem]:  # noqa: ANN001, E501
     expected = ds.manifest.counts.get(split)
     if expected is None:
         return [Problem("manifest.json", f"no counts for split {split!r}")]
@@ -147,6 +169,11 @@ def _check_counts(ds, split: str, frames: int, counts: np.ndarray) -> list[Probl
     got = {str(i): int(c) for i, c in enumerate(counts)}
     if expected.class_pixels != got:
         problems.append(Problem("manifest.json", f"{split}: class pixel counts differ from the data"))
+    if expected.activities != activities:
+        diff = {a: (expected.activities.get(a), n) for a, n in activities.items() if expected.activities.get(a) != n}
+        problems.append(
+            Problem("manifest.json", f"{split}: activity counts differ from the data (manifest, data): {diff}")
+        )
     return problems
 
 

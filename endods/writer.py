@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -20,9 +21,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from endods import __version__
-from endods.atomic import replace_dir, staging_dir
+from endods.atomic import check_replaceable, replace_dir, staging_dir
 from endods.card import render_card
-from endods.errors import OutputExistsError
+from endods.errors import OutputExistsError, SourceError
 from endods.hashing import sha256_file, tree_digest
 from endods.shards import BackgroundShards, ShardWriter
 from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
@@ -66,6 +67,7 @@ class BuildSession:
 
     def __init__(self, out: Path, overwrite: bool = False) -> None:
         self.out = Path(out)
+        check_replaceable(self.out)
         if self.out.exists() and not overwrite:
             raise OutputExistsError(f"output folder {self.out} already exists; pass --overwrite to replace it")
         self.staged: Path | None = None
@@ -172,6 +174,11 @@ class BuildSession:
         provenance: dict[str, Any] | None = None,
     ) -> Manifest:
         assert self.staged is not None and self._spool is not None
+        if not self._frames:
+            # an empty folder would pass for a dataset but `datasets.load_dataset` cannot load it
+            reasons = Counter(d.reason for d in self._dropped)
+            detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "the sources hold no frames"
+            raise SourceError(f"no frame is usable for {dataset} ({detail}); nothing was written to {self.out}")
         assignment = self._assign(split)
         if assignment != self._plan:
             self._unstream()  # a frame was dropped after `expect`, or the split differs: rewrite

@@ -128,3 +128,21 @@ def test_existing_out_needs_overwrite(tmp_path, endovis18_source):
     assert (out / "keep.txt").read_text() == "mine"
     assert _build(endovis18_source[0], out, "--overwrite").exit_code == 0
     assert not (out / "keep.txt").exists()
+
+
+def test_bad_option_values_and_odd_paths_give_one_message(tmp_path, endovis18_source):
+    src = endovis18_source[0]
+    for fraction in ("1.5", "0"):
+        out = tmp_path / f"f{fraction}"
+        args = ["build", "mtlendovis", "--src", str(src), "--out", str(out), "--test-fraction", fraction]
+        result = runner.invoke(app, args, env={"COLUMNS": "200"})  # wide: the error box does not wrap
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output  # a usage error
+        assert "--test-fraction" in result.output and "between 0 and 1" in result.output and not out.exists()
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    _assert_error(_build(src, target, "--overwrite"), "is a file", str(target))
+    assert target.read_text() == "keep me"
+    # a path with rich-markup-like brackets is printed verbatim, not styled or crashed on
+    odd = tmp_path / "br[v2]" / "[/x]"
+    result = runner.invoke(app, ["validate", str(odd)])
+    _assert_error(result, str(odd))

@@ -122,6 +122,36 @@ def test_validate_reports_tampering(tmp_path, built_mtlendovis, tamper):
         assert any(p.frame_id == fid for p in problems)
 
 
+def test_validate_names_a_truncated_parquet_and_manifest_count_or_group_edits(tmp_path, built_mtlendovis):
+    import shutil
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(built_mtlendovis, truncated)
+    path = next((truncated / "data").glob("train-*.parquet"))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    problems = validate_dataset(truncated)  # a problem list, not an ArrowInvalid traceback
+    assert any(p.file == f"data/{path.name}" and "not a readable Parquet file" in p.message for p in problems)
+
+    edited = tmp_path / "edited"
+    shutil.copytree(built_mtlendovis, edited)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    activity = next(a for a, n in manifest["counts"]["train"]["activities"].items() if n > 0)
+    manifest["counts"]["train"]["activities"][activity] += 1
+    fid = next(iter(manifest["frames"]))
+    manifest["frames"][fid]["group"] = "seq_99"
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    messages = [str(p) for p in validate_dataset(edited)]
+    assert any("train: activity counts differ" in m and repr(activity) in m for m in messages), messages
+    assert any(m.startswith(fid) and "manifest group 'seq_99'" in m for m in messages), messages
+
+    empty = tmp_path / "empty"
+    shutil.copytree(built_mtlendovis, empty)
+    for path in (empty / "data").glob("*.parquet"):
+        path.unlink()
+    messages = [str(p) for p in validate_dataset(empty)]
+    assert any("no Parquet files" in m for m in messages), messages
+
+
 def test_relative_src_gives_same_source_digests(tmp_path, monkeypatch, endovis18_source, built_mtlendovis):
     root, _ = endovis18_source
     monkeypatch.chdir(root.parent)

@@ -18,6 +18,17 @@ def test_paper_counts_tie_goes_to_lower_index():
     assert paper_test_counts({0: 3, 1: 3, 2: 4}, 0.2) == {0: 1, 1: 0, 2: 1}
 
 
+def test_paper_counts_ties_are_exact_not_float():
+    # N = 9 -> round(1.8) = 2 slots; floors 2*0.2 -> 0, 7*0.2 = 1.4 -> 1; remainders 0.4 and 0.4: a tie,
+    # so the last slot goes to a0. (In floats 7*0.2 - 1 = 0.40000000000000013 > 0.4 would pick a1.)
+    assert paper_test_counts({0: 2, 1: 7}, 0.2) == {0: 1, 1: 1}
+    # f = 0.1: 13 -> 1.3, 3 -> 0.3 (float 0.30000000000000004), 4 -> 0.4; N = 20 -> 2 slots, floors 1+0+0,
+    # remainders 0.3, 0.3, 0.4 -> a2 gets the second slot
+    assert paper_test_counts({0: 13, 1: 3, 2: 4}, 0.1) == {0: 1, 1: 0, 2: 1}
+    # N * f exactly half: 15 * 0.3 = 4.5 -> round half to even -> 4
+    assert sum(paper_test_counts({0: 15}, 0.3).values()) == 4
+
+
 def test_paper_split_follows_documented_shuffle():
     keys = [SplitKey(f"seq_{i % 3}/frame{i:03d}", i % 2, f"seq_{i % 3}") for i in range(20)]
     result = assign_splits(keys, SplitConfig("paper", 0.2, seed=7))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from endods.dataset import open_dataset
-from endods.errors import OutputExistsError
+from endods.errors import OutputExistsError, SourceError
 from endods.pngio import decode_png, encode_png
 from endods.writer import BuildSession, EncodedFrame, SplitConfig
 from schemas.labelmaps import MTLENDOVIS
@@ -82,6 +82,30 @@ def test_existing_output_needs_overwrite_and_failure_keeps_previous(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
     second = _build(out, _frames(seed=2), overwrite=True)
     assert open_dataset(out).manifest.version == second.version != first.version
+
+
+def test_output_that_is_a_file_or_a_link_is_refused_before_any_work(tmp_path):
+    target = tmp_path / "real"
+    target.mkdir()
+    (tmp_path / "file").write_text("hi")
+    (tmp_path / "link").symlink_to(target)
+    for name, needle in (("file", "is a file"), ("link", "symbolic link")):
+        with pytest.raises(OutputExistsError, match=needle):
+            _build(tmp_path / name, _frames(), overwrite=True)
+    assert (tmp_path / "file").read_text() == "hi" and (tmp_path / "link").resolve() == target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "link", "real"]  # no staging left
+
+
+def test_no_usable_frame_is_an_error_not_an_empty_dataset(tmp_path):
+    out = tmp_path / "out"
+    with (
+        pytest.raises(SourceError, match=r"no frame is usable .*\(1 no_mask, 2 no_vqla_label\)"),
+        BuildSession(out) as s,
+    ):
+        for i, reason in enumerate(["no_vqla_label", "no_mask", "no_vqla_label"]):
+            s.drop(f"seq_1/frame{i:03d}", reason, f"src/{i}.png")
+        s.finish("mtlendovis", MTLENDOVIS, SplitConfig("paper", 0.25, 0))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_kill_9_during_build_leaves_previous_output(tmp_path):
