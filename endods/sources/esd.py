@@ -8,6 +8,7 @@ frames outside the selected phases are dropped without touching the video (§5.5
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,27 +67,30 @@ def read_phases(path: Path) -> dict[str, list[PhaseInterval]]:
     """Parse phases.csv; unknown phases, bad numbers and overlapping intervals of a video are errors."""
     if not path.is_file():
         raise SourceError(f"phase file {path} not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from spreadsheet exports is fine
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start}); save phases.csv as UTF-8") from None
     by_video: dict[str, list[PhaseInterval]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != PHASE_COLUMNS:
-            raise SourceError(f"{path}: header must be {','.join(PHASE_COLUMNS)}, got {header}")
-        for line, row in enumerate(reader, start=2):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != 4:
-                raise SourceError(f"{path}: line {line} must have 4 columns: {','.join(row)}")
-            video_id, phase, start, end = (c.strip() for c in row)
-            if phase not in ESD_PHASES:
-                raise SourceError(f"{path}: line {line} has unknown phase {phase!r}; known: {list(ESD_PHASES)}")
-            try:
-                interval = PhaseInterval(video_id, phase, int(start), int(end), line)
-            except ValueError:
-                raise SourceError(f"{path}: line {line} has non-integer frames: {','.join(row)}") from None
-            if interval.start < 0 or interval.end < interval.start:
-                raise SourceError(f"{path}: line {line} has an empty or negative interval: {','.join(row)}")
-            by_video.setdefault(video_id, []).append(interval)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != PHASE_COLUMNS:
+        raise SourceError(f"{path}: header must be {','.join(PHASE_COLUMNS)}, got {header}")
+    for line, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 4:
+            raise SourceError(f"{path}: line {line} must have 4 columns: {','.join(row)}")
+        video_id, phase, start, end = (c.strip() for c in row)
+        if phase not in ESD_PHASES:
+            raise SourceError(f"{path}: line {line} has unknown phase {phase!r}; known: {list(ESD_PHASES)}")
+        try:
+            interval = PhaseInterval(video_id, phase, int(start), int(end), line)
+        except ValueError:
+            raise SourceError(f"{path}: line {line} has non-integer frames: {','.join(row)}") from None
+        if interval.start < 0 or interval.end < interval.start:
+            raise SourceError(f"{path}: line {line} has an empty or negative interval: {','.join(row)}")
+        by_video.setdefault(video_id, []).append(interval)
     for video_id, intervals in by_video.items():
         intervals.sort(key=lambda i: (i.start, i.end))
         for a, b in zip(intervals, intervals[1:], strict=False):

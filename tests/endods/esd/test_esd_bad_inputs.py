@@ -160,3 +160,54 @@ def test_option_parsers() -> None:
 def test_crop_that_does_not_fit(src: Path, tmp_path: Path) -> None:
     with pytest.raises(OptionError, match=r"crop 1000,100,1306,1009 does not fit image \d+ \(ESD_0"):
         build_mtlesd(src, tmp_path / "out", crop=(1000, 100, 1306, 1009))
+
+
+def _set(path: tuple, value: object):
+    def edit(data: dict) -> None:
+        *parents, last = path
+        node = data
+        for key in parents:
+            node = node[key]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = value
+
+    return edit
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    "edit,needle",
+    [
+        (_set(("annotations", 0, "segmentation"), {"size": [10, 10], "counts": "abc"}), "RLE size [10, 10]"),
+        (_set(("annotations", 0, "segmentation"), [[1, 2, 3]]), "polygon [1, 2, 3]"),
+        (_set(("annotations", 0, "segmentation"), "x"), "segmentation must be"),
+        (_set(("categories", 0, "name"), _DELETE), "category 1 has no name"),
+        (_set(("categories", 0, "id"), "one"), "id 'one', which is not an integer"),
+        (_set(("images", 0, "frame_index"), "x1"), "frame_index 'x1', which is not an integer"),
+        (_set(("images", 0), 5), "images[0] must be a JSON object"),
+        (_set(("annotations",), {"a": 1}), "'annotations' must be a list"),
+    ],
+)
+def test_malformed_coco_is_a_source_error(src: Path, tmp_path: Path, edit, needle: str) -> None:
+    _edit_coco(src, edit)
+    _fails(src, tmp_path, SourceError, str(src / "annotations.json"), needle)
+
+
+def test_rle_that_does_not_decode_names_the_annotation(src: Path, tmp_path: Path) -> None:
+    def edit(data: dict) -> None:
+        image = next(i for i in data["images"] if i["id"] == data["annotations"][0]["image_id"])
+        data["annotations"][0]["segmentation"] = {"size": [image["height"], image["width"]], "counts": 12}
+
+    _edit_coco(src, edit)
+    ann_id = json.loads((src / "annotations.json").read_text())["annotations"][0]["id"]
+    _fails(src, tmp_path, SourceError, str(src / "annotations.json"), f"annotation {ann_id}", "does not rasterise")
+
+
+def test_phases_csv_not_utf8(src: Path, tmp_path: Path) -> None:
+    path = src / "phases.csv"
+    path.write_bytes(path.read_bytes() + "ESD_01,marking,900,901 # é\n".encode("latin-1"))
+    _fails(src, tmp_path, SourceError, str(path), "not UTF-8")
