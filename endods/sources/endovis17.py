@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from endods.errors import SourceError
+from endods.fuse import map_states
 from endods.sources.base import MaskPart, SourceFrame
 from endods.sources.discovery import check_root, child, files, require, resolve, subdirs
 from endods.sources.vqla import read_vqla_label
@@ -192,7 +193,7 @@ def read_endovis17(paths: Endovis17Paths) -> list[SourceFrame]:
                 label_path=label_path,
                 states=states,
                 drop=drop,
-                facts={"states": list(states)},
+                facts={"states": map_states(states), "answers": list(states)},  # §5.4 step 4
             )
         )
     return sorted(frames, key=lambda f: f.frame_id)

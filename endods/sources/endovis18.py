@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from endods.errors import SourceError
+from endods.fuse import map_states
 from endods.sources.base import SourceFrame
 from endods.sources.discovery import check_root, child, files, require, resolve, subdirs
 from endods.sources.vqla import frame_key, read_vqla_label
@@ -167,7 +168,7 @@ def read_endovis18(paths: Endovis18Paths) -> list[SourceFrame]:
                 label_path=label_path,
                 states=states,
                 drop=drop,
-                facts={"states": list(states)},
+                facts={"states": map_states(states), "answers": list(states)},  # §5.4 step 4
             )
         )
     return sorted(frames, key=lambda f: f.frame_id)

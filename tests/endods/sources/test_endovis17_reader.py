@@ -57,7 +57,8 @@ def test_reader_gives_exactly_the_report(synth):
         k, name = frame_id.removeprefix("instrument_dataset_").split("/")
         assert (frame.group, frame.source, frame.crop) == (truth["group"], "endovis17", (320, 28, 1280, 1024))
         assert frame.image_path == root / f"EndoVis-17-VQLA/left_frames/seq{k}_{name}.png"
-        assert list(frame.states) == frame.facts["states"] == truth["states"]
+        assert list(frame.states) == frame.facts["answers"] == truth["states"]
+        assert frame.facts["states"] == _mapped(truth["states"])
         assert choose_activity(frame.states) == truth["activity"]
         folders = [p.path.parent.name for p in frame.mask_parts]
         assert folders == sorted(folders) and len(folders) == 3
@@ -137,3 +138,9 @@ def test_discovery_errors_and_overrides(tmp_path):
     assert paths.vqla17 == tmp_path / "elsewhere" and paths.endovis17 == tmp_path / "ENDOVIS17"
     with pytest.raises(SourceError, match="no 'instrument_dataset_K'"):
         discover_endovis17(None, endovis17=tmp_path / "elsewhere", vqla17=tmp_path / "elsewhere")
+
+
+def _mapped(answers: list[str]) -> list[str]:
+    """FORMATS.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
+    special = {"Tissue_Manipulation": "manipulation", "Tool_Manipulation": "manipulation", "Staple": "stapling"}
+    return [special.get(a, a.lower()) for a in answers]
