@@ -79,7 +79,7 @@ def build_mtlendovis_cmd(
     split: str = typer.Option("paper", help=SPLIT_HELP),
     test_fraction: float = typer.Option(0.2, help="Fraction of frames in the test split."),
     seed: int = typer.Option(0, help="Seed of the split."),
-    workers: int = typer.Option(1, help="Parallel decode/encode threads (the work releases the GIL)."),
+    workers: int = typer.Option(1, min=1, help="Parallel decode/encode threads (the work releases the GIL)."),
     overwrite: bool = typer.Option(False, help="Replace an existing --out."),
     strict: bool = typer.Option(False, help="Fail on damaged/incomplete frames instead of listing them as dropped."),
 ) -> None:
@@ -97,7 +97,7 @@ def build_mtlendovis_gen_cmd(
     endovis17: Path = typer.Option(None, help="EndoVis17 training data folder (overrides discovery)."),
     vqla17: Path = typer.Option(None, help="EndoVis-17-VQLA folder (overrides discovery)."),
     seed: int = typer.Option(0, help="Recorded for symmetry; the Gen set is test-only."),
-    workers: int = typer.Option(1, help="Parallel decode/encode threads (the work releases the GIL)."),
+    workers: int = typer.Option(1, min=1, help="Parallel decode/encode threads (the work releases the GIL)."),
     overwrite: bool = typer.Option(False, help="Replace an existing --out."),
     strict: bool = typer.Option(False, help="Fail on damaged/incomplete frames instead of listing them as dropped."),
 ) -> None:

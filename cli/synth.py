@@ -11,7 +11,7 @@ from cli.common import console, user_errors
 
 synth_app = typer.Typer(
     name="synth",
-    help="Write synthetic source trees in the real layouts (FORMATS.md §7), for tests and demos.",
+    help="Write small synthetic source trees in the exact layouts of the public releases, for tests and demos.",
     no_args_is_help=True,
 )
 

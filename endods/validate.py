@@ -16,6 +16,7 @@ from endods.dataset import open_dataset
 from endods.errors import DatasetError
 from endods.hashing import sha256_file
 from endods.pngio import PngError, decode_png, png_info
+from endods.writer import split_num_bytes
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.records import build_features
 
@@ -75,7 +76,8 @@ def validate_dataset(out: Path, on_progress: Callable[[int, int], None] | None =
         for group, splits in sorted(groups.items()):
             if len(splits) > 1:
                 problems.append(Problem("manifest.json", f"group {group!r} is in both splits (group split mode)"))
-    missing = set(ds.manifest.frames) - set(seen)
+    unread = set(ds.splits) - set(readable)  # their frames are already covered by the unreadable-file problem
+    missing = {f for f, e in ds.manifest.frames.items() if f not in seen and e.get("split") not in unread}
     problems += [Problem("manifest.json", "listed in the manifest but not in any split", f) for f in sorted(missing)]
     return problems
 
@@ -93,6 +95,19 @@ def _unreadable(ds, split: str, problems: list[Problem]) -> bool:  # noqa: ANN00
 
 def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
+
+
+def check_outputs_unchanged(out: Path) -> None:
+    """Raise DatasetError when a file listed in the manifest is missing or changed since the build.
+
+    Hashing the outputs is cheap next to decoding every frame, so commands that copy a dataset
+    elsewhere (export) run this instead of the full validation.
+    """
+    ds = open_dataset(out)
+    problems = _check_outputs(ds.path, ds.manifest.outputs)
+    if problems:
+        listing = "; ".join(str(p) for p in problems[:5])
+        raise DatasetError(f"{out} changed after it was built ({listing}); check it with `endods validate {out}`")
 
 
 def _check_outputs(root: Path, outputs: dict[str, str]) -> list[Problem]:
@@ -169,6 +184,8 @@ def _check_counts(ds, split: str, frames: int, counts: np.ndarray, activities: d
     got = {str(i): int(c) for i, c in enumerate(counts)}
     if expected.class_pixels != got:
         problems.append(Problem("manifest.json", f"{split}: class pixel counts differ from the data"))
+    if expected.num_bytes and expected.num_bytes != split_num_bytes(ds.parquet_files(split)):
+        problems.append(Problem("manifest.json", f"{split}: num_bytes {expected.num_bytes} differs from the data"))
     if expected.activities != activities:
         diff = {a: (expected.activities.get(a), n) for a, n in activities.items() if expected.activities.get(a) != n}
         problems.append(

@@ -62,6 +62,15 @@ class _Spooled:
     facts: dict[str, Any]
 
 
+def split_num_bytes(paths: list[Path]) -> int:
+    """Uncompressed data size of a split's Parquet files (what `datasets` calls a split's num_bytes)."""
+    total = 0
+    for path in paths:
+        meta = pq.ParquetFile(path).metadata
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total
+
+
 class BuildSession:
     """Stage a dataset in a temp dir beside `out`; `finish` swaps it in, any error discards it."""
 
@@ -216,6 +225,8 @@ class BuildSession:
             if self._stream is None:
                 outputs.update(self._write_split(split_name, ids, labelmap, data_dir))
         self._stream = None
+        for split_name, counts in manifest.counts.items():
+            counts.num_bytes = split_num_bytes(sorted(data_dir.glob(f"{split_name}-*.parquet")))
         manifest.frames = dict(sorted(manifest.frames.items(), key=lambda kv: natural_key(kv[0])))
         self._spool.close()
         self._spool = None

@@ -22,6 +22,8 @@ class SplitCounts(BaseModel):
     frames: int = 0
     activities: dict[str, int] = Field(default_factory=dict)
     class_pixels: dict[str, int] = Field(default_factory=dict)
+    # uncompressed size of the split's Parquet row groups: the card's `dataset_info.splits[].num_bytes`
+    num_bytes: int = 0
 
 
 class Dropped(BaseModel):

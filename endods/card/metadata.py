@@ -101,6 +101,9 @@ def card_metadata(manifest: Manifest, labelmap: LabelMap) -> dict[str, Any]:
         ],
         "dataset_info": {
             "features": features_yaml(labelmap),
-            "splits": [{"name": s, "num_examples": manifest.counts[s].frames} for s in splits],
+            "splits": [
+                {"name": s, "num_bytes": manifest.counts[s].num_bytes, "num_examples": manifest.counts[s].frames}
+                for s in splits
+            ],
         },
     }

@@ -39,7 +39,15 @@ def export_dataset(
     overwrite: bool = False,
     on_progress: ProgressFn | None = None,
 ) -> ExportSummary:
-    """Dispatch on `fmt`; `val_name` only applies to the EndoARSS layout (COCO keeps split names)."""
+    """Dispatch on `fmt`; `val_name` only applies to the EndoARSS layout (COCO keeps split names).
+
+    A dataset whose files changed after the build is refused: the export would carry its damage on.
+    """
+    from endods.validate import check_outputs_unchanged
+
+    if fmt not in EXPORT_FORMATS:
+        raise DatasetError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    check_outputs_unchanged(path)
     if fmt == "endoarss":
         return export_endoarss(path, dest, val_name, splits, overwrite, on_progress)
     if fmt == "coco":

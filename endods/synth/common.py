@@ -177,10 +177,12 @@ def staged_tree(dest: Path, names: tuple[str, ...], overwrite: bool) -> Iterator
 
     An existing DEST/<name> is an error unless `overwrite`; a failed run leaves DEST untouched.
     """
+    if dest.exists() and not dest.is_dir():
+        raise OutputExistsError(f"{dest} is a file; synthetic sources are written into a folder")
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:
         if (dest / name).exists() and not overwrite:
-            raise OutputExistsError(f"{dest / name} already exists (pass overwrite to replace it)")
+            raise OutputExistsError(f"{dest / name} already exists (pass --overwrite to replace it)")
     tmp = dest / f".synth.tmp-{names[0]}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

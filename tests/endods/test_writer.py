@@ -1,3 +1,4 @@
+import logging
 import os
 import signal
 import subprocess
@@ -6,6 +7,7 @@ import textwrap
 
 import datasets
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from endods.dataset import open_dataset
@@ -44,10 +46,12 @@ def _build(out, frames, **kw):
         return s.finish("mtlendovis", MTLENDOVIS, SplitConfig("paper", 0.25, 0), **kw)
 
 
-def test_roundtrip_through_datasets(tmp_path):
+def test_roundtrip_through_datasets(tmp_path, caplog):
     frames = _frames()
     manifest = _build(tmp_path / "out", reversed(frames))
-    dd = datasets.load_dataset(str(tmp_path / "out"))
+    with caplog.at_level(logging.WARNING):
+        dd = datasets.load_dataset(str(tmp_path / "out"))
+    assert not [r for r in caplog.records if "dataset card" in r.getMessage()]  # the card's YAML is accepted
     assert set(dd) == {"train", "test"}
     assert dd["train"].features["activity"].names == list(MTLENDOVIS.activities)
     by_id = {f.frame_id: f for f in frames}
@@ -58,6 +62,10 @@ def test_roundtrip_through_datasets(tmp_path):
             assert np.array_equal(np.array(row["mask"]), decode_png(src.mask_png))
             assert manifest.frames[row["frame_id"]]["split"] == split
     assert manifest.counts["test"].frames == 3  # round(12 * 0.25)
+    for split, counts in manifest.counts.items():  # uncompressed row-group bytes, as the card states them
+        meta = pq.ParquetFile(next((tmp_path / "out" / "data").glob(f"{split}-*.parquet"))).metadata
+        assert counts.num_bytes == sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) > 0
+        assert f"num_bytes: {counts.num_bytes}" in (tmp_path / "out" / "README.md").read_text()
     assert manifest.version == manifest.compute_version()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,14 @@ import pytest
 
 from endods.dataset import open_dataset
 from endods.errors import DatasetError, OutputExistsError
-from endods.export import SUMMARY_NAME, export_endoarss, parse_release_name, release_mask, release_name
+from endods.export import (
+    SUMMARY_NAME,
+    export_dataset,
+    export_endoarss,
+    parse_release_name,
+    release_mask,
+    release_name,
+)
 from endods.import_folder import import_endoarss_folder
 from endods.pngio import decode_png
 
@@ -160,3 +168,16 @@ def test_split_selection_and_errors(tiny_built, tmp_path):
     assert not (tmp_path / "x").exists()
     export_endoarss(path, tmp_path / "only_test", overwrite=True)
     assert (tmp_path / "only_test" / "train").is_dir()
+
+
+@pytest.mark.parametrize("fmt", ["endoarss", "coco"])
+def test_export_refuses_a_dataset_changed_after_the_build(tiny_built, tmp_path, fmt):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_built[0], copy)
+    shard = next((copy / "data").glob("test-*.parquet"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=rf"changed after it was built \(data/{shard.name}: sha256 differs"):
+        export_dataset(copy, tmp_path / "dest", fmt)
+    assert not (tmp_path / "dest").exists()

@@ -40,3 +40,15 @@ def test_synth_esd_writes_the_esd_layout(tmp_path):
     assert (tmp_path / "phases.csv").read_text().startswith("video_id,phase,start_frame,end_frame")
     assert (tmp_path / "annotations.json").is_file()
     assert "buildable frames" in result.output
+
+
+def test_synth_refuses_a_file_and_names_the_flag(tmp_path):
+    runner = CliRunner()
+    target = tmp_path / "afile"
+    target.write_text("keep")
+    result = runner.invoke(_app(), ["synth", "endovis18", str(target), "--frames", "1"])
+    assert result.exit_code == 1 and "is a file" in result.output and "Traceback" not in result.output
+    assert target.read_text() == "keep"
+    assert runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--frames", "1"]).exit_code == 0
+    again = runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--frames", "1"])
+    assert again.exit_code == 1 and "pass --overwrite" in again.output
