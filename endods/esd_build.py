@@ -99,8 +99,11 @@ def _check_crop(plan: EsdPlan, crop: Crop) -> None:
 def _encode(pf: PlannedFrame, bgr: np.ndarray, mask: np.ndarray, crop: Crop, num_classes: int) -> EncodedFrame:
     x, y, w, h = crop
     painted = int(np.count_nonzero(mask))
-    if (pf.image.width, pf.image.height) != (w, h):  # full frame: crop image and mask alike
+    # FORMATS.md §4.2: a 1920x1080 annotation is cropped like its frame; one made at the crop size is
+    # "already cropped" and kept, while a full-size video frame is still cropped to match it.
+    if bgr.shape[:2] != (h, w):
         bgr = bgr[y : y + h, x : x + w]
+    if mask.shape != (h, w):
         mask = mask[y : y + h, x : x + w]
     clipped = painted - int(np.count_nonzero(mask))
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -115,6 +118,12 @@ def _encode(pf: PlannedFrame, bgr: np.ndarray, mask: np.ndarray, crop: Crop, num
         class_pixels=class_pixels,
         facts={"phase": pf.phase, "clipped_pixels": clipped},
     )
+
+
+def _annotated_cropped(pf: PlannedFrame, bgr: np.ndarray, crop: Crop) -> bool:
+    """The COCO image has the crop's size and the crop window fits the decoded frame."""
+    x, y, w, h = crop
+    return (pf.image.width, pf.image.height) == (w, h) and bgr.shape[0] >= y + h and bgr.shape[1] >= x + w
 
 
 def _damaged(session: BuildSession, strict: bool, frame_id: str, reason: str, path: str, detail: str) -> None:
@@ -163,7 +172,7 @@ def build_mtlesd(
                 if bgr is None:
                     detail = f"video {video} ends after {decoded} frames; frame {index} ({pf.image.frame_id})"
                     _damaged(session, strict, pf.image.frame_id, "frame_out_of_range", rel, detail)
-                elif bgr.shape[:2] != (pf.image.height, pf.image.width):
+                elif bgr.shape[:2] != (pf.image.height, pf.image.width) and not _annotated_cropped(pf, bgr, crop):
                     got = f"{bgr.shape[1]}x{bgr.shape[0]}"
                     detail = (
                         f"video {video} frame {index} is {got}, but {COCO_NAME} image {pf.image.id} "

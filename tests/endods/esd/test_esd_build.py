@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -149,3 +150,28 @@ def test_load_dataset_roundtrip(esd_source: EsdSynthReport, esd_built: Path) -> 
             np.testing.assert_array_equal(np.array(row["mask"]), decode_png(records[row["frame_id"]].mask))
             assert row["activity"] == esd_source.frames[row["frame_id"]]["activity"]
     assert seen == len(esd_source.frames)
+
+
+def test_annotation_made_at_crop_size_keeps_its_mask_and_crops_the_frame(
+    esd_source: EsdSynthReport, esd_built: Path, tmp_path: Path
+) -> None:
+    """FORMATS.md §4.2: a COCO image of 1306x1009 is already cropped; its 1920x1080 video frame is not."""
+    src = tmp_path / "src"
+    shutil.copytree(esd_source.root, src)
+    frame_id = sorted(esd_source.frames)[0]
+    video_id, index = frame_id.split("/")
+    data = json.loads((src / "annotations.json").read_text())
+    image = next(i for i in data["images"] if i["video_id"] == video_id and i["frame_index"] == int(index))
+    image["width"], image["height"] = W, H
+    expected = np.zeros((H, W), np.uint8)
+    expected[100:300, 200:650] = 3  # a rectangle in cropped coordinates, as an RLE of the crop-size image
+    rle = mask_utils.encode(np.asfortranarray((expected > 0).astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] != image["id"]]
+    data["annotations"].append({"id": 99999, "image_id": image["id"], "category_id": 3, "segmentation": rle,
+                                "iscrowd": 1, "area": int(expected.astype(bool).sum()), "bbox": [200, 100, 450, 200]})  # fmt: skip
+    (src / "annotations.json").write_text(json.dumps(data))
+    build_mtlesd(src, tmp_path / "out")
+    record = _records(tmp_path / "out")[frame_id]
+    assert np.array_equal(decode_png(record.mask), expected)
+    assert record.image == _records(esd_built)[frame_id].image  # the same crop of the same decoded frame
