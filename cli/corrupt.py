@@ -52,6 +52,15 @@ def _write_atomic(array: np.ndarray, path: Path) -> None:
         raise
 
 
+def _bad_option(corruption: str, severity: int) -> str:
+    """The option check_options rejected: it tests the name, then the severity, then the seed."""
+    from endoarss.robustness import CORRUPTIONS, SEVERITIES
+
+    if corruption not in CORRUPTIONS:
+        return "--corruption"
+    return "--severity" if severity not in SEVERITIES else "--seed"
+
+
 def corrupt_cmd(
     image: Path = typer.Argument(..., exists=True, dir_okay=False, help="Input image (any format Pillow reads)."),
     corruption: str = typer.Option(..., "--corruption", "-c", help="Corruption name, e.g. bleeding, smoke."),
@@ -61,14 +70,13 @@ def corrupt_cmd(
 ) -> None:
     """Apply one of the 19 robustness corruptions (paper §IV) to IMAGE and write the result."""
     from endoarss.errors import EndoarssError
-    from endoarss.robustness import CORRUPTIONS, check_options, corrupt
+    from endoarss.robustness import check_options, corrupt
 
     with user_errors():
         try:
             check_options(corruption, severity, seed)
         except EndoarssError as exc:
-            hint = "--corruption" if corruption not in CORRUPTIONS else "--severity/--seed"
-            raise typer.BadParameter(str(exc), param_hint=hint) from None
+            raise typer.BadParameter(str(exc), param_hint=_bad_option(corruption, severity)) from None
         if out.suffix.lower() not in _FORMATS:
             raise typer.BadParameter(f"{out} must end in .png, .jpg or .jpeg", param_hint="--out")
         pixels = _read_rgb(image)

@@ -1,16 +1,20 @@
 """`endods demo`: the whole pipeline on an embedded synthetic default, end to end on a CPU.
 
 It calls the same command functions a user would type, so the demo shows exactly their output.
+It writes a marker file into --out first, and later replaces only a folder that holds that marker.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import typer
 
 from cli.common import console, user_errors
+
+MARKER = ".endods-demo"  # written first into --out, so even a half-finished demo output is recognised
 
 # A tiny random DINOv2 (no download) with the full EndoARSS recipe: SMA + TESLA + DB-MTL.
 DEMO_TRAINING = [
@@ -26,7 +30,9 @@ DEMO_TRAINING = [
 
 
 def demo_cmd(
-    out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for everything the demo writes (replaced)."),
+    out: Path = typer.Option(
+        Path("demo-out"), "--out", help="Folder for everything the demo writes (a previous demo output is replaced)."
+    ),
     seed: int = typer.Option(0, help="Seed of the synthetic sources and the split."),
 ) -> None:
     """Synthetic sources -> build -> validate -> report -> tiny CPU training -> eval -> predict."""
@@ -38,8 +44,8 @@ def demo_cmd(
     from endods.split import SplitConfig
     from endods.synth import synth_endovis18
 
-    if out.exists():
-        shutil.rmtree(out)
+    with user_errors():
+        out = prepare_out(out)
     src, dataset, report, run, preds = (out / n for n in ("sources", "mtlendovis", "report", "run", "predictions"))
 
     console.rule("[bold]1/7 synthetic sources in the EndoVis18 + ISINet + VQLA-18 layouts")
@@ -82,6 +88,28 @@ def demo_cmd(
     console.print(
         "Note: synthetic data and a 4-epoch tiny model: the metrics show the pipeline works, not the paper's numbers."
     )
+
+
+def prepare_out(out: Path) -> Path:
+    """Empty ``out`` if it is a previous demo output (or create it) and mark it; refuse any other folder."""
+    from endods.atomic import check_replaceable
+    from endods.errors import OutputExistsError
+
+    path = Path(os.path.abspath(out.expanduser()))  # `.` has an empty name; the paths printed stay as typed
+    cwd = Path.cwd().resolve()
+    if not path.name or path.resolve() == cwd or path.resolve() in cwd.parents:
+        raise OutputExistsError(f"--out {path} is or holds the current folder; choose a new folder for the demo")
+    check_replaceable(path)
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / MARKER).is_file():
+            raise OutputExistsError(
+                f"{path} already exists and is not a previous `endods demo` output (no {MARKER} in it); "
+                "the demo replaces its --out: choose another path, or remove the folder yourself"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MARKER).write_text("written by `endods demo`; the next demo with this --out replaces this folder\n")
+    return out.expanduser()
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """`endods robustness RUN --data OUT`: the paper's robustness benchmark (19 corruptions x 5 severities).
 
 Writes RUN/robustness/ (or --out): robustness.csv/.json/.md, severity_<metric>.png,
-corruptions_<metric>.png and gallery.png; prints the family means per severity.
+corruptions_<metric>.png and gallery.png; prints the family means per severity. An existing --out
+is replaced only if it is a previous robustness output (or with --overwrite).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ def robustness_cmd(
     limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N frames of the split."),
     split: str = typer.Option("test", "--split", help="Split to corrupt and evaluate."),
     at: str = typer.Option("input", "--at", help="input: corrupt at the model input size; native: stored size."),
-    out: Path = typer.Option(None, "--out", help="Output folder (default RUN/robustness; replaced)."),
+    out: Path = typer.Option(
+        None, "--out", help="Output folder (default RUN/robustness); a previous robustness output there is replaced."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out that holds other files."),
     compat: bool = typer.Option(False, "--compat", help="The paper release's metric definitions."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random corruptions."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
@@ -40,9 +44,13 @@ def robustness_cmd(
         from endoarss.robustness.benchmark import AT_MODES, parse_corruptions, parse_severities, run_robustness
 
         try:
-            names, levels = parse_corruptions(corruptions), parse_severities(severities)
+            names = parse_corruptions(corruptions)
         except EndoarssError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--corruptions/--severities") from None
+            raise typer.BadParameter(str(exc), param_hint="--corruptions") from None
+        try:
+            levels = parse_severities(severities)
+        except EndoarssError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--severities") from None
         if at not in AT_MODES:
             raise typer.BadParameter(f"must be one of {', '.join(AT_MODES)}, got {at!r}", param_hint="--at")
         with progress_bar() as bar:
@@ -61,6 +69,7 @@ def robustness_cmd(
                 checkpoint=checkpoint,
                 weights=weights,
                 out=out,
+                overwrite=overwrite,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     _print_overall(result)

@@ -45,9 +45,11 @@ def train_cmd(
         raise typer.BadParameter("--data and --out are required", param_hint="--data/--out")
     with user_errors():
         from endoarss.config import TrainConfig, apply_overrides, build_config
+        from endoarss.run import check_run_folder
         from endoarss.train import train
 
-        if resume and (out / "config.yaml").is_file():
+        check_run_folder(out, resume)  # --resume without a checkpoint, an --out that is a file: fail now
+        if resume:
             cfg = apply_overrides(TrainConfig.load(out / "config.yaml"), overrides or [])
         else:
             cfg = build_config(preset, overrides or [])
@@ -147,11 +149,14 @@ def predict_cmd(
     ] = None,
     split: Annotated[str | None, typer.Option("--split", help="Split to predict with --data (default: test).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="With --data: only the first N frames.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --out that is not a prediction folder.")
+    ] = False,
 ) -> None:
     """Predict masks and activities for IMAGES, or for a dataset split with --data.
 
     With --data, outputs are named by frame id (seq_3/frame042 -> seq_3__frame042), so the folder feeds
-    `endods labelstudio export OUT --split SPLIT --predictions DIR` directly.
+    `endods labelstudio export OUT --split SPLIT --predictions DIR` directly. --out is replaced as a whole.
     """
     if bool(images) == (data is not None):
         why = "not both" if images else "one of them is required"
@@ -169,11 +174,10 @@ def predict_cmd(
 
             if data is not None:
                 split = split or "test"
-                predict_split(
-                    run, data, split, out=out, checkpoint=checkpoint, weights=weights, limit=limit, on_progress=step
-                )
+                options = {"checkpoint": checkpoint, "weights": weights, "limit": limit, "overwrite": overwrite}
+                predict_split(run, data, split, out=out, on_progress=step, **options)
             else:
-                predict(run, images or [], out, checkpoint, weights=weights, on_progress=step)
+                predict(run, images or [], out, checkpoint, weights=weights, on_progress=step, overwrite=overwrite)
     console.print(f"[green]wrote[/] {escape(str(out))}", highlight=False)
     if data is not None and Path(data).is_dir():
         console.print(

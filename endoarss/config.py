@@ -282,6 +282,8 @@ def apply_overrides(base: TrainConfig, overrides: dict[str, Any] | list[str] | N
         overrides = parse_overrides(overrides)
     data = base.to_dict()
     for key, value in (overrides or {}).items():
+        if key == "preset":  # a preset sets many fields at once; as a plain value it would only relabel the run
+            raise ConfigError(f"preset={value!r} is not an override; choose a preset with --preset {value}")
         if key not in _FIELDS:
             raise ConfigError(f"unknown config key {key!r}; valid keys: {sorted(_FIELDS)}")
         if isinstance(value, dict) and isinstance(data.get(key), dict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from endoarss.augment import AugmentParams, resize_image, resize_mask, train_transform
+from endoarss.dataset_source import is_local
 from endoarss.errors import EndoarssError
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 
@@ -41,10 +43,12 @@ __all__ = [
     "SegActDataset",
     "SplitData",
     "collate",
+    "dataset_is_local",
     "load_labelmap",
     "make_loader",
     "normalize",
     "open_split",
+    "usable_workers",
 ]
 
 
@@ -66,13 +70,20 @@ class SplitData:
         return len(self.table)
 
 
-def _is_local(source: str | Path) -> bool:
-    return Path(source).exists()
+def dataset_is_local(source: str | Path) -> bool:
+    """True for an existing folder, False for a Hub id ``ORG/NAME``; DataError naming the path otherwise."""
+    return is_local(source, _missing_dataset)
+
+
+def _missing_dataset(source: str) -> DataError:
+    return DataError(
+        f"{source}: no such dataset folder (give a folder written by `endods build`, or a Hub dataset id ORG/NAME)"
+    )
 
 
 def load_labelmap(source: str | Path) -> tuple[LabelMap, str]:
     """Label map + dataset name from ``manifest.json`` (local folder, or the file in a Hub dataset repo)."""
-    if _is_local(source):
+    if dataset_is_local(source):
         path = Path(source) / "manifest.json"
         if not path.is_file():
             raise DataError(f"{source}: no manifest.json; is this a dataset built by `endods build`?")
@@ -93,10 +104,10 @@ def load_labelmap(source: str | Path) -> tuple[LabelMap, str]:
 
 def open_split(source: str | Path, split: str) -> SplitData:
     """Open one split without decoding images; check the activity names against the manifest."""
+    local = dataset_is_local(source)  # before importing datasets: a mistyped path fails at once
     import datasets
 
     datasets.disable_progress_bars()  # library code never draws; the CLI shows its own progress
-    local = _is_local(source)
     try:
         labelmap, name = load_labelmap(source)
     except DataError:
@@ -260,13 +271,25 @@ def make_loader(
     num_workers: int,
     drop_last: bool,
 ) -> DataLoader:
-    """DataLoader with an :class:`EpochSampler` and :func:`collate`; pass it to ``accelerator.prepare``."""
+    """DataLoader with an :class:`EpochSampler` and :func:`collate`; pass it to ``accelerator.prepare``.
+
+    ``num_workers`` is capped at the usable CPUs; the batches do not depend on it (see EpochSampler).
+    """
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=EpochSampler(len(dataset), seed, shuffle),
-        num_workers=num_workers,
+        num_workers=usable_workers(num_workers),
         collate_fn=collate,
         drop_last=drop_last,
         persistent_workers=False,
     )
+
+
+def usable_workers(requested: int) -> int:
+    """``requested`` DataLoader workers capped at the CPUs this process may run on (torch warns above)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no sched_getaffinity outside Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(requested, cpus))

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from endoarss.data import SegActDataset, SplitData, make_loader, normalize, open_split
+from endoarss.data import SegActDataset, SplitData, dataset_is_local, make_loader, normalize, open_split
 from endoarss.run import check_labelmaps_compatible, json_safe, load_run
 
 EVAL_FILE = "eval.json"
@@ -140,6 +140,7 @@ def evaluate_run(
     ``out`` defaults to the RUN folder. The returned dict (also the file content) holds ``metrics``,
     ``per_class`` (IoU/Dice by class name), the mode (``standard``/``compat``) and where it came from.
     """
+    dataset_is_local(data)  # a mistyped --data fails before the model is built
     loaded = load_run(Path(run), checkpoint, weights)
     split_data = open_split(data, split)
     check_labelmaps_compatible(loaded.labelmap, split_data.labelmap, f"{data} [{split}]")

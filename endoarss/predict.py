@@ -12,12 +12,17 @@ the file names are part of the contract. :func:`predict` names outputs by the im
 writes the full frame_id in the ``frame`` column, so its folder feeds the export directly. Masks are
 upsampled (bilinear logits) to the original size before the argmax, as in evaluation. A model without
 the segmentation (activity) task writes no masks and overlays (no activities.csv).
+
+OUT is written into a hidden sibling folder and swapped in at the end, so it never mixes files of two
+runs (nor holds a half-written result after a crash). An existing OUT is replaced only when it looks
+like a prediction folder (nothing but the entries above) or with ``overwrite=True``.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +37,8 @@ import torch.nn.functional as F
 from endoarss.augment import resize_image
 from endoarss.data import DataError, decode_png, normalize, open_split
 from endoarss.run import LoadedRun, check_labelmaps_compatible, load_run
+from endods.atomic import check_replaceable, replace_dir, staging_dir
+from endods.errors import OutputExistsError
 from schemas.labelmaps import LabelMap
 from schemas.records import frame_stem
 
@@ -68,6 +75,20 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         raise DataError(f"{path}: cannot write PNG")
 
 
+def check_output(out: Path, overwrite: bool = False) -> None:
+    """Refuse an ``out`` that is a file or link, or a non-empty folder that is not a prediction folder."""
+    out = Path(out)
+    check_replaceable(out)
+    if out.is_dir() and not overwrite:
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in (MASKS_DIR, OVERLAYS_DIR, ACTIVITIES_FILE))
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise OutputExistsError(
+                f"{out} exists and is not a prediction folder (it holds {shown}); "
+                "pass --overwrite to replace it, or choose another --out"
+            )
+
+
 def _check_unique(stems: list[str], what: str) -> None:
     duplicates = sorted(stem for stem, count in Counter(stems).items() if count > 1)
     if duplicates:
@@ -82,8 +103,10 @@ def predict(
     batch_size: int = 8,
     weights: str | None = None,
     on_progress: Progress | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Predict every image; write ``out`` (see module docstring) and return it. Stems must be unique."""
+    check_output(Path(out), overwrite)
     images = [Path(p) for p in images]
     _check_unique([p.stem for p in images], "images")
     loaded = load_run(Path(run), checkpoint, weights)
@@ -104,6 +127,7 @@ def predict_split(
     weights: str | None = None,
     limit: int | None = None,
     on_progress: Progress | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Predict the frames of ``split`` of a built dataset (folder or Hub id), the first ``limit`` if given.
 
@@ -112,6 +136,7 @@ def predict_split(
     """
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}")
+    check_output(Path(out), overwrite)
     source = open_split(data, split)
     table = source.table.select_columns(["frame_id", "image"])
     if limit is not None and limit < len(table):
@@ -132,15 +157,28 @@ def _split_batches(table: Any, batch_size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-@torch.no_grad()
 def _predict_batches(
     loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
 ) -> Path:
-    """The shared core: run the model per batch and write masks, overlays and activities.csv."""
+    """The shared core: write into a staged sibling of ``out``, swapped in once every frame is done."""
+    staged = staging_dir(out)
+    try:
+        _write_predictions(loaded, batches, total, staged, on_progress)
+        replace_dir(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return out
+
+
+@torch.no_grad()
+def _write_predictions(
+    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
+) -> None:
+    """Run the model per batch and write masks, overlays and activities.csv into ``out``."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, cfg, labelmap = loaded.model.to(device), loaded.config, loaded.labelmap
     tasks = list(model.tasks)
-    out.mkdir(parents=True, exist_ok=True)
     if "segmentation" in tasks:
         (out / MASKS_DIR).mkdir(exist_ok=True)
         (out / OVERLAYS_DIR).mkdir(exist_ok=True)
@@ -165,7 +203,6 @@ def _predict_batches(
             on_progress(done, total)
     if "activity" in tasks:
         _write_csv(out / ACTIVITIES_FILE, ["frame", "activity", *labelmap.activities], rows)
-    return out
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:

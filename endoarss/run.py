@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ import torch
 
 from endoarss.checkpoint import find_checkpoint, load_model_state
 from endoarss.config import TrainConfig
+from endoarss.dataset_source import is_local
 from endoarss.errors import CheckpointError, ConfigError
 from schemas.labelmaps import LabelMap
 
@@ -45,6 +47,7 @@ def build_model(cfg: TrainConfig, labelmap: LabelMap) -> torch.nn.Module:
     """``create_model`` from a config; seeds torch first so a random backbone is reproducible."""
     from endoarss.models import backbone_config_for, create_model
 
+    check_weights(cfg.weights)
     backbone_config = cfg.backbone_config
     if backbone_config is None and cfg.weights is None:
         backbone_config = backbone_config_for(cfg.backbone, cfg.backbone_size)
@@ -61,6 +64,77 @@ def build_model(cfg: TrainConfig, labelmap: LabelMap) -> torch.nn.Module:
         backbone_config=backbone_config,
         **{"image_size": max(cfg.image_size), **cfg.arch_kwargs},
     )
+
+
+def check_weights(weights: str | None) -> None:
+    """A ``weights`` location must be an existing path or a Hub model id ``ORG/NAME`` (no Hub call here)."""
+    if weights is not None:
+        is_local(weights, _missing_weights)
+
+
+def _missing_weights(weights: str) -> CheckpointError:
+    return CheckpointError(
+        f"weights {weights}: no such folder (give a save_pretrained folder of the backbone, or a Hub model id ORG/NAME)"
+    )
+
+
+def check_run_folder(run: Path, resume: bool) -> Path | None:
+    """The ``checkpoints/last`` to resume from, or None for a fresh run; ConfigError where ``run`` cannot serve.
+
+    A folder without ``checkpoints/last`` has trained nothing (e.g. a run that failed while loading
+    data): a fresh run may reuse it (its run files are rewritten) and there is nothing to resume.
+    A folder with one needs ``resume``. Reads only, so every rank may call it before any work.
+    """
+    run = Path(run)
+    for path in (run, *run.parents):  # the first existing one must be a folder, or mkdir fails
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                what = f"{run} exists" if path == run else f"{run}: {path} exists"
+                raise ConfigError(f"{what} and is not a folder; choose another --out for the RUN folder")
+            break
+    last = find_checkpoint(run / "checkpoints" / "last")
+    if resume and last is None:
+        raise ConfigError(f"nothing to resume in {run}: no checkpoints/last; drop --resume to start a new run")
+    if last is None:
+        return None
+    if not resume:
+        raise ConfigError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
+    if not (run / CONFIG_FILE).is_file():
+        raise ConfigError(f"{run}: checkpoints/last but no {CONFIG_FILE}; cannot resume this folder")
+    return last
+
+
+def clear_untrained_run(run: Path) -> None:
+    """Before a fresh run reuses a folder: drop checkpoints and metrics a failed earlier attempt left."""
+    shutil.rmtree(Path(run) / "checkpoints", ignore_errors=True)
+    (Path(run) / METRICS_FILE).unlink(missing_ok=True)
+
+
+def write_run_files(
+    run: Path, cfg: TrainConfig, split: Any, model: Any, labelmap: LabelMap, accelerator: Any, data: str, resumed: bool
+) -> None:
+    """config.yaml, labelmap.json, model.json and run_info.json (a resume appends to ``resumes``)."""
+    (run / CONFIG_FILE).write_text(cfg.to_yaml())
+    (run / LABELMAP_FILE).write_text(json.dumps(labelmap_to_json(labelmap), indent=2) + "\n")
+    (run / MODEL_CONFIG_FILE).write_text(json.dumps(model.config, indent=2) + "\n")
+    info_path = run / RUN_INFO_FILE
+    version = None
+    manifest = Path(data) / "manifest.json"
+    if manifest.is_file():
+        version = json.loads(manifest.read_text()).get("version") or None
+    extra = {
+        "device": str(accelerator.device),
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "dataset": split.dataset,
+        "train_frames": len(split),
+    }
+    info = run_info(cfg, data, version, extra)
+    if resumed and info_path.is_file():
+        old = json.loads(info_path.read_text())
+        old.setdefault("resumes", []).append(info)
+        info = old
+    info_path.write_text(json.dumps(json_safe(info), indent=2) + "\n")
 
 
 def labelmap_to_json(labelmap: LabelMap) -> dict[str, Any]:

@@ -27,21 +27,20 @@ import torch
 import torch.nn.functional as F
 
 from endoarss.augment import AugmentParams
-from endoarss.checkpoint import find_checkpoint, write_checkpoint
+from endoarss.checkpoint import write_checkpoint
 from endoarss.config import TrainConfig
 from endoarss.data import SegActDataset, make_loader, normalize, open_split
 from endoarss.errors import ConfigError
 from endoarss.evaluate import evaluate_model
 from endoarss.run import (
     CONFIG_FILE,
-    LABELMAP_FILE,
     METRICS_FILE,
-    MODEL_CONFIG_FILE,
-    RUN_INFO_FILE,
     build_model,
+    check_run_folder,
+    check_weights,
+    clear_untrained_run,
     json_safe,
-    labelmap_to_json,
-    run_info,
+    write_run_files,
 )
 from endoarss.train_state import (
     EpochSums,
@@ -107,16 +106,6 @@ def _is_better(metric: str, value: float, best: float | None) -> bool:
     return best is None or (value < best if metric in LOWER_IS_BETTER else value > best)
 
 
-def _prepare_run_folder(run: Path, cfg: TrainConfig, resume: bool) -> Path | None:
-    """Return the checkpoint to resume from (None = fresh start); refuse to clobber an existing run."""
-    if (run / CONFIG_FILE).exists():
-        if not resume:
-            raise ConfigError(f"{run} already holds a run; pass --resume to continue it or choose another --out")
-        check_resume_config(TrainConfig.load(run / CONFIG_FILE), cfg)
-        return find_checkpoint(run / "checkpoints" / "last")
-    return None
-
-
 def train(
     config: TrainConfig,
     data: str | Path,
@@ -126,21 +115,26 @@ def train(
 ) -> dict[str, Any]:
     """Train ``config`` on ``data`` (built dataset folder or Hub id) into RUN folder ``out``.
 
-    Returns a summary (global step, epochs done, best metric/epoch, last eval metrics).
+    ``resume`` continues ``out/checkpoints/last``; without it, ``out`` must hold no checkpoint (a folder
+    left by an attempt that trained nothing is reused). Returns a summary (global step, epochs done, best
+    metric/epoch, last eval metrics).
     """
     from accelerate import Accelerator
 
     from endoarss.weighting import WeightingConfigError, build_weighting
 
+    run = Path(out)
+    resume_from = check_run_folder(run, resume)  # before any data or model work: mistakes fail at once
+    check_weights(config.weights)
     cuda = torch.cuda.is_available()
     precision = config.amp if cuda and config.amp != "none" else "no"
     accelerator = Accelerator(cpu=not cuda, mixed_precision=precision)
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    run = Path(out)
     with accelerator.main_process_first():
         train_split = open_split(data, "train")
     cfg = config.resolved(train_split.dataset)
-    resume_from = _prepare_run_folder(run, cfg, resume)
+    if resume_from is not None:
+        check_resume_config(TrainConfig.load(run / CONFIG_FILE), cfg)
     labelmap, tasks = train_split.labelmap, list(cfg.tasks)
 
     model = build_model(cfg, labelmap)
@@ -175,8 +169,10 @@ def train(
     eval_split = None
     if main:
         eval_split = open_split(data, cfg.eval_split)
+        if resume_from is None:
+            clear_untrained_run(run)
         run.mkdir(parents=True, exist_ok=True)
-        _write_run_files(run, cfg, train_split, unwrapped, labelmap, accelerator, str(data), resume_from is not None)
+        write_run_files(run, cfg, train_split, unwrapped, labelmap, accelerator, str(data), resume_from is not None)
         truncate_lines(run / METRICS_FILE, progress.metrics_lines)
 
     def emit(kind: str, **kw: Any) -> None:
@@ -263,30 +259,3 @@ def train(
                "best_epoch": progress.best_epoch, "metrics": last_metrics}  # fmt: skip
     accelerator.end_training()
     return json_safe(summary)
-
-
-def _write_run_files(
-    run: Path, cfg: TrainConfig, split: Any, model: Any, labelmap: Any, accelerator: Any, data: str, resumed: bool
-) -> None:
-    """config.yaml, labelmap.json, model.json and run_info.json (a resume appends to ``resumes``)."""
-    (run / CONFIG_FILE).write_text(cfg.to_yaml())
-    (run / LABELMAP_FILE).write_text(json.dumps(labelmap_to_json(labelmap), indent=2) + "\n")
-    (run / MODEL_CONFIG_FILE).write_text(json.dumps(model.config, indent=2) + "\n")
-    info_path = run / RUN_INFO_FILE
-    version = None
-    manifest = Path(data) / "manifest.json"
-    if manifest.is_file():
-        version = json.loads(manifest.read_text()).get("version") or None
-    extra = {
-        "device": str(accelerator.device),
-        "num_processes": accelerator.num_processes,
-        "mixed_precision": accelerator.mixed_precision,
-        "dataset": split.dataset,
-        "train_frames": len(split),
-    }
-    info = run_info(cfg, data, version, extra)
-    if resumed and info_path.is_file():
-        old = json.loads(info_path.read_text())
-        old.setdefault("resumes", []).append(info)
-        info = old
-    info_path.write_text(json.dumps(json_safe(info), indent=2) + "\n")

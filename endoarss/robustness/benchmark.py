@@ -30,9 +30,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from endoarss.augment import resize_image
-from endoarss.data import SplitData, collate, decode_record, open_split
+from endoarss.data import SplitData, collate, decode_record, open_split, usable_workers
 from endoarss.robustness import imagenet_c
 from endoarss.robustness.corruptions import CORRUPTIONS, MIN_SIZE, SEVERITIES, CorruptionError, corrupt, corrupt_pair
+from endoarss.robustness.outdir import check_output
 from endoarss.robustness.results import RobustnessResult, build_result, write_outputs
 from endoarss.run import check_labelmaps_compatible, load_run
 
@@ -48,16 +49,15 @@ def parse_severities(text: str) -> list[int]:
     values: set[int] = set()
     for part in (p.strip() for p in str(text).split(",")):
         try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                chosen = range(lo, hi + 1) if lo <= hi else range(0)
-            else:
-                chosen = [int(part)]
+            lo, hi = (int(x) for x in part.split("-", 1)) if "-" in part else (int(part), int(part))
         except ValueError:
             raise CorruptionError(f"severities must look like 1-5 or 1,3,5, got {text!r}") from None
-        if not chosen or any(v not in SEVERITIES for v in chosen):
-            raise CorruptionError(f"severities must lie in 1..5, got {part!r} in {text!r}")
-        values.update(chosen)
+        where = "" if part == str(text).strip() else f" in {text!r}"
+        if lo not in SEVERITIES or hi not in SEVERITIES:
+            raise CorruptionError(f"severities must lie in 1..5, got {part!r}{where}")
+        if lo > hi:
+            raise CorruptionError(f"severities range {part!r}{where} is reversed: write {hi}-{lo}")
+        values.update(range(lo, hi + 1))
     return sorted(values)
 
 
@@ -173,7 +173,8 @@ def evaluate_conditions(
 
     tasks = list(getattr(model, "tasks", ()))
     meters = [SegActMeter(num_classes, num_activities, compat=compat) for _ in dataset.conditions]
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate)
+    workers = usable_workers(num_workers)  # capped at the CPUs: torch warns (twice) above that
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate)
     for out, batch in inference_batches(model, loader, len(dataset), device, autocast, on_progress):
         score_batch(out, batch, tasks, lambda i, c=batch["condition"]: meters[c[i]])
     return [task_metrics(m, tasks) for m in meters]
@@ -194,12 +195,14 @@ def run_robustness(
     checkpoint: str = "best",
     weights: str | None = None,
     out: Path | None = None,
+    overwrite: bool = False,
     on_progress: Progress | None = None,
 ) -> RobustnessResult:
     """Benchmark RUN on ``data``/``split`` under corruptions × severities; write tables and plots.
 
     Files go to ``out`` (default ``RUN/robustness``), replaced as a whole: robustness.csv/.json/.md,
-    severity_<metric>.png, corruptions_<metric>.png and gallery.png (see :mod:`.results`).
+    severity_<metric>.png, corruptions_<metric>.png and gallery.png (see :mod:`.results`). An existing
+    ``out`` must be a previous robustness output, or ``overwrite`` set (:func:`.outdir.check_output`).
     ``num_workers``/``batch_size`` default to the run's config. ``on_progress(done, total)`` counts
     frames over every condition, the clean baseline included.
     """
@@ -211,6 +214,7 @@ def run_robustness(
         raise CorruptionError(f"at must be one of {AT_MODES}, got {at!r}")
     if limit is not None and limit < 1:
         raise CorruptionError(f"limit must be >= 1, got {limit}")
+    out = check_output(Path(run) / "robustness" if out is None else out, overwrite, [run, data])
     loaded = load_run(Path(run), checkpoint, weights)
     cfg = loaded.config
     image_size = tuple(cfg.image_size)
@@ -256,7 +260,7 @@ def run_robustness(
     }
     result = build_result(conditions, scores, "compat" if compat else "standard", info)
     gallery = _gallery_frame(split_data, names, image_size, at, seed)
-    return write_outputs(result, Path(out) if out is not None else Path(run) / "robustness", gallery)
+    return write_outputs(result, out, gallery, overwrite)
 
 
 def _gallery_frame(

@@ -19,7 +19,6 @@ import csv
 import io
 import json
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -224,28 +223,29 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def write_outputs(result: RobustnessResult, out: Path, gallery: dict[tuple[str, int], np.ndarray]) -> RobustnessResult:
-    """Write every file into a temporary sibling folder, then swap it in for ``out`` (atomic per folder)."""
-    from endoarss.robustness import plots
+def write_outputs(
+    result: RobustnessResult, out: Path, gallery: dict[tuple[str, int], np.ndarray], overwrite: bool = False
+) -> RobustnessResult:
+    """Write every file into a hidden sibling folder, then swap it in for ``out`` (atomic per folder).
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    An existing ``out`` is replaced only if it is a previous robustness output or ``overwrite`` is
+    set (see :func:`~endoarss.robustness.outdir.check_output`); otherwise OutputExistsError.
+    """
+    from endoarss.robustness import plots
+    from endoarss.robustness.outdir import check_output
+    from endods.atomic import replace_dir, staging_dir
+
+    out = check_output(out, overwrite)
+    tmp = staging_dir(out)
     try:
         (tmp / CSV_FILE).write_text(to_csv(result))
-        (tmp / JSON_FILE).write_text(json.dumps(result.to_json(), indent=2) + "\n")
         (tmp / MD_FILE).write_text(to_markdown(result) + "\n")
         for metric in result.shown:
             plots.plot_severity(result, metric, tmp / f"severity_{metric}.png")
             plots.plot_corruptions(result, metric, tmp / f"corruptions_{metric}.png")
         plots.plot_gallery(gallery, tmp / GALLERY_FILE)
-        tmp.chmod(0o755)
-        old = out.with_name(f".{out.name}.old")
-        if out.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
+        (tmp / JSON_FILE).write_text(json.dumps(result.to_json(), indent=2) + "\n")  # the marker, written last
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -104,3 +104,19 @@ def test_bad_extension_and_unreadable_image(
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tiny)
     result = runner.invoke(app, ["corrupt", str(tiny), "-c", "gamma", "-s", "1", "-o", str(tmp_path / "z.png")])
     assert result.exit_code == 2 and "at least 32" in _text(result.output)
+
+
+@pytest.mark.parametrize(
+    ("options", "named", "not_named"),
+    [
+        (["-c", "smoke", "-s", "6"], "Invalid value for --severity:", "--seed"),
+        (["-c", "smoke", "-s", "1", "--seed", "-5"], "Invalid value for --seed:", "--severity"),
+        (["-c", "fog", "-s", "6"], "Invalid value for --corruption:", "--severity"),
+    ],
+)
+def test_error_names_only_the_wrong_option(
+    app: typer.Typer, frame_png: tuple[Path, np.ndarray], tmp_path: Path, options: list[str], named: str, not_named: str
+) -> None:
+    result = runner.invoke(app, ["corrupt", str(frame_png[0]), *options, "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a usage error, no traceback
+    assert named in _text(result.output) and not_named not in _text(result.output), result.output

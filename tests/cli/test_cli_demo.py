@@ -28,3 +28,36 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
         assert {row["frame"] for row in csv.DictReader(f)} == test_ids
     assert len(list((out / "predictions" / "masks").glob("*.png"))) == len(test_ids)
     assert "review in Label Studio" in result.output
+
+
+def test_demo_keeps_a_folder_it_did_not_write(tmp_path, monkeypatch):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("chapter 1")
+    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output  # no traceback
+    text = " ".join(result.output.split())
+    assert f"{out} already exists and is not a previous `endods demo` output (no .endods-demo in it)" in text
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"] and (out / "thesis.tex").read_text() == "chapter 1"
+    monkeypatch.chdir(out)
+    result = CliRunner().invoke(app, ["demo", "--out", "."])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output  # no traceback
+    assert f"--out {out.resolve()} is or holds the current folder" in " ".join(result.output.split())
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+
+
+def test_demo_replaces_its_own_previous_output(tmp_path, monkeypatch):
+    from endods.errors import SourceError
+
+    def stop(path, **kwargs):  # stop after the output folder is prepared: the rest is the slow test above
+        raise SourceError(f"stopped before writing {path}")
+
+    monkeypatch.setattr("endods.synth.synth_endovis18", stop)
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / ".endods-demo").write_text("")
+    (out / "stale.txt").write_text("from an earlier demo")
+    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"stopped before writing {out / 'sources'}" in " ".join(result.output.split())
+    assert [p.name for p in out.iterdir()] == [".endods-demo"]  # emptied and marked again

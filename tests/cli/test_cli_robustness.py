@@ -106,11 +106,13 @@ def test_bad_options_are_clean_errors(app: typer.Typer, trained: tuple[Path, Pat
     base = ["robustness", str(run), "--data", str(data), "--out", str(tmp_path / "R")]
     for extra, message in (
         (["--severities", "0-3"], "severities must lie in 1..5"),
+        (["--severities", "3-1"], "severities range '3-1' is reversed: write 1-3"),
         (["--corruptions", "fog"], "unknown corruption"),
         (["--at", "output"], "must be one of input, native"),
     ):
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 2 and message in _text(result.output), result.output
+        assert "--corruptions/--severities" not in _text(result.output)  # names only the wrong option
     result = runner.invoke(app, [*base, "--split", "validation"])
     assert result.exit_code == 1 and "error:" in result.output and "validation" in result.output
     assert not (tmp_path / "R").exists()
@@ -129,3 +131,54 @@ def test_subset_at_native_resolution(app: typer.Typer, trained: tuple[Path, Path
     ]  # fmt: skip
     assert "ac_overall" in rows[0]  # compat metrics
     assert "compat" in _text(result.output) and " native " in _text(result.output)
+
+
+QUICK = ["--limit", "1", "--corruptions", "gamma", "--severities", "1", "--num-workers", "0"]
+
+
+def test_existing_out_is_kept_unless_ours_or_overwrite(
+    app: typer.Typer, trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run, data = trained
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    base = ["robustness", str(run), "--data", str(data), *QUICK]
+    dataset_files = sorted(p.name for p in data.iterdir())
+    for out, extra, message in (
+        (mine, [], f"{mine} already exists and is not a previous robustness output (no robustness.json, or other"),
+        (mine, [], "files in it); pass --overwrite to replace it, or choose another path"),
+        (data, [], f"--out {data} is the input {data}; the results would replace everything in it"),
+        (data, ["--overwrite"], "choose another path"),  # never the dataset being evaluated
+    ):
+        result = runner.invoke(app, [*base, "--out", str(out), *extra])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output  # no traceback
+        assert message in _text(result.output)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in data.iterdir()) == dataset_files and (data / "manifest.json").is_file()
+    assert not list(tmp_path.glob(".mine.*"))  # refused before any work: no staging folder
+
+    result = runner.invoke(app, [*base, "--out", str(mine), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert not (mine / "notes.txt").exists() and (mine / "robustness.json").is_file()
+    # a previous robustness output is replaced without --overwrite
+    (mine / "robustness.csv").write_text("stale")
+    result = runner.invoke(app, [*base, "--out", str(mine), "--severities", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((mine / "robustness.json").read_text())["severities"] == [2]
+    assert (mine / "robustness.csv").read_text() != "stale"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temp folders left
+
+
+def test_out_dot_is_refused_without_traceback(
+    app: typer.Typer, trained: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, data = trained
+    (tmp_path / "thesis.tex").write_text("chapter 1")
+    monkeypatch.chdir(tmp_path)
+    for extra in ([], ["--overwrite"]):
+        result = runner.invoke(app, ["robustness", str(run), "--data", str(data), *QUICK, "--out", ".", *extra])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output  # no traceback
+        assert f"--out {tmp_path.resolve()} is the current folder" in _text(result.output)
+        assert "choose another path" in _text(result.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]

@@ -81,6 +81,23 @@ def test_train_eval_predict(app: typer.Typer, data: Path, tmp_path: Path) -> Non
     assert Image.open(tmp_path / "P" / "masks" / "frame1.png").size == (66, 48)
     rows = list(csv.reader((tmp_path / "P" / "activities.csv").open()))
     assert rows[0][:2] == ["frame", "activity"] and rows[1][0] == "frame1"
+    # a new prediction into P replaces it: frame1's files do not linger beside frame2's
+    Image.fromarray(image).save(tmp_path / "frame2.png")
+    result = runner.invoke(app, ["predict", str(run), str(tmp_path / "frame2.png"), "--out", str(tmp_path / "P")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "P" / "masks").iterdir()) == ["frame2.png"]
+    assert [r[0] for r in csv.reader((tmp_path / "P" / "activities.csv").open())] == ["frame", "frame2"]
+    # a folder that is not a prediction output is replaced only with --overwrite
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    args = ["predict", str(run), str(tmp_path / "frame2.png"), "--out", str(tmp_path / "mine")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "not a prediction folder (it holds notes.txt); pass --overwrite" in _text(result.output)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["activities.csv", "masks", "overlays"]
 
     # --data: frames of the built dataset, named by frame id, ready for `labelstudio export --predictions`
     result = runner.invoke(
@@ -117,3 +134,53 @@ def test_predict_images_or_data(app: typer.Typer, data: Path, tmp_path: Path) ->
     assert not (tmp_path / "P").exists()
     result = runner.invoke(app, ["predict", run, "--data", str(data), "--out", out])
     assert result.exit_code == 1 and "not a RUN folder" in _text(result.output)
+
+
+def _no_hub(monkeypatch) -> list:
+    import datasets
+    import huggingface_hub
+
+    calls: list = []
+
+    def refuse(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the Hub must not be asked")
+
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+    return calls
+
+
+def test_train_out_and_resume_mistakes(app: typer.Typer, data: Path, tmp_path: Path) -> None:
+    base = ["train", "--data", str(data), *TINY_OVERRIDES]
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "nores"), "--resume"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"nothing to resume in {tmp_path / 'nores'}: no checkpoints/last; drop --resume" in _text(result.output)
+    assert not (tmp_path / "nores").exists()
+    (tmp_path / "F").write_text("x")
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "F")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{tmp_path / 'F'} exists and is not a folder; choose another --out" in _text(result.output)
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "R"), "preset=seg-only"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "preset='seg-only' is not an override; choose a preset with --preset seg-only" in _text(result.output)
+    assert not (tmp_path / "R").exists()
+
+
+def test_data_and_out_mistakes_are_named(app: typer.Typer, tmp_path: Path, monkeypatch) -> None:
+    """Nothing here needs a trained RUN: the data/--out checks come before the model is loaded."""
+    calls = _no_hub(monkeypatch)
+    for source in ("mtlendovs", "./nosuch"):
+        result = runner.invoke(app, ["eval", str(tmp_path), "--data", source])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"{source}: no such dataset folder" in _text(result.output)
+        result = runner.invoke(app, ["train", "--data", source, "--out", str(tmp_path / "R"), *TINY_OVERRIDES])
+        assert result.exit_code == 1 and f"{source}: no such dataset folder" in _text(result.output)
+        result = runner.invoke(app, ["predict", str(tmp_path), "--data", source, "--out", str(tmp_path / "P")])
+        assert result.exit_code == 1 and f"{source}: no such dataset folder" in _text(result.output)
+    assert calls == [] and not (tmp_path / "R").exists() and not (tmp_path / "P").exists()
+    image = tmp_path / "f.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    result = runner.invoke(app, ["predict", str(tmp_path), str(image), "--out", str(image)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "f.png exists and is a file, not a folder" in _text(result.output)

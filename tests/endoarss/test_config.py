@@ -134,3 +134,13 @@ def test_yaml_with_unknown_key_is_rejected(tmp_path) -> None:
     path.write_text("epochs: 3\nfoo: 1\n")
     with pytest.raises(ConfigError, match=r"config.yaml: unknown keys \['foo'\]"):
         TrainConfig.load(path)
+
+
+def test_preset_is_not_an_override() -> None:
+    """`preset=x` used to be stored in config.yaml while the default preset's fields were trained."""
+    with pytest.raises(
+        ConfigError, match=r"preset='seg-only' is not an override; choose a preset with --preset seg-only"
+    ):
+        build_config("endoarss", ["preset=seg-only"])
+    with pytest.raises(ConfigError, match="--preset"):
+        apply_overrides(build_config("endoarss"), {"preset": "cls-only"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from endoarss.data import (
     make_loader,
     normalize,
     open_split,
+    usable_workers,
 )
+from endoarss.dataset_source import is_hub_id
 from schemas.labelmaps import MTLENDOVIS
 
 # A 4-class picture whose mask is a function of the pixel colour: lets us check alignment after transforms.
@@ -208,3 +211,56 @@ def test_hub_id_path(tiny_dataset: Path, monkeypatch, with_manifest: bool) -> No
     split = open_split("org/mtlendovis", "test")
     assert calls == ["test"] and len(split) == 8 and split.dataset == "mtlendovis"
     assert split.labelmap.to_dict() == MTLENDOVIS.to_dict()
+
+
+@pytest.mark.parametrize("source", ["mtlendovs", "./nosuch", "/nonexistent/OUT", "a/b/c", "~/OUT", ".x/y", "org/"])
+def test_a_missing_local_dataset_fails_at_once_without_the_hub(source: str, monkeypatch) -> None:
+    """Only ORG/NAME goes to the Hub; a mistyped folder used to spend ~1 min in Hub retries."""
+    import datasets
+    import huggingface_hub
+
+    calls = []
+
+    def no_hub(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("the Hub must not be asked")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_hub)
+    with pytest.raises(DataError, match=f"^{re.escape(source)}: no such dataset folder .*Hub dataset id ORG/NAME"):
+        open_split(source, "train")
+    assert calls == []
+
+
+def test_hub_id_shape(tmp_path: Path, monkeypatch) -> None:
+    assert is_hub_id("org/mtlendovis") and is_hub_id("my-org/data_set.v2")
+    for text in ("mtlendovis", "./org/name", "/org/name", "~/name", "org/name/x", ".org/name", "org/.name", "a b/c"):
+        assert not is_hub_id(text), text
+    from endoarss.data import dataset_is_local
+
+    monkeypatch.chdir(tmp_path)
+    assert dataset_is_local("org/name") is False  # not on disk: the Hub is tried
+    (tmp_path / "org" / "name").mkdir(parents=True)
+    assert dataset_is_local("org/name") is True  # an existing folder wins over the Hub
+
+
+def test_workers_are_capped_at_the_cpus_and_do_not_change_batches(tiny_dataset: Path, monkeypatch) -> None:
+    """4 workers on a 1-CPU box: torch warned "suggested max number of worker ... is 1"; now 1 worker runs."""
+    import warnings
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert [usable_workers(n) for n in (0, 1, 4)] == [0, 1, 1]
+    ds = SegActDataset(open_split(tiny_dataset, "train"), (56, 56), True, AugmentParams(), seed=3)
+    capped = make_loader(ds, 4, True, 3, 4, True)
+    assert capped.num_workers == 1
+    capped.sampler.set_epoch(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batches = list(capped)
+    assert not [w for w in caught if "worker" in str(w.message)], [str(w.message) for w in caught]
+    plain = make_loader(ds, 4, True, 3, 0, True)
+    plain.sampler.set_epoch(2)
+    for a, b in zip(batches, plain, strict=True):  # same order and augmentation whatever the worker count
+        assert (
+            a["frame_id"] == b["frame_id"] and torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+        )

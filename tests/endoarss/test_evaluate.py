@@ -83,3 +83,19 @@ def _write_esd(out: Path) -> Path:
                         counts={}, frames={})  # fmt: skip
     (out / "manifest.json").write_text(manifest.to_json())
     return out
+
+
+def test_eval_names_a_missing_data_folder_or_weights_path(tiny_run, tiny_dataset: Path, monkeypatch) -> None:
+    """A mistyped --data used to be looked up on the Hub, and weights=/nonexistent rejected as a bad repo id."""
+    from endoarss.data import DataError
+    from endoarss.errors import CheckpointError
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the data is checked before the model is built")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("endoarss.evaluate.load_run", no_model)
+        with pytest.raises(DataError, match=r"^mtlendovs: no such dataset folder"):
+            evaluate_run(tiny_run[0], "mtlendovs")
+    with pytest.raises(CheckpointError, match=r"^weights /nonexistent: no such folder"):
+        evaluate_run(tiny_run[0], tiny_dataset, weights="/nonexistent")

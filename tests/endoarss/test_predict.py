@@ -13,6 +13,7 @@ from PIL import Image
 from endoarss.data import DataError
 from endoarss.predict import overlay, predict, predict_split
 from endods.dataset import open_dataset
+from endods.errors import OutputExistsError
 from endods.labelstudio.predictions import frame_stem, load_predictions, read_prediction_mask
 from schemas.labelmaps import MTLENDOVIS
 from tests.endoarss.conftest import TINY_SIZE, make_frame
@@ -138,3 +139,43 @@ def test_predict_split_errors(tiny_run, tiny_dataset: Path, tmp_path: Path) -> N
     with pytest.raises(DataError, match=r"no data/val-\*.parquet files"):
         predict_split(tiny_run[0], tiny_dataset, "val", out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def _listing(out: Path) -> dict[str, list[str]]:
+    return {d: sorted(p.name for p in (out / d).iterdir()) for d in ("masks", "overlays")}
+
+
+def test_a_new_prediction_replaces_the_old_folder(tiny_run, tmp_path: Path) -> None:
+    """Predicting into an earlier OUT used to keep its stale masks beside the new activities.csv."""
+    a, b, c = _images(tmp_path / "in")
+    out = tmp_path / "pred"
+    predict(tiny_run[0], [a, b, c], out)
+    predict(tiny_run[0], [a], out)
+    assert _listing(out) == {"masks": ["a.png"], "overlays": ["a.png"]}
+    assert [r[0] for r in csv.reader((out / "activities.csv").open())] == ["frame", "a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "pred"]  # no staging folder left behind
+    bad = tmp_path / "in" / "zz.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(DataError, match="zz.png: not a readable image"):
+        predict(tiny_run[0], [b, bad], out)  # fails half-way: the previous output stays whole
+    assert _listing(out) == {"masks": ["a.png"], "overlays": ["a.png"]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "pred"]
+
+
+def test_predict_refuses_a_foreign_folder_or_a_file(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:
+    (a, *_) = _images(tmp_path / "in")
+    notes = tmp_path / "mine" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("keep")
+    with pytest.raises(OutputExistsError, match=r"mine exists and is not a prediction folder \(it holds notes.txt\)"):
+        predict(tiny_run[0], [a], notes.parent)
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        predict_split(tiny_run[0], tiny_dataset, out=notes.parent, limit=1)
+    assert notes.read_text() == "keep"
+    predict(tiny_run[0], [a], notes.parent, overwrite=True)
+    assert sorted(p.name for p in notes.parent.iterdir()) == ["activities.csv", "masks", "overlays"]
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    with pytest.raises(OutputExistsError, match="file.txt exists and is a file, not a folder"):
+        predict(tiny_run[0], [a], afile)
+    assert afile.read_text() == "x"

@@ -108,6 +108,62 @@ def test_refuses_to_clobber_or_change_a_run(tiny_run, tiny_dataset: Path) -> Non
         train(changed, tiny_dataset, run, resume=True)
 
 
+def test_resume_needs_a_checkpoint(tiny_dataset: Path, tmp_path: Path) -> None:
+    """--resume on a folder without checkpoints/last used to start a brand-new run."""
+    cfg = build_config("endoarss", TINY_OVERRIDES)
+    with pytest.raises(ConfigError, match=r"nothing to resume in .*nores: no checkpoints/last; drop --resume"):
+        train(cfg, tiny_dataset, tmp_path / "nores", resume=True)
+    assert not (tmp_path / "nores").exists()
+
+
+def test_out_that_is_a_file_is_a_config_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    (tmp_path / "F").write_text("x")
+    cfg = build_config("endoarss", TINY_OVERRIDES)
+    with pytest.raises(ConfigError, match=r"F exists and is not a folder; choose another --out"):
+        train(cfg, tiny_dataset, tmp_path / "F")
+    with pytest.raises(ConfigError, match=r"F/RUN: .*F exists and is not a folder"):
+        train(cfg, tiny_dataset, tmp_path / "F" / "RUN")
+    assert (tmp_path / "F").read_text() == "x"
+
+
+def test_missing_weights_path_is_named(tiny_dataset: Path, tmp_path: Path) -> None:
+    """`weights=/nonexistent` used to reach the Hub client ("Repo id must use alphanumeric chars")."""
+    from endoarss.errors import CheckpointError
+
+    cfg = build_config("endoarss", [*TINY_OVERRIDES, "weights=/nonexistent"])
+    with pytest.raises(CheckpointError, match=r"^weights /nonexistent: no such folder"):
+        train(cfg, tiny_dataset, tmp_path / "R")
+    assert not (tmp_path / "R").exists()
+
+
+def test_a_run_folder_that_trained_nothing_is_reused(tiny_dataset: Path, tmp_path: Path) -> None:
+    """A run that failed before its first checkpoint left config.yaml etc.; a plain retry used to be refused."""
+    run = tmp_path / "R"
+
+    def fail_early(event) -> None:
+        if event.kind == "start":
+            raise RuntimeError("DataLoader worker died")
+
+    first = build_config("endoarss", [*TINY_OVERRIDES, "epochs=1", "lr=0.1"])
+    with pytest.raises(RuntimeError, match="DataLoader worker died"):
+        train(first, tiny_dataset, run, on_progress=fail_early)
+    assert (run / "config.yaml").is_file() and (run / "model.json").is_file()
+    assert not (run / "checkpoints").exists()
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(first, tiny_dataset, run, resume=True)
+    (run / "checkpoints" / "best").mkdir(parents=True)  # e.g. a crash between the best and last checkpoints
+    (run / "checkpoints" / "best" / "state.json").write_text("{}")
+    retry = build_config("endoarss", [*TINY_OVERRIDES, "epochs=1", "eval_every=0"])
+    summary = train(retry, tiny_dataset, run)  # a different config: the run files are rewritten
+    assert summary["global_step"] == 4
+    assert TrainConfig.load(run / "config.yaml").lr == 0.003
+    assert [m["step"] for m in _metrics(run)] == [4]
+    assert json.loads((run / "checkpoints" / "best" / "state.json").read_text())["global_step"] == 4
+    assert "resumes" not in json.loads((run / "run_info.json").read_text())
+    with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
+        train(retry, tiny_dataset, run)
+
+
 def _strip(lines: list[dict]) -> list[dict]:
     return [{k: v for k, v in m.items() if k not in VOLATILE} for m in lines]
 

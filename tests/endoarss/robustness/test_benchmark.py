@@ -25,6 +25,12 @@ def test_parse_severities() -> None:
     for bad in ("0", "6", "1-6", "5-1", "a", "", "1,,3", "2.5"):
         with pytest.raises(CorruptionError, match="severities"):
             bench.parse_severities(bad)
+    with pytest.raises(CorruptionError, match=r"severities range '3-1' is reversed: write 1-3$"):
+        bench.parse_severities("3-1")  # both ends in 1..5: the order is what is wrong
+    with pytest.raises(CorruptionError, match=r"severities range '5-2' in '1,5-2' is reversed: write 2-5$"):
+        bench.parse_severities("1,5-2")
+    with pytest.raises(CorruptionError, match=r"severities must lie in 1..5, got '6-1'$"):
+        bench.parse_severities("6-1")
 
 
 def test_parse_corruptions_keeps_the_paper_order() -> None:

@@ -1,0 +1,57 @@
+"""Which --out folders the robustness benchmark may replace (endoarss.robustness.outdir)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from endoarss.robustness.outdir import check_output, is_robustness_output
+from endods.errors import OutputExistsError
+
+
+def _previous_output(folder: Path) -> Path:
+    folder.mkdir()
+    for name in ("robustness.json", "robustness.csv", "robustness.md", "gallery.png", "severity_miou.png"):
+        (folder / name).write_text("x")
+    return folder
+
+
+def test_new_empty_and_previous_outputs_are_accepted(tmp_path: Path) -> None:
+    assert check_output(tmp_path / "new") == tmp_path / "new"
+    (tmp_path / "empty").mkdir()
+    assert check_output(tmp_path / "empty") == tmp_path / "empty"
+    previous = _previous_output(tmp_path / "R")
+    assert is_robustness_output(previous) and check_output(previous) == previous
+
+
+@pytest.mark.parametrize("extra", ["notes.txt", "data/", "corruptions_miou.png/"])
+def test_other_folders_need_overwrite(tmp_path: Path, extra: str) -> None:
+    folder = _previous_output(tmp_path / "R")
+    if extra.endswith("/"):
+        (folder / extra.rstrip("/")).mkdir()
+    else:
+        (folder / extra).write_text("x")
+    with pytest.raises(OutputExistsError, match=f"{re.escape(str(folder))} already exists.*pass --overwrite"):
+        check_output(folder)
+    assert check_output(folder, overwrite=True) == folder
+    (folder / "robustness.json").unlink()  # the marker alone is missing
+    assert not is_robustness_output(folder)
+
+
+def test_current_folder_root_and_inputs_are_never_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tmp_path / "runs" / "RUN"
+    run.mkdir(parents=True)
+    monkeypatch.chdir(run)
+    for out, message in (
+        (".", f"--out {re.escape(str(run.resolve()))} is the current folder"),
+        ("..", "holds the current folder"),
+        ("/", "is the filesystem root"),
+    ):
+        with pytest.raises(OutputExistsError, match=message):
+            check_output(Path(out), overwrite=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OutputExistsError, match=re.escape(f"--out {tmp_path.resolve()}/runs holds the input")):
+        check_output(Path("runs"), overwrite=True, inputs=[run])
+    assert check_output(Path("runs/RUN/robustness"), inputs=[run]) == tmp_path.resolve() / "runs/RUN/robustness"
