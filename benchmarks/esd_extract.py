@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--annotated", type=int, default=60)
     args = parser.parse_args()
+    if not 0 < args.annotated <= args.frames:
+        parser.error(f"--annotated must be between 1 and --frames ({args.frames}), got {args.annotated}")
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         videos = {}

@@ -22,6 +22,7 @@ build_app = typer.Typer(
 )
 
 SRC_HELP = "Folder holding the downloads side by side (endovis18/, isinet18/, EndoVis-18-VQLA/, ...)."
+SRC17_HELP = "Folder holding the downloads side by side (endovis17/, EndoVis-17-VQLA/)."
 OUT_HELP = "Output folder of the built dataset (written atomically)."
 SPLIT_HELP = f"Split mode: {', '.join(m for m in SPLIT_MODES if m != 'test-only')} (paper = random 4:1 per activity; group = by sequence/video, no leakage)."
 
@@ -92,7 +93,7 @@ def build_mtlendovis_cmd(
 
 @build_app.command("mtlendovis-gen")
 def build_mtlendovis_gen_cmd(
-    src: Path = typer.Option(None, "--src", help=SRC_HELP),
+    src: Path = typer.Option(None, "--src", help=SRC17_HELP),
     out: Path = typer.Option(..., "--out", help=OUT_HELP),
     endovis17: Path = typer.Option(None, help="EndoVis17 training data folder (overrides discovery)."),
     vqla17: Path = typer.Option(None, help="EndoVis-17-VQLA folder (overrides discovery)."),

@@ -119,7 +119,7 @@ def eval_cmd(
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=f"{result['dataset']} [{split}] - {result['mode']} metrics")
+    table = Table(title=escape(f"{result['dataset']} [{split}] - {result['mode']} metrics"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result["metrics"].items():
