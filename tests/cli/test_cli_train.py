@@ -72,7 +72,9 @@ def test_train_eval_predict(app: typer.Typer, data: Path, tmp_path: Path) -> Non
     payload = json.loads(result.output)
     assert payload["frames"] == 4 and payload["mode"] == "standard" and "miou" in payload["metrics"]
     result = runner.invoke(app, ["eval", str(run), "--data", str(data), "--compat"])
-    assert result.exit_code == 0 and "[test] - compat metrics" in _text(result.output)  # split shown, not eaten as markup
+    assert result.exit_code == 0 and "[test] - compat metrics" in _text(
+        result.output
+    )  # split shown, not eaten as markup
 
     image, _ = make_frame(np.random.default_rng(0), 3, 2, (48, 66))
     Image.fromarray(image).save(tmp_path / "frame1.png")
