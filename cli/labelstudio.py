@@ -77,6 +77,9 @@ def import_cmd(
     base: Path = typer.Option(..., "--base", help="The dataset that was exported."),
     out: Path = typer.Option(..., "--out", help="Folder for the reviewed dataset version."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    any_version: bool = typer.Option(
+        False, "--any-version", help="Accept tasks exported from another version of --base (same images)."
+    ),
 ) -> None:
     """Write a new dataset version with the reviewed labels; its manifest lists every changed frame."""
     from endods.labelstudio import import_from_labelstudio
@@ -84,11 +87,19 @@ def import_cmd(
     with user_errors(), progress_bar() as progress:
         task = progress.add_task("importing reviewed labels", total=None)
         manifest = import_from_labelstudio(
-            url, api_key, project, base, out, overwrite, lambda d, t: progress.update(task, completed=d, total=t)
+            url,
+            api_key,
+            project,
+            base,
+            out,
+            overwrite,
+            lambda d, t: progress.update(task, completed=d, total=t),
+            any_version=any_version,
         )
     changed = manifest.parent.changed if manifest.parent else []
     console.print(
-        f"[green]{out}[/] version {manifest.version} (from {manifest.parent.version if manifest.parent else '?'})"
+        f"[green]{escape(str(out))}[/] version {manifest.version} "
+        f"(from {manifest.parent.version if manifest.parent else '?'})"
     )
     console.print(f"{len(changed)} frame(s) changed:")
     for c in changed:

@@ -19,7 +19,7 @@ def report_cmd(
     max_distance: int = typer.Option(
         DEFAULT_MAX_DISTANCE, help="Near-duplicate threshold: dHash bits (of 64) that may differ."
     ),
-    overlays: int = typer.Option(12, help="Frames per activity on each overlay contact sheet."),
+    overlays: int = typer.Option(12, min=0, help="Frames per activity on each overlay contact sheet."),
 ) -> None:
     """Write report.html (opens offline), stats.json, figures and overlay contact sheets."""
     from endods.report import build_report

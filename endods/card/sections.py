@@ -141,14 +141,15 @@ def build_section(manifest: Manifest, labelmap: LabelMap, kind: DatasetKind) -> 
     else:
         lines.append("None.")
     lines += ["", "### Source digests", ""]
-    if manifest.sources:
-        lines += [
-            "sha256 over the sorted relative paths and file hashes of every source file read:",
-            "",
-            "| source | files | digest |",
-            "|---|---|---|",
-        ]
-        lines += [f"| `{md(n)}` | {s.files} | `{s.digest}` |" for n, s in sorted(manifest.sources.items())]
+    sources = {n: (s.files, s.digest) for n, s in manifest.sources.items()}
+    intro = "sha256 over the sorted relative paths and file hashes of every source file read:"
+    parent_sources = (manifest.parent.model_extra or {}).get("sources") if manifest.parent else None
+    if not sources and isinstance(parent_sources, dict):  # a reviewed version read no sources itself
+        sources = {n: (d.get("files"), d.get("digest")) for n, d in parent_sources.items() if isinstance(d, dict)}
+        intro = f"Those of the parent version `{manifest.parent.version}` (this version re-labels its frames): {intro}"
+    if sources:
+        lines += [intro, "", "| source | files | digest |", "|---|---|---|"]
+        lines += [f"| `{md(n)}` | {files} | `{digest}` |" for n, (files, digest) in sorted(sources.items())]
     else:
         lines.append("Not recorded.")
     return lines

@@ -180,6 +180,15 @@ def export_to_labelstudio(
         raise LabelStudioError(f"{out}: no split {split!r} (have: {ds.splits})")
     lm, man = ds.labelmap, ds.manifest
     preds = load_predictions(predictions, lm) if predictions is not None else None
+    frame_ids = [fid for fid, f in man.frames.items() if f.get("split") == split]
+    if preds is not None:  # checked before a project exists, so a mistake leaves nothing on the server
+        missing = [fid for fid in frame_ids if frame_stem(fid) not in preds]
+        if missing:
+            raise LabelStudioError(
+                f"{predictions}: no prediction for frame {missing[0]!r} (stem {frame_stem(missing[0])}); "
+                f"{len(missing)} of {len(frame_ids)} frames of split {split!r} have none"
+            )
+    total, done = ds.num_rows(split) * 2, 0  # reads every shard footer: a damaged dataset fails here
     local = None
     if upload == "local":  # checked before any network call
         local = local_folder(local_root, local_dir, re.sub(r"[^A-Za-z0-9._-]+", "_", f"{man.dataset}-{man.version}"))
@@ -190,8 +199,12 @@ def export_to_labelstudio(
     skip = _existing_frames(client, url, pid, man.version) if reused else set()
     if local is not None:
         ensure_local_storage(client, url, pid, local[1])
+    if preds is not None and skip and set(frame_ids) <= skip:
+        raise LabelStudioError(
+            f"project {title!r} already holds all {len(frame_ids)} frames of split {split!r}; predictions are "
+            "attached when tasks are created, so review them in a new project: pass --project NEW_TITLE"
+        )
     model_version = f"model-{Path(predictions).name}" if predictions is not None else f"labels-{man.version}"
-    total, done = ds.num_rows(split) * 2, 0
 
     def step(n: int) -> None:
         nonlocal done

@@ -40,8 +40,13 @@ def _latest_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
     return max(live, key=lambda a: (str(a.get("updated_at") or ""), int(a.get("id") or 0)), default=None)
 
 
-def fetch_reviewed(client: Any, url: str, project_id: int) -> dict[str, tuple[int, dict[str, Any]]]:
-    """frame_id -> (task id, latest annotation) for every task that has one."""
+def fetch_reviewed(
+    client: Any, url: str, project_id: int, versions: dict[str, str | None] | None = None
+) -> dict[str, tuple[int, dict[str, Any]]]:
+    """frame_id -> (task id, latest annotation) for every task that has one.
+
+    ``versions``, when given, receives frame_id -> the ``dataset_version`` the task was exported from.
+    """
     out: dict[str, tuple[int, dict[str, Any]]] = {}
     with api_errors(url, f"reading tasks of project {project_id}"):
         client.projects.get(project_id)
@@ -61,7 +66,25 @@ def fetch_reviewed(client: Any, url: str, project_id: int) -> dict[str, tuple[in
                 f"project {project_id}: frame {fid!r} is in tasks {out[fid][0]} and {task.get('id')}; keep one"
             )
         out[fid] = (int(task["id"]), ann)
+        if versions is not None:
+            versions[fid] = data.get("dataset_version")
     return out
+
+
+def _check_versions(versions: dict[str, str | None], man: Manifest, project_id: int, base: Path) -> None:
+    """Reviewed tasks must come from the base version or the version it was imported from.
+
+    Frame ids repeat across builds of different sources (seq_1/frame000 ...), so labels exported from
+    another build would otherwise land on this build's images without a word.
+    """
+    accepted = {man.version, man.parent.version if man.parent else None}
+    foreign = sorted((fid for fid, v in versions.items() if v not in accepted), key=natural_key)
+    if foreign:
+        raise LabelStudioError(
+            f"project {project_id}: {len(foreign)} reviewed task(s) (first {foreign[0]!r}) were exported from dataset "
+            f"version {versions[foreign[0]]}, but --base {base} is version {man.version}; import into the dataset "
+            "that was exported (or pass --any-version if the images are the same)"
+        )
 
 
 def decode_annotation(
@@ -118,13 +141,18 @@ def import_from_labelstudio(
     out: Path,
     overwrite: bool = False,
     on_progress: Progress | None = None,
+    any_version: bool = False,
 ) -> Manifest:
-    """Write `out`: the base dataset with every reviewed frame's labels replaced; return its manifest."""
+    """Write `out`: the base dataset with every reviewed frame's labels replaced; return its manifest.
+
+    ``any_version`` accepts tasks exported from another dataset version (same frame ids and images).
+    """
     ds = open_dataset(base)
     lm, man = ds.labelmap, ds.manifest
     url, api_key = resolve_credentials(url, api_key)
     client = connect(url, api_key)
-    reviewed = fetch_reviewed(client, url, project_id)
+    versions: dict[str, str | None] = {}
+    reviewed = fetch_reviewed(client, url, project_id, versions)
     unknown = sorted(set(reviewed) - set(man.frames))
     if unknown:
         task_id = reviewed[unknown[0]][0]
@@ -132,6 +160,8 @@ def import_from_labelstudio(
             f"project {project_id} task {task_id}: frame {unknown[0]!r} is not in base dataset {base} "
             f"(version {man.version}); {len(unknown)} such task(s) - export/import against the same dataset"
         )
+    if not any_version:
+        _check_versions(versions, man, project_id, Path(base))
     total, done = sum(ds.num_rows(s) for s in ds.splits), 0
     changed: list[ChangedFrame] = []
     with BuildSession(out, overwrite=overwrite) as session:

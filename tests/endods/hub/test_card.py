@@ -118,10 +118,16 @@ def test_reviewed_version_card_has_review_section(tmp_path):
                 frame_id="seq_0/frame002", mask_pixels_changed=2, activity_before="idle", activity_after="cutting"
             ),
         ],
+        sources={"endovis18": {"files": 12, "digest": "d" * 64}},  # what `labelstudio import` records
     )
     build(tmp_path / "r", parent=parent)
     text = (tmp_path / "r" / "README.md").read_text()
     assert "reviewed revision of version `abcdef012345`" in text
+    # `labelstudio import` reads no sources itself: the card then shows the parent's, saying so
+    manifest = open_dataset(tmp_path / "r").manifest.model_copy(update={"sources": {}})
+    text = render_card(manifest, MTLENDOVIS)
+    assert "Those of the parent version `abcdef012345`" in text and f"| `endovis18` | 12 | `{'d' * 64}` |" in text
+    assert "Not recorded" not in text
     assert "3 frames changed: 2 with edited masks (42 mask pixels in total) and 2 with a changed activity" in text
     assert "| idle | cutting | 2 |" in text
     assert "127.0.0.1" not in text  # the reviewer's server address is a machine fact

@@ -211,3 +211,42 @@ def test_export_with_predictions_orders_tasks_by_disagreement(
     assert client.tasks.get(res.task_ids[0]).data["review"].startswith("activity: label ")
     assert "Monopolar Curved Scissors 0.00" not in client.tasks.get(res.task_ids[1]).data["review"]
     assert "Large Needle Driver 0.00" in client.tasks.get(res.task_ids[1]).data["review"]
+
+    # predictions for an existing project's frames: a clear message, not the server's HTTP 400
+    title = f"plain {uuid.uuid4().hex[:8]}"
+    export_to_labelstudio(tiny_dataset, url, key, project=title)
+    with pytest.raises(LabelStudioError, match=r"already holds all 4 frames .* pass --project NEW_TITLE"):
+        export_to_labelstudio(tiny_dataset, url, key, project=title, predictions=preds)
+    # a frame without a prediction fails before any project exists
+    (preds / "masks" / f"{frame_stem(test_ids[1])}.png").unlink()
+    csv_rows = (preds / "activities.csv").read_text().splitlines()
+    (preds / "activities.csv").write_text("\n".join(r for r in csv_rows if not r.startswith(frame_stem(test_ids[1]))))
+    lonely = f"missing {uuid.uuid4().hex[:8]}"
+    with pytest.raises(LabelStudioError, match=rf"no prediction for frame {test_ids[1]!r}.*1 of 4 frames"):
+        export_to_labelstudio(tiny_dataset, url, key, project=lonely, predictions=preds)
+    assert lonely not in [p.title for p in client.projects.list()]
+
+
+def test_import_refuses_tasks_exported_from_another_build(
+    labelstudio_server, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    url, key = labelstudio_server.url, labelstudio_server.token
+    res = export_to_labelstudio(tiny_dataset, url, key, project=f"other {uuid.uuid4().hex[:8]}", split="train")
+    client = LabelStudio(base_url=url, api_key=key)
+    fid = next(iter(open_dataset(tiny_dataset).manifest.frames))
+    imported = client.projects.import_tasks(  # same frame id, but exported from a different build
+        res.project_id,
+        request=[{"data": {"image": "/x.png", "frame_id": fid, "dataset_version": "0123456789ab", "review": ""}}],
+        return_task_ids=True,
+    )
+    # drop the matching task of our own export so the stray one is the frame's only task
+    own = [t.id for t in client.tasks.list(project=res.project_id) if (t.data or {}).get("frame_id") == fid]
+    for task_id in own:
+        if task_id not in imported.task_ids:
+            client.tasks.delete(id=task_id)
+    client.annotations.create(id=imported.task_ids[0], result=[choice_result("cutting")])
+    with pytest.raises(LabelStudioError, match=r"exported from dataset version 0123456789ab, but --base"):
+        import_from_labelstudio(url, key, res.project_id, tiny_dataset, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    manifest = import_from_labelstudio(url, key, res.project_id, tiny_dataset, tmp_path / "y", any_version=True)
+    assert manifest.frames[fid]["activity"] == "cutting"
