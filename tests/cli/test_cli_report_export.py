@@ -69,6 +69,16 @@ def test_report_errors(app, tmp_path):
     assert result.exit_code == 1 and "manifest.json" in result.output and "Traceback" not in result.output
 
 
+def test_negative_counts_are_usage_errors(app, dataset, tmp_path):
+    wide = {"COLUMNS": "200"}  # the usage-error box does not wrap the option name
+    args = ["report", str(dataset), "--out", str(tmp_path / "r"), "--overlays", "-1"]
+    result = runner.invoke(app, args, env=wide)
+    assert result.exit_code == 2 and "--overlays" in result.output and not (tmp_path / "r").exists()
+    args = ["build", "mtlendovis", "--src", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--workers", "0"]
+    result = runner.invoke(app, args, env=wide)
+    assert result.exit_code == 2 and "--workers" in result.output
+
+
 def test_export_endoarss_then_import(app, dataset, tmp_path):
     dest = tmp_path / "released"
     result = runner.invoke(app, ["export", str(dataset), str(dest), "--format", "endoarss", "--val-name", "val"])
