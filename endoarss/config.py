@@ -1,4 +1,4 @@
-"""Training configuration: one flat dataclass, named presets (the paper's table rows), overrides, YAML.
+"""Training configuration: one flat dataclass, presets (``endoarss.presets``) applied over it, overrides, YAML.
 
 A RUN folder stores the fully resolved config as ``config.yaml``; loading it back gives an equal
 ``TrainConfig``, so a run can always be rebuilt from its folder. Defaults follow the paper's public
@@ -18,17 +18,20 @@ from typing import Any
 import yaml
 
 from endoarss.errors import ConfigError
+from endoarss.presets import PRESETS, TASKS, WEIGHTINGS, describe_preset, preset_fields
 
-WEIGHTINGS = ("ew", "db_mtl", "stch", "moco", "aligned_mtl")
 ARCHS = ("hps", "tesla", "mmoe", "dselect_k", "single")
 BACKBONES = ("dinov2", "resnet101")
-TASKS = ("activity", "segmentation")
 AMP_MODES = ("bf16", "fp16", "none")
 SCHEDULERS = ("step", "cosine", "constant")
 BEST_METRICS = ("miou", "miou_fg", "dice", "dice_fg", "ac", "f1", "ssim", "hd", "hd95")  # hd*: lower is better
 # Learning rate used when `lr` is not given, by dataset name (manifest `dataset`); others use the default.
 LR_BY_DATASET = {"mtlendovis": 1e-3, "mtlendovis-gen": 1e-3, "mtlesd": 1e-4}
 DEFAULT_LR = 1e-3
+
+
+__all__ = ["PRESETS", "TASKS", "WEIGHTINGS", "TrainConfig", "apply_overrides", "build_config", "describe_preset",
+           "parse_overrides"]  # fmt: skip
 
 
 @dataclass
@@ -217,37 +220,6 @@ def _hint_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-# ---------------------------------------------------------------------- presets
-def _preset(backbone: str, arch: str, weighting: str, sma: bool, **extra: Any) -> dict[str, Any]:
-    return {"backbone": backbone, "arch": arch, "weighting": weighting, "sma": sma, **extra}
-
-
-def _build_presets() -> dict[str, dict[str, Any]]:
-    presets: dict[str, dict[str, Any]] = {"endoarss": _preset("dinov2", "tesla", "db_mtl", True)}
-    for w in WEIGHTINGS:
-        presets[f"endoarss-{w}"] = _preset("dinov2", "tesla", w, True)
-        for arch in ("tesla", "hps", "mmoe", "dselect_k"):
-            presets[f"dinov2-{arch}-{w}"] = _preset("dinov2", arch, w, False)
-        for arch in ("tesla", "hps", "mmoe", "dselect_k"):
-            presets[f"resnet101-{arch}-{w}"] = _preset("resnet101", arch, w, False)
-    presets["seg-only"] = _preset("dinov2", "single", "ew", True, tasks=("segmentation",))
-    presets["cls-only"] = _preset("dinov2", "single", "ew", True, tasks=("activity",))
-    return presets
-
-
-#: Preset name → the fields it sets on top of the TrainConfig defaults. Names follow the paper's tables:
-#: ``endoarss`` is the full method (DINOv2 + LoRA + SMA + TESLA + DB-MTL).
-PRESETS: dict[str, dict[str, Any]] = _build_presets()
-
-
-def describe_preset(name: str) -> str:
-    """One-line human summary of a preset (for ``endods train --list-presets``)."""
-    p = PRESETS[name]
-    tasks = "+".join(p.get("tasks", TASKS))
-    sma = " + SMA" if p["sma"] else ""
-    return f"{p['backbone']}{sma}, arch {p['arch']}, weighting {p['weighting']}, tasks {tasks}"
-
-
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["lr=1e-4", "weighting_kwargs.beta=0.5"]`` → a dict; values are YAML scalars/flow collections.
 
@@ -295,7 +267,5 @@ def apply_overrides(base: TrainConfig, overrides: dict[str, Any] | list[str] | N
 
 def build_config(preset: str = "endoarss", overrides: dict[str, Any] | list[str] | None = None) -> TrainConfig:
     """Defaults <- preset <- overrides, validated."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; known presets: {sorted(PRESETS)}")
-    base = TrainConfig.from_dict({**PRESETS[preset], "preset": preset}, where=f"preset {preset!r}")
+    base = TrainConfig.from_dict({**preset_fields(preset), "preset": preset}, where=f"preset {preset!r}")
     return apply_overrides(base, overrides)

@@ -8,8 +8,8 @@ interpolation to 224 px that a run with pretrained weights pays.
 
 Memory (see ``efficiency_probe``): on CUDA the allocator peak (weights + grads + Adam states +
 activations); on CPU the sampled RSS peak above the RSS before the model was built (approximate).
-Only torch, transformers, safetensors, numpy and our code are imported (``endoarss.config`` needs
-yaml, so presets are resolved here; a test checks they agree with ``PRESETS``), so
+Only torch, transformers, safetensors, numpy and our code are imported (presets come from the
+yaml-free ``endoarss.presets``, not ``endoarss.config``), so
 ``PYTHONPATH=. python benchmarks/efficiency.py`` runs on a bare GPU box. Data loading is out of scope.
 """
 
@@ -26,6 +26,7 @@ import transformers
 from endoarss.efficiency_probe import phase, release_memory, rss_bytes
 from endoarss.errors import ConfigError
 from endoarss.models import backbone_config_for, create_model
+from endoarss.presets import TASKS, preset_fields
 from endoarss.weighting import build_weighting
 
 PAPER = {"hardware": "RTX 4090", "train_mib": 9858.0, "infer_mib": 1668.0, "infer_img_s": 35.66}
@@ -33,9 +34,7 @@ PAPER_NOTE = "paper: RTX 4090, different hardware (ViT-B/14, batch size unstated
 TARGETS = {"inference_speedup_vs_paper_min": 10.0, "train_memory_ratio_vs_paper_max": 0.5}
 TARGET_SETTING = "cuda (H100), backbone base, batch 16, 224x224"
 OUT_OF_SCOPE = "DataLoader throughput (decode/augment) is not measured: this is a pure model bench on random tensors"
-WEIGHTINGS = ("ew", "db_mtl", "stch", "moco", "aligned_mtl")
 _PRIMED: set[str] = set()  # device types that already ran a throw-away priming measurement
-_ARCHS = {"dinov2": ("tesla", "hps", "mmoe", "dselect_k"), "resnet101": ("tesla", "hps", "mmoe", "dselect_k")}
 
 
 @dataclass(frozen=True)
@@ -51,23 +50,10 @@ class Settings:
 
 
 def preset_spec(name: str) -> dict[str, Any]:
-    """Model fields of a training preset; mirrors ``endoarss.config.PRESETS`` without importing yaml."""
-
-    def spec(backbone: str, arch: str, weighting: str, sma: bool, tasks: tuple[str, ...] = ()) -> dict[str, Any]:
-        return {"backbone": backbone, "arch": arch, "weighting": weighting, "sma": sma,
-                "tasks": tasks or ("activity", "segmentation")}  # fmt: skip
-
-    fixed = {"endoarss": spec("dinov2", "tesla", "db_mtl", True),
-             "seg-only": spec("dinov2", "single", "ew", True, ("segmentation",)),
-             "cls-only": spec("dinov2", "single", "ew", True, ("activity",))}  # fmt: skip
-    if name in fixed:
-        return fixed[name]
-    parts = name.split("-")
-    if len(parts) == 2 and parts[0] == "endoarss" and parts[1] in WEIGHTINGS:
-        return spec("dinov2", "tesla", parts[1], True)
-    if len(parts) == 3 and parts[1] in _ARCHS.get(parts[0], ()) and parts[2] in WEIGHTINGS:
-        return spec(parts[0], parts[1], parts[2], False)
-    raise ConfigError(f"unknown preset {name!r}; e.g. 'endoarss', 'dinov2-hps-ew', 'resnet101-mmoe-db_mtl'")
+    """Model fields of a training preset (``endoarss.presets``), with the default tasks filled in."""
+    fields = preset_fields(name)
+    keys = ("backbone", "arch", "weighting", "sma")
+    return {**{k: fields[k] for k in keys}, "tasks": tuple(fields.get("tasks", TASKS))}
 
 
 def _build(spec: dict[str, Any], size: str, image_size: int, num_activities: int, num_classes: int,

@@ -21,7 +21,7 @@ def _one_thread() -> None:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_spec_matches_config_presets(name: str) -> None:
-    """efficiency resolves presets itself (config imports yaml); it must agree with PRESETS."""
+    """The bench reads presets from endoarss.presets; its spec must agree with PRESETS (tasks default filled)."""
     expected = PRESETS[name]
     spec = preset_spec(name)
     for key in ("backbone", "arch", "weighting", "sma"):
