@@ -247,7 +247,8 @@ def train(
                 progress.best_value, progress.best_epoch = float(value), epoch
                 state = {"epoch": epoch, "global_step": progress.global_step, "metric": cfg.best_metric, "value": value}
                 write_checkpoint(run / "checkpoints" / "best", {}, unwrapped.trainable_state_dict(), json_safe(state))
-            progress.metrics_lines += 0 if partial else 1
+            if not partial:  # a resume drops the partial line, so it is not counted
+                progress.metrics_lines += 1
         emit("epoch", metrics=metrics, losses=progress.sums.means()["loss"])
         if not partial:
             progress.epoch, progress.step_in_epoch, progress.sums = epoch + 1, 0, EpochSums()
