@@ -78,26 +78,28 @@ def summarize_mtlendovis(root: Path | None, **folders: Path | None) -> SourcesSu
 
 def endovis18_entries(paths, frames: list[SourceFrame]) -> list[SourceEntry]:
     """Entries for discovered MTLEndovis sources (`paths`: Endovis18Paths) and the frames read."""
+    from endods.sources.endovis18 import _endovis18_images, _isinet, _vqla
     from endods.sources.isinet import table_kind
-
-    def count(attr: str, under: Path | None) -> int:
-        return sum(1 for f in frames if getattr(f, attr) is not None and under and _under(getattr(f, attr), under))
 
     e18 = SourceEntry("endovis18", paths.endovis18)
     if paths.endovis18 is None:
         e18.notes.append("not found: frames come from the ISINet or VQLA copies")
     else:
         e18.layout = f"{len(paths.frame_dirs) - 1} training release folder(s) read"
-        e18.counts = {"frames": count("image_path", paths.endovis18)}
+        e18.counts = {"frames": len(_endovis18_images(paths))}
         e18.notes += [f"not read (not a training release): {p.name}" for p in paths.ignored_dirs]
     isi = SourceEntry("isinet18", paths.isinet18, "organised (train|val/annotations)")
-    isi.counts = {"masks": count("mask_path", paths.isinet18), "frames": count("image_path", paths.isinet18)}
+    isi.counts = {
+        "masks": len(_isinet(paths.isinet18, "annotations")),
+        "frames": len(_isinet(paths.isinet18, "images")),
+    }
     table = paths.id_table
     isi.notes.append(
         f"id table: {table_kind(table)} ({table.path.name})" if table else "id table: 2018 ids (no labels json)"
     )
     vqla = SourceEntry("vqla18", paths.vqla18, _vqla_layout_18(paths.vqla18))
-    vqla.counts = {"labels": count("label_path", paths.vqla18), "frames": count("image_path", paths.vqla18)}
+    labels, images, _seqs = _vqla(paths.vqla18)
+    vqla.counts = {"labels": len(labels), "frames": len(images)}
     return [e18, isi, vqla]
 
 
@@ -138,10 +140,6 @@ def endovis17_entries(paths, frames: list[SourceFrame]) -> list[SourceEntry]:
     vqla = SourceEntry("vqla17", paths.vqla17, _vqla_layout(paths.vqla17))
     vqla.counts = {"labels": sum(1 for f in frames if f.label_path is not None)}
     return [e17, vqla]
-
-
-def _under(path: Path, folder: Path) -> bool:
-    return Path(path).is_relative_to(folder)
 
 
 def _partial(root: Path | None, names: tuple[str, ...]) -> list[SourceEntry]:
