@@ -81,7 +81,10 @@ def test_reader_gives_exactly_the_report(synth):
     drops = {f.frame_id: f.drop[1] for f in frames if f.drop}
     vqla, labels, inner = _layout(root)
     assert drops["instrument_dataset_1/frame003"] == root / f"{vqla}/{labels}/seq1_frame003.txt"
-    assert drops["instrument_dataset_2/frame000"] == root / f"endovis17/{inner}instrument_dataset_2/left_frames/frame000.png"
+    assert (
+        drops["instrument_dataset_2/frame000"]
+        == root / f"endovis17/{inner}instrument_dataset_2/left_frames/frame000.png"
+    )
     assert drops["instrument_dataset_2/frame001"] == root / f"endovis17/{inner}instrument_dataset_2/ground_truth"
 
 
