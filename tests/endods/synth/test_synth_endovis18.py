@@ -11,8 +11,8 @@ import pytest
 
 from endods.errors import OutputExistsError
 from endods.fuse import choose_activity
-from endods.synth import synth_endovis18
 from endods.sources.vqla import TOOL_ANSWERS
+from endods.synth import synth_endovis18
 from endods.synth.endovis18 import SCENARIOS, release_folder
 
 R1 = "endovis18/miccai_challenge_2018_release_1"
