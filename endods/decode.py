@@ -89,11 +89,13 @@ def _single_mask(
             f"{frame.mask_path}: type mask must be single-channel 8-bit, got shape {mask.shape} {mask.dtype}"
         )
     _check_size(frame, mask, size, frame.mask_path)
-    mapped = frame.id_table is not None and not frame.id_table.is_identity
+    table = frame.id_table
+    mapped = table is not None and not table.is_identity
     unmapped = 0
-    if mapped:
-        unmapped = int(np.isin(mask, sorted(frame.id_table.unmapped)).sum()) if frame.id_table.unmapped else 0
-        mask = _map_ids(mask, frame.id_table, frame.mask_path)
+    if table is not None:  # every id must be in the source's own table, mapped or not
+        unmapped = int(np.isin(mask, sorted(table.unmapped)).sum()) if table.unmapped else 0
+        ids = _map_ids(mask, table, frame.mask_path)
+        mask = ids if mapped else mask
     counts = _check_values(mask, job.num_classes, frame.mask_path)
     passthrough = not mapped and info.color_type == COLOR_GRAY and info.bit_depth == 8
     return (data if passthrough else encode_png(mask)), counts, unmapped

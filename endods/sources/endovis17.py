@@ -40,7 +40,7 @@ _DATASET_DIR = re.compile(r"instrument_dataset_(\d+)", re.IGNORECASE)
 _FRAME_STEM = re.compile(r"frame(\d+)", re.IGNORECASE)
 _VQLA_STEM = re.compile(r"seq(\d+)_frame(\d+)", re.IGNORECASE)
 # Names the VQLA-17 labels circulate under (docs/formats.md §9.1).
-VQLA17_DIR = re.compile(r"endovis-17-vql?a(-extended?|_extended(_final)?)?", re.IGNORECASE)
+VQLA17_DIR = re.compile(r"endovis-17-vql?a(-extend(ed)?|_extended(_final)?)?", re.IGNORECASE)
 VQLA17_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 

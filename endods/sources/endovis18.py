@@ -27,7 +27,7 @@ _FRAME_STEM = re.compile(r"frame\d+", re.IGNORECASE)
 # Training release folders (docs/formats.md §9.4); the `_2018` of releases 2-4 is tolerated.
 RELEASE_DIR = re.compile(r"miccai_challenge(_2018)?_release_\d+", re.IGNORECASE)
 # Names the VQLA-18 labels circulate under (docs/formats.md §9.1).
-VQLA18_DIR = re.compile(r"endovis-18-vql?a(-extended?|_extended(_final)?)?", re.IGNORECASE)
+VQLA18_DIR = re.compile(r"endovis-18-vql?a(-extend(ed)?|_extended(_final)?)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
