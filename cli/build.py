@@ -21,8 +21,8 @@ build_app = typer.Typer(
     no_args_is_help=True,
 )
 
-SRC_HELP = "Folder holding the downloads side by side (endovis18/, isinet18/, EndoVis-18-VQLA/, ...)."
-SRC17_HELP = "Folder holding the downloads side by side (endovis17/, EndoVis-17-VQLA/)."
+SRC_HELP = "Folder holding the downloads side by side (endovis18/, isinet18/, EndoVis-18-VQA_extended/; check it with `endods sources`)."
+SRC17_HELP = "Folder holding the downloads side by side (endovis17/, EndoVis-17-VQA_extended_final/)."
 OUT_HELP = "Output folder of the built dataset (written atomically)."
 SPLIT_HELP = f"Split mode: {', '.join(m for m in SPLIT_MODES if m != 'test-only')} (paper = random 4:1 per activity; group = by sequence/video, no leakage)."
 
