@@ -185,7 +185,7 @@ def build_mtlendovis(
 
     paths = discover_endovis18(src, endovis18=endovis18, isinet18=isinet18, vqla18=vqla18)
     frames = read_endovis18(paths)
-    _report_sources(on_sources, "mtlendovis", src, endovis18_entries(paths, frames), frames)
+    _report_sources(on_sources, "mtlendovis", src, endovis18_entries(paths), frames)
     roots = {"endovis18": paths.endovis18, "isinet18": paths.isinet18, "vqla18": paths.vqla18}
     # docs/formats.md §9.4/§9.5: which table mapped the mask ids, which EndoVis18 folders were read
     base = paths.endovis18
@@ -197,7 +197,10 @@ def build_mtlendovis(
     return build_frames(frames, out, "mtlendovis", MTLENDOVIS, roots, options, on_progress, source_options)
 
 
-def _report_sources(on_sources: SourcesFn | None, dataset: str, src: Path | None, entries, frames) -> None:
+def _report_sources(
+    on_sources: SourcesFn | None, dataset: str, src: Path | None, entries: list, frames: list[SourceFrame]
+) -> None:
+    """Hand the sources summary (as `endods sources` prints it) to the caller before any pixel work."""
     if on_sources is None:
         return
     from endods.sources.summary import frame_counts

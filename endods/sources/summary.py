@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from endods.errors import SourceError
 from endods.sources.base import SourceFrame
 from endods.sources.discovery import vqla_label_dir
+
+if TYPE_CHECKING:  # the readers pull in OpenCV: imported where used, so CLI start-up stays fast
+    from endods.sources.endovis17 import Endovis17Paths
+    from endods.sources.endovis18 import Endovis18Paths
 
 
 @dataclass
@@ -71,13 +76,13 @@ def summarize_mtlendovis(root: Path | None, **folders: Path | None) -> SourcesSu
         summary.problem = str(exc)
         summary.entries = _partial(root, ("endovis18", "isinet18", "vqla18"))
         return summary
-    summary.entries = endovis18_entries(paths, frames)
+    summary.entries = endovis18_entries(paths)
     frame_counts(summary, frames)
     return summary
 
 
-def endovis18_entries(paths, frames: list[SourceFrame]) -> list[SourceEntry]:
-    """Entries for discovered MTLEndovis sources (`paths`: Endovis18Paths) and the frames read."""
+def endovis18_entries(paths: Endovis18Paths) -> list[SourceEntry]:
+    """Entries for discovered MTLEndovis sources: file counts per folder, layout, id table."""
     from endods.sources.endovis18 import _endovis18_images, _isinet, _vqla
     from endods.sources.isinet import table_kind
 
@@ -125,8 +130,8 @@ def summarize_mtlendovis_gen(root: Path | None, **folders: Path | None) -> Sourc
     return summary
 
 
-def endovis17_entries(paths, frames: list[SourceFrame]) -> list[SourceEntry]:
-    """Entries for discovered MTLEndovis-Gen sources (`paths`: Endovis17Paths) and the frames read."""
+def endovis17_entries(paths: Endovis17Paths, frames: list[SourceFrame]) -> list[SourceEntry]:
+    """Entries for discovered MTLEndovis-Gen sources and the frames read from them."""
     from endods.sources.endovis17 import dataset_dirs
 
     datasets = dataset_dirs(paths.endovis17)
