@@ -209,7 +209,18 @@ def test_raw_only_isinet_download_gives_the_organize_command(tree18, tmp_path):
     )
 
 
-def test_two_isinet_folders_are_refused_listing_both(tree18, tmp_path):
+def test_two_isinet_folders_are_refused_listing_both_and_the_option_picks_one(tree18, tmp_path):
     root = _copy(tree18, tmp_path)
     shutil.copytree(root / "isinet18", root / "ISINet_organised")
     _refused(build_mtlendovis, root, tmp_path, str(root / "isinet18"), str(root / "ISINet_organised"), "--isinet18")
+    manifest = build_mtlendovis(root, tmp_path / "out", BuildOptions(), isinet18=root / "ISINet_organised")
+    assert len(manifest.frames) == 2
+
+
+def test_vqla18_label_folder_variants(tree18, tmp_path):
+    """`seq_N/vqla/Classification` is read like `vqa/Classification` and `vqla/label` (docs/formats.md §9.1)."""
+    root = _copy(tree18, tmp_path)
+    (root / VQLA18 / "seq_1/vqa").rename(root / VQLA18 / "seq_1/vqla")
+    manifest = build_mtlendovis(root, tmp_path / "out", BuildOptions())
+    assert len(manifest.frames) == 2
+    assert {d.frame_id for d in manifest.dropped} == set()
