@@ -17,12 +17,12 @@ from endods.split import SPLIT_MODES, SplitConfig
 from schemas.manifest import Manifest
 
 build_app = typer.Typer(
-    help='Build a dataset from its public sources (layouts: "Where real data goes" in the README).',
+    help='Build a dataset from its public sources (layouts: "Getting the data" in the README; check with `endods sources ROOT`).',
     no_args_is_help=True,
 )
 
-SRC_HELP = "Folder holding the downloads side by side (endovis18/, isinet18/, EndoVis-18-VQLA/, ...)."
-SRC17_HELP = "Folder holding the downloads side by side (endovis17/, EndoVis-17-VQLA/)."
+SRC_HELP = "Folder holding the downloads side by side (endovis18/, isinet18/, EndoVis-18-VQA_extended/; check it with `endods sources`)."
+SRC17_HELP = "Folder holding the downloads side by side (endovis17/, EndoVis-17-VQA_extended_final/)."
 OUT_HELP = "Output folder of the built dataset (written atomically)."
 SPLIT_HELP = f"Split mode: {', '.join(m for m in SPLIT_MODES if m != 'test-only')} (paper = random 4:1 per activity; group = by sequence/video, no leakage)."
 
@@ -59,7 +59,14 @@ def summarize(manifest: Manifest, out: Path) -> None:
 
 
 def run_build(fn: Callable[..., Manifest], out: Path, **kwargs: Any) -> None:
-    """Run a builder with a progress bar, turn library errors into exit 1, print the summary."""
+    """Run a builder with a progress bar, turn library errors into exit 1, print the summary.
+
+    EndoVis builders first hand over what they found in the sources, printed as `endods sources` does.
+    """
+    if fn.__name__ in ("build_mtlendovis", "build_mtlendovis_gen"):
+        from cli.sources import print_sources
+
+        kwargs["on_sources"] = print_sources
     with user_errors(), progress_bar() as progress:
         task = progress.add_task("encoding frames", total=None)
 

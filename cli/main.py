@@ -17,6 +17,7 @@ app = typer.Typer(
 # Each module defines `register(app)`; import order = order in --help.
 COMMAND_MODULES = [
     "cli.synth",
+    "cli.sources",
     "cli.build",
     "cli.build_folder",
     "cli.validate",

@@ -22,12 +22,14 @@ from endods.errors import StrictError
 from endods.fuse import choose_activity
 from endods.hashing import sha256_file
 from endods.sources.base import DAMAGE_REASONS, SourceFrame
+from endods.sources.summary import SourcesSummary
 from endods.split import SplitConfig, SplitKey, natural_key
 from endods.writer import BuildSession, EncodedFrame
 from schemas.labelmaps import MTLENDOVIS, MTLENDOVIS_GEN, LabelMap
 from schemas.manifest import Manifest
 
 ProgressFn = Callable[[int, int], None]
+SourcesFn = Callable[[SourcesSummary], None]
 
 
 @dataclass
@@ -81,8 +83,12 @@ def build_frames(
     roots: dict[str, Path],
     options: BuildOptions,
     on_progress: ProgressFn | None = None,
+    source_options: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Shared back half of the EndoVis builders: decode, encode and write one dataset atomically."""
+    """Shared back half of the EndoVis builders: decode, encode and write one dataset atomically.
+
+    `source_options` (which id table, which folders were read) go into the manifest's options.
+    """
     roots = {name: Path(p).resolve() for name, p in roots.items() if p is not None}
     frames = list(frames)
     with BuildSession(out, overwrite=options.overwrite) as session:
@@ -122,7 +128,12 @@ def build_frames(
                 session.add(result)
             if on_progress:
                 on_progress(done, total)
-        build_options = {"strict": options.strict, "crop": None, "activities": list(labelmap.activities)}
+        build_options = {
+            "strict": options.strict,
+            "crop": None,
+            "activities": list(labelmap.activities),
+            **(source_options or {}),
+        }
         return session.finish(
             dataset=dataset,
             labelmap=labelmap,
@@ -165,13 +176,38 @@ def build_mtlendovis(
     isinet18: Path | None = None,
     vqla18: Path | None = None,
     on_progress: ProgressFn | None = None,
+    on_sources: SourcesFn | None = None,
 ) -> Manifest:
+    """`on_sources` receives the sources summary (what `endods sources` shows) before any pixel work."""
     from endods.sources.endovis18 import discover_endovis18, read_endovis18
+    from endods.sources.isinet import describe_table
+    from endods.sources.summary import endovis18_entries
 
     paths = discover_endovis18(src, endovis18=endovis18, isinet18=isinet18, vqla18=vqla18)
     frames = read_endovis18(paths)
+    _report_sources(on_sources, "mtlendovis", src, endovis18_entries(paths), frames)
     roots = {"endovis18": paths.endovis18, "isinet18": paths.isinet18, "vqla18": paths.vqla18}
-    return build_frames(frames, out, "mtlendovis", MTLENDOVIS, roots, options, on_progress)
+    # docs/formats.md §9.4/§9.5: which table mapped the mask ids, which EndoVis18 folders were read
+    base = paths.endovis18
+    source_options = {
+        "isinet_id_table": describe_table(paths.id_table, paths.isinet18),
+        "endovis18_folders_read": [p.relative_to(base).as_posix() or "." for p in paths.frame_dirs] if base else [],
+        "endovis18_folders_not_read": [p.relative_to(base).as_posix() for p in paths.ignored_dirs] if base else [],
+    }
+    return build_frames(frames, out, "mtlendovis", MTLENDOVIS, roots, options, on_progress, source_options)
+
+
+def _report_sources(
+    on_sources: SourcesFn | None, dataset: str, src: Path | None, entries: list, frames: list[SourceFrame]
+) -> None:
+    """Hand the sources summary (as `endods sources` prints it) to the caller before any pixel work."""
+    if on_sources is None:
+        return
+    from endods.sources.summary import frame_counts
+
+    summary = SourcesSummary(dataset, src, entries)
+    frame_counts(summary, frames)
+    on_sources(summary)
 
 
 def build_mtlendovis_gen(
@@ -181,11 +217,15 @@ def build_mtlendovis_gen(
     endovis17: Path | None = None,
     vqla17: Path | None = None,
     on_progress: ProgressFn | None = None,
+    on_sources: SourcesFn | None = None,
 ) -> Manifest:
+    """`on_sources` receives the sources summary (what `endods sources` shows) before any pixel work."""
     from endods.sources.endovis17 import discover_endovis17, read_endovis17
+    from endods.sources.summary import endovis17_entries
 
     paths = discover_endovis17(src, endovis17=endovis17, vqla17=vqla17)
     frames = read_endovis17(paths)
+    _report_sources(on_sources, "mtlendovis-gen", src, endovis17_entries(paths, frames), frames)
     roots = {"endovis17": paths.endovis17, "vqla17": paths.vqla17}
     # MTLEndovis-Gen is a held-out test set by definition (paper Table I: 0 train frames).
     test_only = replace(options, split=SplitConfig("test-only", options.split.test_fraction, options.split.seed))

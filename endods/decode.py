@@ -16,7 +16,7 @@ import numpy as np
 from endods.errors import SourceError
 from endods.hashing import sha256_bytes
 from endods.pngio import COLOR_GRAY, COLOR_RGB, PngError, decode_png, encode_png, png_info
-from endods.sources.base import SourceFrame
+from endods.sources.base import IdTable, SourceFrame
 from endods.writer import EncodedFrame
 
 
@@ -39,17 +39,23 @@ def _read(path: Path) -> bytes:
         return f.read()
 
 
-def _image(path: Path, hashes: dict[str, str]) -> tuple[bytes, int, int] | None:
-    """(RGB PNG bytes, width, height), or None when the file does not decode."""
+def _image(
+    path: Path, hashes: dict[str, str], crop: tuple[int, int, int, int] | None = None
+) -> tuple[bytes, int, int] | None:
+    """(RGB PNG bytes, width, height), cropped to `crop` (x, y, w, h) when given, or None when the
+    file does not decode."""
     data = _read(path)
     hashes[str(path)] = sha256_bytes(data)
     try:
         info = png_info(data)
-        if info.color_type == COLOR_RGB and info.bit_depth == 8:
+        if crop is None and info.color_type == COLOR_RGB and info.bit_depth == 8:
             return data, info.width, info.height
         arr = decode_png(data, cv2.IMREAD_COLOR)
     except PngError:
         return None
+    if crop is not None:
+        x, y, w, h = crop
+        arr = arr[y : y + h, x : x + w]
     rgb = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
     return encode_png(rgb), rgb.shape[1], rgb.shape[0]
 
@@ -66,7 +72,9 @@ def _check_values(mask: np.ndarray, num_classes: int, path: Path) -> np.ndarray:
     return counts[:num_classes]
 
 
-def _single_mask(job: FrameJob, size: tuple[int, int], hashes: dict[str, str]) -> tuple[bytes, np.ndarray] | FrameDrop:
+def _single_mask(
+    job: FrameJob, size: tuple[int, int], hashes: dict[str, str]
+) -> tuple[bytes, np.ndarray, int] | FrameDrop:
     frame = job.frame
     assert frame.mask_path is not None
     data = _read(frame.mask_path)
@@ -81,9 +89,29 @@ def _single_mask(job: FrameJob, size: tuple[int, int], hashes: dict[str, str]) -
             f"{frame.mask_path}: type mask must be single-channel 8-bit, got shape {mask.shape} {mask.dtype}"
         )
     _check_size(frame, mask, size, frame.mask_path)
+    table = frame.id_table
+    mapped = table is not None and not table.is_identity
+    unmapped = 0
+    if table is not None:  # every id must be in the source's own table, mapped or not
+        unmapped = int(np.isin(mask, sorted(table.unmapped)).sum()) if table.unmapped else 0
+        ids = _map_ids(mask, table, frame.mask_path)
+        mask = ids if mapped else mask
     counts = _check_values(mask, job.num_classes, frame.mask_path)
-    passthrough = info.color_type == COLOR_GRAY and info.bit_depth == 8
-    return (data if passthrough else encode_png(mask)), counts
+    passthrough = not mapped and info.color_type == COLOR_GRAY and info.bit_depth == 8
+    return (data if passthrough else encode_png(mask)), counts, unmapped
+
+
+def _map_ids(mask: np.ndarray, table: IdTable, path: Path) -> np.ndarray:
+    """Source ids -> MTLEndovis ids through the source's own table (docs/formats.md §9.5)."""
+    lut = np.asarray(table.lut, np.int16)
+    present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
+    missing = [int(v) for v in present if lut[v] < 0]
+    if missing:
+        raise SourceError(
+            f"{path}: mask value {missing[0]} is not an id of the label table {table.path} "
+            f"(its ids: {[i for i, v in enumerate(table.lut) if v >= 0]}); use the masks organised with that table"
+        )
+    return lut.astype(np.uint8)[mask]
 
 
 def _check_size(frame: SourceFrame, mask: np.ndarray, size: tuple[int, int], mask_path: Path) -> None:
@@ -134,7 +162,7 @@ def encode_frame(job: FrameJob) -> EncodedFrame | FrameDrop:
     frame = job.frame
     hashes: dict[str, str] = {}
     assert frame.image_path is not None
-    image = _image(frame.image_path, hashes)
+    image = _image(frame.image_path, hashes, frame.crop)
     if image is None:
         return FrameDrop(frame.frame_id, "unreadable_image", frame.image_path)
     image_png, width, height = image
@@ -149,7 +177,9 @@ def encode_frame(job: FrameJob) -> EncodedFrame | FrameDrop:
         result = _single_mask(job, (width, height), hashes)
         if isinstance(result, FrameDrop):
             return result
-        mask_png, counts = result
+        mask_png, counts, unmapped = result
+        if frame.id_table is not None:
+            facts["unmapped_instrument_pixels"] = unmapped
     return EncodedFrame(
         frame_id=frame.frame_id,
         group=frame.group,

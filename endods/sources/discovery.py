@@ -66,3 +66,44 @@ def files(parent: Path | None, suffix: str) -> list[Path]:
     if parent is None or not parent.is_dir():
         return []
     return sorted(p for p in parent.iterdir() if p.suffix.lower() == suffix and p.is_file())
+
+
+def find_one(root: Path | None, override: Path | None, pattern: re.Pattern[str], option: str) -> Path | None:
+    """An explicit `--option DIR` (must exist), else the one sub-folder of ROOT whose name fully
+    matches `pattern` (docs/formats.md §9: the same download circulates under several names).
+
+    Two matching folders are an error listing both: reading either silently could build from the
+    wrong copy, so the user picks one with `option`.
+    """
+    if override is not None:
+        return resolve(None, override, "", option)
+    if root is None or not root.is_dir():
+        return None
+    found = sorted(p for p in root.iterdir() if p.is_dir() and pattern.fullmatch(p.name))
+    if len(found) > 1:
+        listed = ", ".join(str(p) for p in found)
+        raise SourceError(f"two folders in {root} match the same source: {listed}; pick one with {option} DIR")
+    return found[0] if found else None
+
+
+def child_path(parent: Path, *names: str) -> Path | None:
+    """`parent/names[0]/names[1]/...`, each step matched ignoring case; None when a step is missing."""
+    path: Path | None = parent
+    for name in names:
+        if path is None or not path.is_dir():
+            return None
+        path = child(path, name)
+    return path
+
+
+# Label folders of a VQLA set, newest layout first (docs/formats.md §9.1).
+VQLA_LABEL_DIRS = (("vqa", "Classification"), ("vqla", "Classification"), ("vqla", "label"))
+
+
+def vqla_label_dir(folder: Path) -> Path | None:
+    """The label folder under a VQLA sequence folder (VQLA-18) or set folder (VQLA-17)."""
+    for names in VQLA_LABEL_DIRS:
+        found = child_path(folder, *names)
+        if found is not None:
+            return found
+    return None

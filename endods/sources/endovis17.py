@@ -1,9 +1,11 @@
 """Reader for the MTLEndovis-Gen sources: EndoVis17 ground truth + EndoVis-17-VQLA frames and labels.
 
-FORMATS.md §3. The VQLA-17 frames are already the 1280×1024 crop, the EndoVis17 ground truth is
-one full-size binary folder per instrument instance; the reader links them by the VQLA stem
-`seq{K}_frame{XXX}` (pixel equality with the cropped left frame when a stem does not parse) and
-describes the mask as MaskParts painted in sorted folder order, as ISINet's organize2017 does.
+docs/formats.md §3 and §9. The image of a frame is the EndoVis17 `left_frames` PNG cropped at
+(320, 28) to 1280×1024 (lossless, and aligned with the cropped mask by construction); the VQLA-17
+file only links the frame (stem `seq{K}_frame{XXX}`, or pixel equality of its PNG copy with the
+cropped left frame when a stem does not parse) and gives its activity, whatever format its own
+image copy has (the public copies are JPEG). The ground truth is one full-size binary folder per
+instrument instance, painted in sorted folder order as ISINet's organize2017 does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 from endods.errors import SourceError
 from endods.fuse import map_states
 from endods.sources.base import MaskPart, SourceFrame
-from endods.sources.discovery import check_root, child, files, require, resolve, subdirs
+from endods.sources.discovery import check_root, child, files, find_one, require, resolve, subdirs, vqla_label_dir
 from endods.sources.vqla import read_vqla_label
 
 SOURCE = "endovis17"
@@ -37,6 +39,9 @@ INSTRUMENT_TYPES = (
 _DATASET_DIR = re.compile(r"instrument_dataset_(\d+)", re.IGNORECASE)
 _FRAME_STEM = re.compile(r"frame(\d+)", re.IGNORECASE)
 _VQLA_STEM = re.compile(r"seq(\d+)_frame(\d+)", re.IGNORECASE)
+# Names the VQLA-17 labels circulate under (docs/formats.md §9.1).
+VQLA17_DIR = re.compile(r"endovis-17-vql?a(-extend(ed)?|_extended(_final)?)?", re.IGNORECASE)
+VQLA17_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass(frozen=True)
@@ -59,17 +64,38 @@ def discover_endovis17(root: Path | None, endovis17: Path | None = None, vqla17:
         "EndoVis17 training data",
     )
     vqla = require(
-        resolve(root, vqla17, "EndoVis-17-VQLA", "--vqla17"),
-        root,
-        "EndoVis-17-VQLA",
-        "--vqla17",
-        "EndoVis-17-VQLA labels",
+        find_one(root, vqla17, VQLA17_DIR, "--vqla17"), root, "EndoVis-17-VQLA", "--vqla17", "EndoVis-17-VQLA labels"
     )
-    if not any(True for _ in subdirs(e17, _DATASET_DIR)):
-        raise SourceError(f"EndoVis17 training data: no 'instrument_dataset_K' folder found in {e17}")
-    if _label_dir(vqla) is None:
-        raise SourceError(f"EndoVis-17-VQLA labels: no 'vqla/label' folder found in {vqla}")
+    if not dataset_dirs(e17):
+        raise SourceError(
+            f"EndoVis17 training data: no 'instrument_dataset_K' folder found in {e17} "
+            "(looked directly inside it and one level deeper, e.g. instrument_1_4_training/)"
+        )
+    if vqla_label_dir(vqla) is None:
+        raise SourceError(
+            f"EndoVis-17-VQLA labels: no 'vqla/Classification' (Extended) or 'vqla/label' folder found in {vqla}"
+        )
     return Endovis17Paths(root, e17, vqla)
+
+
+def dataset_dirs(e17: Path) -> dict[int, Path]:
+    """instrument_dataset_K folders directly in the EndoVis17 folder or one level deeper (the
+    archives unpack as instrument_1_4_training/ and instrument_5_8_training/, docs/formats.md §9.3).
+
+    The same K twice is a SourceError naming both folders: which one holds the labels is unknowable.
+    """
+    found: dict[int, Path] = {}
+    candidates = list(subdirs(e17, _DATASET_DIR))
+    for inner in sorted(p for p in e17.iterdir() if p.is_dir() and not _DATASET_DIR.fullmatch(p.name)):
+        candidates.extend(subdirs(inner, _DATASET_DIR))
+    for match, folder in candidates:
+        k = int(match.group(1))
+        if k in found:
+            raise SourceError(
+                f"EndoVis17: instrument_dataset_{k} found twice, {found[k]} and {folder}; keep one of them"
+            )
+        found[k] = folder
+    return found
 
 
 def instrument_type(folder: str) -> tuple[int, int] | None:
@@ -79,11 +105,6 @@ def instrument_type(folder: str) -> tuple[int, int] | None:
         if substring.lower() in lower:
             return type_id, class_id
     return None
-
-
-def _label_dir(vqla: Path) -> Path | None:
-    inner = child(vqla, "vqla")
-    return child(inner, "label") if inner is not None else None
 
 
 def _by_number(folder: Path | None) -> dict[int, Path]:
@@ -138,48 +159,64 @@ class _PixelIndex:
         return self._index.get(_pixel_key(image))
 
 
-def read_endovis17(paths: Endovis17Paths) -> list[SourceFrame]:
-    """One SourceFrame per EndoVis17 frame (and per VQLA-17 label pointing elsewhere), sorted by
-    frame_id, `drop` set per FORMATS.md §5.5 (no_vqla_label, no_activity, no_image, no_mask)."""
-    datasets = {int(m.group(1)): d for m, d in subdirs(paths.endovis17, _DATASET_DIR)}
-    truth = {k: _ground_truth(d) for k, d in sorted(datasets.items())}
-    left = {(k, n): p for k, d in datasets.items() for n, p in _by_number(child(d, "left_frames")).items()}
-    label_dir = _label_dir(paths.vqla17)
-    image_dir = child(paths.vqla17, "left_frames")
-    vqla_images = {p.stem.lower(): p for p in files(image_dir, ".png")}
+def _vqla_images(vqla: Path) -> dict[str, Path]:
+    """VQLA-17 image copies by lower-case stem, any of .png/.jpg/.jpeg (only used to link odd stems)."""
+    folder = child(vqla, "left_frames")
+    found: dict[str, Path] = {}
+    for suffix in VQLA17_IMAGE_SUFFIXES:
+        for path in files(folder, suffix):
+            found.setdefault(path.stem.lower(), path)
+    return found
+
+
+def _link_labels(paths: Endovis17Paths, left: dict[tuple[int, int], Path]) -> dict[tuple[int, int], Path]:
+    """VQLA-17 label files by (dataset K, frame number)."""
+    vqla_images = _vqla_images(paths.vqla17)
     labels: dict[tuple[int, int], Path] = {}
     pixels = _PixelIndex(left)
-    for label in files(label_dir, ".txt"):
+    for label in files(vqla_label_dir(paths.vqla17), ".txt"):
         match = _VQLA_STEM.fullmatch(label.stem)
         if match:
             key = (int(match.group(1)), int(match.group(2)))
         else:
             image = vqla_images.get(label.stem.lower())
-            key = pixels.find(image) if image is not None else None
+            # only a lossless copy can equal the cropped frame; a JPEG copy never does
+            key = pixels.find(image) if image is not None and image.suffix.lower() == ".png" else None
             if key is None:
                 raise SourceError(
-                    f"{label}: stem {label.stem!r} is not 'seq{{K}}_frame{{XXX}}' and its image does not "
-                    "equal any cropped EndoVis17 left frame"
+                    f"{label}: stem {label.stem!r} is not 'seq{{K}}_frame{{XXX}}' and no PNG copy of its image "
+                    "equals a cropped EndoVis17 left frame; rename it to seq{K}_frame{XXX}"
                 )
         labels.setdefault(key, label)
+    return labels
+
+
+def read_endovis17(paths: Endovis17Paths) -> list[SourceFrame]:
+    """One SourceFrame per EndoVis17 frame (and per VQLA-17 label pointing elsewhere), sorted by
+    frame_id, `drop` set per docs/formats.md §5.5 (no_vqla_label, no_activity, no_image, no_mask)."""
+    datasets = dataset_dirs(paths.endovis17)
+    truth = {k: _ground_truth(d) for k, d in sorted(datasets.items())}
+    left = {(k, n): p for k, d in datasets.items() for n, p in _by_number(child(d, "left_frames")).items()}
+    label_dir = vqla_label_dir(paths.vqla17) or paths.vqla17 / "vqla" / "label"
+    labels = _link_labels(paths, left)
     frames = []
     for k, n in set(left) | set(labels):
         name = "frame" + left[(k, n)].stem[5:] if (k, n) in left else f"frame{n:03d}"
         label_path = labels.get((k, n))
         states = read_vqla_label(label_path).states if label_path is not None else ()
         stem = label_path.stem if label_path is not None else f"seq{k}_frame{n:03d}"
-        image = vqla_images.get(stem.lower())
+        image = left.get((k, n))
         parts = tuple(
             MaskPart(found[n], class_id, type_id) for type_id, class_id, found in truth.get(k, []) if n in found
         )
         dataset_dir = datasets.get(k, paths.endovis17 / f"instrument_dataset_{k}")
         drop = None
         if label_path is None:
-            drop = ("no_vqla_label", (label_dir or paths.vqla17 / "vqla" / "label") / f"{stem}.txt")
+            drop = ("no_vqla_label", label_dir / f"{stem}.txt")
         elif not states:
             drop = ("no_activity", label_path)
         elif image is None:
-            drop = ("no_image", (image_dir or paths.vqla17 / "left_frames") / f"{stem}.png")
+            drop = ("no_image", dataset_dir / "left_frames" / f"{name}.png")
         elif not parts:
             drop = ("no_mask", dataset_dir / "ground_truth")
         frames.append(

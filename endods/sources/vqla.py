@@ -1,8 +1,10 @@
-"""Reader for Surgical-VQLA label files (EndoVis-18/17-VQLA, FORMATS.md §2.3, §3.2).
+"""Reader for Surgical-VQLA label files (EndoVis-18/17-VQLA and their Extended sets, docs/formats.md §2.3, §9.1).
 
-One text file per frame, one `question|answer|bbox` line per question. Activities come from the
-state questions (`what is the state of <tool>?`); organ and location questions are kept only so
-that a damaged line anywhere in the file is reported, as the original loader would fail on it.
+One text file per frame, one `question|answer|bbox` line per question. A line is an activity line
+iff its answer is one of the 13 action answers, compared case-sensitively (the Extended sets add a
+tool answer `suction` that differs from the action `Suction` only by case, and the wording of the
+questions answered by tools is not published). Other lines are kept only so that a damaged line
+anywhere in the file is reported, as the original loader would fail on it.
 """
 
 from __future__ import annotations
@@ -30,8 +32,20 @@ ACTION_ANSWERS = (
     "Ultrasound_Sensing",
 )
 LOCATION_ANSWERS = ("left-top", "right-top", "left-bottom", "right-bottom")
-# The loader's `self.labels`: the 18 answers a VQLA file may contain.
-VQLA_ANSWERS = ORGAN_ANSWERS + ACTION_ANSWERS + LOCATION_ANSWERS
+# The 8 tool answers of the Extended sets; `suction` is the tool, `Suction` the action.
+TOOL_ANSWERS = (
+    "bipolar_forceps",
+    "monopolar_curved_scissors",
+    "prograsp_forceps",
+    "large_needle_driver",
+    "ultrasound_probe",
+    "clip_applier",
+    "suction",
+    "stapler",
+)
+# The loader's `self.labels`: the 26 answers a VQLA(-Extended) file may contain (the original
+# sets use the first 18).
+VQLA_ANSWERS = ORGAN_ANSWERS + ACTION_ANSWERS + LOCATION_ANSWERS + TOOL_ANSWERS
 
 STATE_QUESTION = re.compile(r"^what is the state of (.+)\?$", re.IGNORECASE)
 FRAME_KEY = re.compile(r"^(frame\d+)", re.IGNORECASE)
@@ -54,17 +68,18 @@ class VqlaLabel:
 
     @property
     def state_lines(self) -> tuple[QALine, ...]:
-        return tuple(q for q in self.lines if STATE_QUESTION.match(q.question))
+        """Activity lines: those answered with one of the 13 actions (exact case), whatever the question."""
+        return tuple(q for q in self.lines if q.answer in ACTION_ANSWERS)
 
     @property
     def states(self) -> tuple[str, ...]:
-        """Raw answers of the state questions, in file order (input of `endods.fuse`)."""
+        """Action answers of the frame, in file order (input of `endods.fuse`)."""
         return tuple(q.answer for q in self.state_lines)
 
     @property
     def tools(self) -> tuple[str, ...]:
-        """Normalised tool names of the state questions (lower case, `_` -> space); informational."""
-        return tuple(tool_name(q.question) for q in self.state_lines)
+        """Normalised tool names of the activity lines asked as state questions; informational."""
+        return tuple(tool_name(q.question) for q in self.state_lines if STATE_QUESTION.match(q.question))
 
 
 def tool_name(question: str) -> str:
@@ -95,8 +110,8 @@ def parse_vqla_text(text: str, path: Path) -> VqlaLabel:
     """Parse a label file's text; `path` only names the file in errors.
 
     Raises SourceError naming the file, line number and line for a line that is not
-    `question|answer|bbox` with 4 integers, and naming the file and answer for an answer outside
-    the 18-word vocabulary or a state question answered with a non-action.
+    `question|answer|bbox` with 4 integers, and naming the file, line number and answer for an
+    answer outside the 26-word vocabulary (case-sensitive).
     """
     lines: list[QALine] = []
     for line_no, raw in enumerate(text.splitlines(), start=1):
@@ -110,12 +125,8 @@ def parse_vqla_text(text: str, path: Path) -> VqlaLabel:
         question, answer = parts[0].strip(), parts[1].strip()
         if answer not in VQLA_ANSWERS:
             raise SourceError(
-                f"{path}: line {line_no}: answer {answer!r} is not in the VQLA vocabulary {list(VQLA_ANSWERS)}"
-            )
-        if STATE_QUESTION.match(question) and answer not in ACTION_ANSWERS:
-            raise SourceError(
-                f"{path}: line {line_no}: state question {question!r} has answer {answer!r}, "
-                f"which is not an action {list(ACTION_ANSWERS)}"
+                f"{path}: line {line_no}: answer {answer!r} is not in the 26-answer VQLA vocabulary "
+                f"(answers are case-sensitive) {list(VQLA_ANSWERS)}; correct the label file"
             )
         lines.append(QALine(line_no, question, answer, bbox))
     return VqlaLabel(path, tuple(lines))

@@ -1,4 +1,4 @@
-"""Synthetic source trees in the real layouts (FORMATS.md §7), for tests and the demo.
+"""Synthetic source trees in the real download layouts (docs/formats.md §9), for tests and the demo.
 
 `synth_endovis18` / `synth_endovis17` write a ROOT that `endods build mtlendovis[-gen] --src ROOT`
 reads, and return a `SynthReport` with the frames and drops a correct build must produce.

@@ -1,18 +1,23 @@
-"""Synthetic EndoVis17 + EndoVis-17-VQLA source ROOT in the real layouts (FORMATS.md §3, §7).
+"""Synthetic EndoVis17 + EndoVis-17-VQLA source ROOT in the real layouts (docs/formats.md §3, §9).
 
-`synth_endovis17(DEST)` writes `DEST/endovis17/instrument_dataset_K/` (1920×1080 frames, one
-ground-truth folder per instrument with part codes 10/20/30) and `DEST/EndoVis-17-VQLA/` (the
-1280×1024 crops at (320, 28) and their label files), so `endods build mtlendovis-gen --src DEST`
-runs without the licensed data. Tools enter from the frame edges, so cropping changes the counts.
+`synth_endovis17(DEST)` writes `DEST/endovis17/instrument_1_4_training/instrument_dataset_K/` (and
+`instrument_5_8_training/` for K >= 5: 1920×1080 frames, one ground-truth folder per instrument
+with part codes 10/20/30) and `DEST/EndoVis-17-VQA_extended_final/` (Extended labels in
+`vqla/Classification`, JPEG copies of the 1280×1024 crops at (320, 28)); `layout="original"` writes
+`DEST/endovis17/instrument_dataset_K/` and `DEST/EndoVis-17-VQLA/` (PNG crops, `vqla/label`). Either
+way `endods build mtlendovis-gen --src DEST` runs without the licensed data. Tools enter from the
+frame edges, so cropping changes the counts.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from endods.errors import EndodsError
+from endods.sources.vqla import TOOL_ANSWERS
 from endods.synth.common import (
     SynthReport,
     bbox_1based,
@@ -26,7 +31,9 @@ from endods.synth.common import (
 )
 
 WIDTH, HEIGHT = 1920, 1080
-CROP = (320, 28, 1280, 1024)  # x0, y0, w, h (FORMATS.md §3.1)
+CROP = (320, 28, 1280, 1024)  # x0, y0, w, h (docs/formats.md §3.1)
+LAYOUTS = ("real", "original")
+JPEG_PARAMS = [cv2.IMWRITE_JPEG_QUALITY, 95]
 # ground-truth folder -> (2017 type id, MTLEndovis class id, VQLA tool name)
 FOLDERS = {
     "Bipolar_Forceps_labels": (1, 1, "bipolar_forceps"),
@@ -82,7 +89,7 @@ def _frame(rng: np.random.Generator, folders: tuple[str, ...], answers: tuple[st
     parts: dict[str, np.ndarray] = {}
     x0, y0, w, h = CROP
     lines = [f"what organ is being operated?|kidney|1,1,{w},{h}"]
-    locations = []
+    locations, tools = [], []
     for folder, answer in zip(folders, answers, strict=True):
         canvas = tool_canvas(rng, HEIGHT, WIDTH)
         visible = answer is not None and not answer.startswith("-")
@@ -98,11 +105,32 @@ def _frame(rng: np.random.Generator, folders: tuple[str, ...], answers: tuple[st
         lines.append(f"what is the state of {tool}?|{answer.lstrip('-')}|{','.join(map(str, box or (1, 1, w, h)))}")
         if box is not None:
             locations.append(f"where is {tool} located?|{quadrant(box, w, h)}|{','.join(map(str, box))}")
-    return {"image": image, "parts": parts, "types": types, "qa": lines + locations}
+            if tool in TOOL_ANSWERS:  # Extended-set tool line (docs/formats.md §9.1)
+                tools.append(f"what tool is at {quadrant(box, w, h)}?|{tool}|{','.join(map(str, box))}")
+    return {"image": image, "parts": parts, "types": types, "qa": lines + locations, "tool_qa": tools}
+
+
+def _dataset_dir(k: int, real: bool) -> str:
+    """Where instrument_dataset_K unpacks: inside its archive's folder in the real layout (§9.3)."""
+    archive = "instrument_1_4_training/" if k <= 4 else "instrument_5_8_training/"
+    return f"endovis17/{archive if real else ''}instrument_dataset_{k}"
+
+
+def _jpeg_bytes(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), JPEG_PARAMS)
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
 
 
 def synth_endovis17(
-    dest: Path, sequences: int = 2, frames: int = 8, seed: int = 0, damaged: bool = False, overwrite: bool = False
+    dest: Path,
+    sequences: int = 2,
+    frames: int = 8,
+    seed: int = 0,
+    damaged: bool = False,
+    overwrite: bool = False,
+    layout: str = "real",
 ) -> SynthReport:
     """Write a synthetic MTLEndovis-Gen source ROOT under `dest`; return what a correct build must yield.
 
@@ -110,13 +138,19 @@ def synth_endovis17(
     truth in sorted folder order (later wins); `unmapped_instrument_pixels` counts Vessel_Sealer /
     Grasping_Retractor pixels in the crop (background in MTLEndovis). Planned drops (`frames >= 4`):
     in instrument_dataset_1 the last frame has no VQLA file (`no_vqla_label`), the one before no state
-    question (`no_activity`). With `damaged` (`frames >= 2`), the second dataset's frame000 has no VQLA image
-    (`no_image`) and frame001 no ground-truth file in any folder (`no_mask`).
+    question (`no_activity`). With `damaged` (`frames >= 2`), the second dataset's frame000 has no
+    EndoVis17 left frame (`no_image`) and frame001 no ground-truth file in any folder (`no_mask`).
+    `layout` "real" writes the layouts of docs/formats.md §9, "original" the older ones.
     """
-    if not 1 <= sequences <= 8 or frames < 1:
+    if not 1 <= sequences <= 8 or frames < 1 or layout not in LAYOUTS:
         raise EndodsError(
-            f"synth endovis17: sequences must be 1..8 and frames >= 1, got sequences={sequences}, frames={frames}"
+            f"synth endovis17: sequences must be 1..8, frames >= 1 and layout one of {list(LAYOUTS)}, "
+            f"got sequences={sequences}, frames={frames}, layout={layout!r}"
         )
+    real = layout == "real"
+    vqla, label_dir = (
+        ("EndoVis-17-VQA_extended_final", "vqla/Classification") if real else ("EndoVis-17-VQLA", "vqla/label")
+    )
     dest = Path(dest)
     rng = np.random.default_rng(seed)
     report = SynthReport("endovis17", dest)
@@ -124,7 +158,7 @@ def synth_endovis17(
     to_class = np.zeros(256, np.uint8)
     for type_id, class_id, _tool in FOLDERS.values():
         to_class[type_id] = class_id
-    with staged_tree(dest, ("endovis17", "EndoVis-17-VQLA"), overwrite) as out:
+    with staged_tree(dest, ("endovis17", vqla), overwrite) as out:
         for k in range(1, sequences + 1):
             folders, scenarios = DATASETS[(k - 1) % len(DATASETS)]
             offset = int(rng.integers(len(scenarios)))
@@ -140,21 +174,21 @@ def synth_endovis17(
                 elif damaged and k == min(2, sequences) and frames >= 2 and f in (0, 1):
                     drop = "no_image" if f == 0 else "no_mask"
                 p = _frame(rng, folders, answers)
-                out.write(f"endovis17/instrument_dataset_{k}/left_frames/{name}.png", png_bytes(p["image"]))
+                dataset_dir = _dataset_dir(k, real)
+                if drop != "no_image":
+                    out.write(f"{dataset_dir}/left_frames/{name}.png", png_bytes(p["image"]))
                 if drop != "no_mask":
                     for folder in folders:
-                        out.write(
-                            f"endovis17/instrument_dataset_{k}/ground_truth/{folder}/{name}.png",
-                            png_bytes(p["parts"][folder]),
-                        )
-                qa = p["qa"]
+                        out.write(f"{dataset_dir}/ground_truth/{folder}/{name}.png", png_bytes(p["parts"][folder]))
+                qa = p["qa"] + (p["tool_qa"] if real else [])
                 if drop == "no_activity":
                     qa = [line for line in qa if not line.startswith("what is the state of")]
                 if drop != "no_vqla_label":
-                    out.write(f"EndoVis-17-VQLA/vqla/label/{stem}.txt", "\n".join(qa) + "\n")
+                    out.write(f"{vqla}/{label_dir}/{stem}.txt", "\n".join(qa) + "\n")
                     if drop != "no_image":
-                        crop = p["image"][y0 : y0 + h, x0 : x0 + w]
-                        out.write(f"EndoVis-17-VQLA/left_frames/{stem}.png", png_bytes(crop))
+                        crop = np.ascontiguousarray(p["image"][y0 : y0 + h, x0 : x0 + w])
+                        copy = _jpeg_bytes(crop) if real else png_bytes(crop)
+                        out.write(f"{vqla}/left_frames/{stem}.{'jpg' if real else 'png'}", copy)
                 if drop is not None:
                     report.dropped[frame_id] = drop
                     continue

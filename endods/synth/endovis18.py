@@ -1,7 +1,10 @@
-"""Synthetic EndoVis18 + ISINet + EndoVis-18-VQLA source ROOT in the real layouts (FORMATS.md §2, §7).
+"""Synthetic EndoVis18 + ISINet + EndoVis-18-VQLA source ROOT in the real layouts (docs/formats.md §2, §9).
 
-`synth_endovis18(DEST)` writes `DEST/endovis18/`, `DEST/isinet18/` and `DEST/EndoVis-18-VQLA/` so
-that `endods build mtlendovis --src DEST` runs without the licensed data. Frames cycle through
+`synth_endovis18(DEST)` writes `DEST/endovis18/` (the real release folder names), `DEST/isinet18/`
+(organised masks + `labels_2017.json`, 2018 or 2017-compatible ids) and
+`DEST/EndoVis-18-VQA_extended/` (Extended labels in `seq_N/vqa/Classification`, tool answers
+included); `layout="original"` writes the older `DEST/EndoVis-18-VQLA/seq_N/vqla/label` form. Either
+way `endods build mtlendovis --src DEST` runs without the licensed data. Frames cycle through
 scenarios that exercise every branch of policy P1, and a few frames are written so that a correct
 build must drop them (FORMATS.md §5.5); the returned report is the truth to compare a build with.
 """
@@ -35,6 +38,22 @@ SEQUENCES = (1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16)
 VAL_SEQUENCES = frozenset({2, 5, 9, 15})
 NO_VQLA_SEQUENCES = frozenset({13})  # EndoVis-18-VQLA has no seq_13: all its frames are `no_vqla_label`
 
+# The ids the organised masks carry, per ISINet table (docs/formats.md §9.5): 2018 ids = MTLEndovis ids.
+ISINET_TABLES = {
+    "2018": (
+        "Bipolar Forceps", "Prograsp Forceps", "Large Needle Driver", "Monopolar Curved Scissors",
+        "Ultrasound Probe", "Suction Instrument", "Clip Applier",
+    ),
+    "2017": (
+        "Bipolar Forceps", "Prograsp Forceps", "Large Needle Driver", "Vessel Sealer", "Grasping Retractor",
+        "Monopolar Curved Scissors", "Ultrasound Probe", "Suction Instrument", "Clip Applier",
+    ),
+}  # fmt: skip
+LAYOUTS = ("real", "original")
+# Extended-set tool answer of each tool (docs/formats.md §9.1): the suction tool is `suction`, the
+# action `Suction`.
+TOOL_ANSWERS = {"suction_instrument": "suction"}
+
 # VQLA tool name -> ISINet class id (None: a tool without a segmentation class).
 TOOLS = {
     "bipolar_forceps": 1,
@@ -67,7 +86,8 @@ SCENARIOS: tuple[tuple[str, tuple[tuple[str, str, bool], ...]], ...] = (
     ("retraction", (("prograsp_forceps", "Retraction", True), ("bipolar_forceps", "Grasping", True))),
     ("grasping", (("bipolar_forceps", "Grasping", True),)),
     ("manipulation", (("prograsp_forceps", "Tissue_Manipulation", True), ("bipolar_forceps", "Idle", True))),
-    ("idle", (("bipolar_forceps", "Idle", True), ("prograsp_forceps", "Idle", True))),
+    # the suction tool idle: its tool answer `suction` must not make this a suction frame
+    ("idle", (("bipolar_forceps", "Idle", True), ("suction_instrument", "Idle", True))),
     ("idle", (("bipolar_forceps", "Idle", False),)),  # tool out of view: no instrument pixels
 )
 
@@ -91,8 +111,18 @@ _WHOLE_TOOL_COLOR = {5: (12, 255, 141), 6: (123, 15, 175)}  # probe / suction ar
 
 
 def release_folder(seq: int) -> str:
+    """Release folder of a sequence, named as the archives unpack (ISINet organize2018 `data_folders`)."""
     release = 1 if seq <= 4 else 2 if seq <= 7 else 3 if seq <= 12 else 4
-    return f"miccai_challenge_2018_release_{release}"
+    return "miccai_challenge_2018_release_1" if release == 1 else f"miccai_challenge_release_{release}"
+
+
+def _isinet_ids(ids: str) -> np.ndarray:
+    """LUT from MTLEndovis (= ISINet 2018) ids to the ids of the chosen ISINet table."""
+    names = ISINET_TABLES[ids]
+    lut = np.zeros(256, np.uint8)
+    for mtl_id, name in enumerate(ISINET_TABLES["2018"], start=1):
+        lut[mtl_id] = names.index(name) + 1
+    return lut
 
 
 def _frame(rng: np.random.Generator, scenario: tuple) -> dict:
@@ -125,11 +155,22 @@ def _frame(rng: np.random.Generator, scenario: tuple) -> dict:
     lines = [f"what organ is being operated?|kidney|{','.join(map(str, bbox_1based(kidney > 0)))}"]
     for tool, answer, _visible in scenario:
         lines.append(f"what is the state of {tool}?|{answer}|{','.join(map(str, _tool_box(tool, drawn, instances)))}")
+    tools = []
     for k, (tool, _class_id) in enumerate(drawn, start=1):
         box = bbox_1based(instances == k) if _class_id is not None else None
         if box is not None:
-            lines.append(f"where is {tool} located?|{quadrant(box, WIDTH, HEIGHT)}|{','.join(map(str, box))}")
-    return {"image": image, "labels": labels, "types": types, "instances": instances, "drawn": drawn, "qa": lines}
+            where = quadrant(box, WIDTH, HEIGHT)
+            lines.append(f"where is {tool} located?|{where}|{','.join(map(str, box))}")
+            tools.append(f"what tool is at {where}?|{TOOL_ANSWERS.get(tool, tool)}|{','.join(map(str, box))}")
+    return {
+        "image": image,
+        "labels": labels,
+        "types": types,
+        "instances": instances,
+        "drawn": drawn,
+        "qa": lines,
+        "tool_qa": tools,
+    }
 
 
 def _tool_box(tool: str, drawn: list, instances: np.ndarray) -> tuple[int, int, int, int]:
@@ -142,7 +183,14 @@ def _tool_box(tool: str, drawn: list, instances: np.ndarray) -> tuple[int, int, 
 
 
 def synth_endovis18(
-    dest: Path, sequences: int = 3, frames: int = 8, seed: int = 0, damaged: bool = False, overwrite: bool = False
+    dest: Path,
+    sequences: int = 3,
+    frames: int = 8,
+    seed: int = 0,
+    damaged: bool = False,
+    overwrite: bool = False,
+    ids: str = "2018",
+    layout: str = "real",
 ) -> SynthReport:
     """Write a synthetic MTLEndovis source ROOT under `dest`; return what a correct build must yield.
 
@@ -150,7 +198,16 @@ def synth_endovis18(
     (`no_vqla_label`) and the one before has no state question (`no_activity`); a seq_13 (when
     `sequences >= 12`) has no VQLA labels at all, as in the real data. With `damaged` (`frames >= 2`), the second
     sequence's frame000 has no image anywhere (`no_image`) and frame001 no type mask (`no_mask`).
+
+    `ids` picks the ISINet table the masks carry ("2018" or the 2017-compatible "2017"; the report
+    always counts MTLEndovis ids); `layout` "real" writes the layouts of docs/formats.md §9,
+    "original" the older EndoVis-18-VQLA form (18 answers, no tool lines, no label table for 2018 ids).
     """
+    if ids not in ISINET_TABLES or layout not in LAYOUTS:
+        raise EndodsError(
+            f"synth endovis18: ids must be one of {list(ISINET_TABLES)} and layout one of "
+            f"{list(LAYOUTS)}, got ids={ids!r}, layout={layout!r}"
+        )
     if not 1 <= sequences <= len(SEQUENCES) or frames < 1:
         raise EndodsError(
             f"synth endovis18: sequences must be 1..{len(SEQUENCES)} and frames >= 1, "
@@ -161,7 +218,13 @@ def synth_endovis18(
     offset = int(rng.integers(len(SCENARIOS)))
     report = SynthReport("endovis18", dest)
     seqs = SEQUENCES[:sequences]
-    with staged_tree(dest, ("endovis18", "isinet18", "EndoVis-18-VQLA"), overwrite) as out:
+    real = layout == "real"
+    vqla, label_dir = ("EndoVis-18-VQA_extended", "vqa/Classification") if real else ("EndoVis-18-VQLA", "vqla/label")
+    to_ids = _isinet_ids(ids)
+    with staged_tree(dest, ("endovis18", "isinet18", vqla), overwrite) as out:
+        if real or ids != "2018":
+            table = [{"name": n, "classid": i} for i, n in enumerate(ISINET_TABLES[ids], start=1)]
+            out.write_json("isinet18/labels_2017.json", table)
         counter = 0
         for s_index, seq in enumerate(seqs):
             release = release_folder(seq)
@@ -189,21 +252,21 @@ def synth_endovis18(
                     out.write(f"isinet18/{split}/images/{stem}.png", image_png)
                 out.write(f"endovis18/{release}/seq_{seq}/labels/{name}.png", png_bytes(p["labels"]))
                 if drop != "no_mask":
-                    out.write(f"isinet18/{split}/annotations/{stem}.png", png_bytes(p["types"]))
+                    out.write(f"isinet18/{split}/annotations/{stem}.png", png_bytes(to_ids[p["types"]]))
                     for k, (_tool, class_id) in enumerate(p["drawn"], start=1):
                         if class_id is not None:
                             inst = np.where(p["instances"] == k, 255, 0).astype(np.uint8)
                             out.write(
-                                f"isinet18/{split}/binary_annotations/{stem}_class{class_id}_inst{k}.png",
+                                f"isinet18/{split}/binary_annotations/{stem}_class{to_ids[class_id]}_inst{k}.png",
                                 png_bytes(inst),
                             )
-                qa = p["qa"]
+                qa = p["qa"] + (p["tool_qa"] if real else [])
                 if drop == "no_activity":
                     qa = [line for line in qa if not line.startswith("what is the state of")]
                 if drop != "no_vqla_label":
-                    out.write(f"EndoVis-18-VQLA/seq_{seq}/vqla/label/{name}_QA.txt", "\n".join(qa) + "\n")
+                    out.write(f"{vqla}/seq_{seq}/{label_dir}/{name}_QA.txt", "\n".join(qa) + "\n")
                     if drop != "no_image":
-                        out.write(f"EndoVis-18-VQLA/seq_{seq}/left_frames/{name}.png", image_png)
+                        out.write(f"{vqla}/seq_{seq}/left_frames/{name}.png", image_png)
                 if drop is not None:
                     report.dropped[frame_id] = drop
                     continue

@@ -96,7 +96,7 @@ def test_mask_value_outside_label_map(tmp_path, endovis18_copy):
 
 def test_bad_vqla_line_and_unknown_answer(tmp_path, endovis18_copy):
     root, _ = endovis18_copy
-    label = next(root.glob("EndoVis-18-VQLA/seq_2/vqla/label/frame001*.txt"))
+    label = next(root.glob("EndoVis-18-VQA_extended/seq_2/vqa/Classification/frame001*.txt"))
     original = label.read_text()
     label.write_text(original + "what is the state of bipolar_forceps?|Dancing|1,1,5,5\n")
     _assert_error(_build(root, tmp_path / "a"), label.name, "Dancing", out=tmp_path / "a")
@@ -107,7 +107,7 @@ def test_bad_vqla_line_and_unknown_answer(tmp_path, endovis18_copy):
 def test_unknown_endovis17_folder(tmp_path, endovis17_source):
     root = tmp_path / "src"
     shutil.copytree(endovis17_source[0], root)
-    gt = next(root.glob("endovis17/instrument_dataset_1/ground_truth"))
+    gt = next(root.glob("endovis17/*/instrument_dataset_1/ground_truth"))
     shutil.copytree(next(gt.iterdir()), gt / "Mystery_Tool_labels")
     result = runner.invoke(app, ["build", "mtlendovis-gen", "--src", str(root), "--out", str(tmp_path / "out")])
     _assert_error(result, "Mystery_Tool_labels", out=tmp_path / "out")

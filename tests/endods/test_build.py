@@ -9,10 +9,11 @@ import datasets
 import numpy as np
 import pytest
 
-from endods.build import BuildOptions, build_mtlendovis
+from endods.build import BuildOptions, build_mtlendovis, build_mtlendovis_gen
 from endods.dataset import open_dataset
 from endods.pngio import decode_png
 from endods.split import SplitConfig
+from endods.synth import synth_endovis17, synth_endovis18
 from endods.validate import validate_dataset
 from schemas.labelmaps import MTLENDOVIS
 from schemas.records import build_features
@@ -166,3 +167,78 @@ def _mapped(answers: list[str]) -> list[str]:
     """FORMATS.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
     special = {"Tissue_Manipulation": "manipulation", "Tool_Manipulation": "manipulation", "Staple": "stapling"}
     return [special.get(a, a.lower()) for a in answers]
+
+
+def _assert_build_is_the_report(out: Path, report) -> None:
+    """Frames, drops, activities and every frame's class pixel counts exactly as the generator painted them."""
+    ds = open_dataset(out)
+    manifest = ds.manifest
+    assert set(manifest.frames) == set(report.frames)
+    assert {d.frame_id: d.reason for d in manifest.dropped} == report.dropped
+    seen = 0
+    for split in ds.splits:
+        for rec in ds.records(split):
+            truth = report.frames[rec.frame_id]
+            assert manifest.frames[rec.frame_id]["activity"] == truth["activity"]
+            mask = decode_png(rec.mask)
+            assert mask.shape == (1024, 1280)
+            assert np.bincount(mask.ravel(), minlength=8).tolist() == truth["class_pixels"]
+            seen += 1
+    assert seen == len(report.frames)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"ids": "2017"}, {"layout": "original"}],
+    ids=["real-2018", "real-2017", "original"],
+)
+def test_mtlendovis_from_each_layout_and_isinet_table_is_the_report(tmp_path, variant):
+    """docs/formats.md §9: the Extended VQLA, both ISINet id tables and the older layout build the same truth."""
+    report = synth_endovis18(tmp_path / "src", sequences=2, frames=4, seed=5, damaged=True, **variant)
+    manifest = build_mtlendovis(tmp_path / "src", tmp_path / "out", BuildOptions())
+    _assert_build_is_the_report(tmp_path / "out", report)
+    table = manifest.options["isinet_id_table"]
+    if variant.get("ids") == "2017":
+        assert table["file"] == "labels_2017.json" and table["unmapped"] == [4, 5]
+        assert table["to_mtlendovis"] == {"1": 1, "2": 2, "3": 3, "4": 0, "5": 0, "6": 4, "7": 5, "8": 6, "9": 7}
+    elif variant.get("layout") == "original":
+        assert table["file"] is None and "2018" in table["ids"]
+    else:
+        assert table["to_mtlendovis"] == {str(i): i for i in range(1, 8)}
+    assert manifest.options["endovis18_folders_read"] == [".", "miccai_challenge_2018_release_1"]
+
+
+@pytest.mark.parametrize("layout", ["real", "original"])
+def test_mtlendovis_gen_from_each_layout_is_the_report(tmp_path, layout):
+    report = synth_endovis17(tmp_path / "src", sequences=2, frames=4, seed=5, damaged=True, layout=layout)
+    build_mtlendovis_gen(tmp_path / "src", tmp_path / "out", BuildOptions())
+    _assert_build_is_the_report(tmp_path / "out", report)
+
+
+def test_suction_action_and_suction_tool_label_exactly_the_suction_action_frames(built_mtlendovis, endovis18_source):
+    """`Suction` (action) and `suction` (tool) both occur; only the action makes a suction frame (§9.1)."""
+    root, report = endovis18_source
+    manifest = open_dataset(built_mtlendovis).manifest
+    action, tool = set(), set()
+    for label in root.glob("EndoVis-18-VQA_extended/seq_*/vqa/Classification/*.txt"):
+        answers = [line.split("|")[1] for line in label.read_text().splitlines() if line]
+        frame_id = f"{label.parent.parent.parent.name}/{label.name.split('_')[0]}"
+        if "Suction" in answers:
+            action.add(frame_id)
+        if "suction" in answers:
+            tool.add(frame_id)
+    assert action and tool - action  # both cases are present in the fixture
+    suction = {fid for fid, rec in manifest.frames.items() if rec["activity"] == "suction"}
+    assert suction == action
+
+
+def test_gen_workers_and_repeat_give_identical_bytes(tmp_path, endovis17_source, built_mtlendovis_gen):
+    """The Gen image is cropped and re-encoded at build time: still byte-identical for any worker count."""
+    out = tmp_path / "w2"
+    build_mtlendovis_gen(endovis17_source[0], out, BuildOptions(workers=2))
+    for rel in ["README.md", *open_dataset(out).manifest.outputs]:
+        assert (out / rel).read_bytes() == (built_mtlendovis_gen / rel).read_bytes(), rel
+    a = json.loads((out / "manifest.json").read_text())
+    b = json.loads((built_mtlendovis_gen / "manifest.json").read_text())
+    a.pop("provenance"), b.pop("provenance")
+    assert a == b

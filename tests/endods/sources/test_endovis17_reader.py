@@ -1,4 +1,4 @@
-"""MTLEndovis-Gen reader (FORMATS.md §3, §5.5) on a synthetic ROOT and on hand-made trees."""
+"""MTLEndovis-Gen reader (docs/formats.md §3, §5.5, §9) on synthetic ROOTs and on hand-made trees."""
 
 import shutil
 from pathlib import Path
@@ -15,10 +15,21 @@ from endods.synth import synth_endovis17
 STATE = "what is the state of bipolar_forceps?|Idle|1,1,2,2\n"
 
 
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    root = tmp_path_factory.mktemp("src17")
-    return root, synth_endovis17(root, sequences=2, frames=4, seed=2, damaged=True)
+# (layout, VQLA-17 folder, label folder inside it, where instrument_dataset_K sits in endovis17/)
+LAYOUTS = {
+    "real": ("EndoVis-17-VQA_extended_final", "vqla/Classification", "instrument_1_4_training/"),
+    "original": ("EndoVis-17-VQLA", "vqla/label", ""),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
+def synth(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"src17-{request.param}")
+    return root, synth_endovis17(root, sequences=2, frames=4, seed=2, damaged=True, layout=request.param)
+
+
+def _layout(root: Path) -> tuple[str, str, str]:
+    return LAYOUTS["real"] if (root / LAYOUTS["real"][0]).is_dir() else LAYOUTS["original"]
 
 
 def _touch(root: Path, rel: str, text: str = "") -> Path:
@@ -56,7 +67,8 @@ def test_reader_gives_exactly_the_report(synth):
         frame = kept[frame_id]
         k, name = frame_id.removeprefix("instrument_dataset_").split("/")
         assert (frame.group, frame.source, frame.crop) == (truth["group"], "endovis17", (320, 28, 1280, 1024))
-        assert frame.image_path == root / f"EndoVis-17-VQLA/left_frames/seq{k}_{name}.png"
+        # the Gen image is the full-size EndoVis17 frame, cropped at decode time (docs/formats.md §9.2)
+        assert frame.image_path == root / f"endovis17/{_layout(root)[2]}instrument_dataset_{k}/left_frames/{name}.png"
         assert list(frame.states) == frame.facts["answers"] == truth["states"]
         assert frame.facts["states"] == _mapped(truth["states"])
         assert choose_activity(frame.states) == truth["activity"]
@@ -67,9 +79,13 @@ def test_reader_gives_exactly_the_report(synth):
         types = _assemble(frame.mask_parts, "source_type")
         assert int(np.isin(types, (4, 5)).sum()) == truth["unmapped_instrument_pixels"]
     drops = {f.frame_id: f.drop[1] for f in frames if f.drop}
-    assert drops["instrument_dataset_1/frame003"] == root / "EndoVis-17-VQLA/vqla/label/seq1_frame003.txt"
-    assert drops["instrument_dataset_2/frame000"] == root / "EndoVis-17-VQLA/left_frames/seq2_frame000.png"
-    assert drops["instrument_dataset_2/frame001"] == root / "endovis17/instrument_dataset_2/ground_truth"
+    vqla, labels, inner = _layout(root)
+    assert drops["instrument_dataset_1/frame003"] == root / f"{vqla}/{labels}/seq1_frame003.txt"
+    assert (
+        drops["instrument_dataset_2/frame000"]
+        == root / f"endovis17/{inner}instrument_dataset_2/left_frames/frame000.png"
+    )
+    assert drops["instrument_dataset_2/frame001"] == root / f"endovis17/{inner}instrument_dataset_2/ground_truth"
 
 
 @pytest.mark.parametrize(
@@ -97,31 +113,42 @@ def test_unknown_ground_truth_folder_is_an_error(tmp_path):
         read_endovis17(discover_endovis17(tmp_path))
 
 
-def test_label_for_a_missing_dataset_is_no_mask(tmp_path):
+def test_label_for_a_missing_dataset_is_no_image(tmp_path):
+    """The Gen image is the EndoVis17 frame: a VQLA-17 copy alone is not enough (docs/formats.md §9.2)."""
     _touch(tmp_path, "endovis17/instrument_dataset_1/left_frames/frame000.png")
     _touch(tmp_path, "EndoVis-17-VQLA/vqla/label/seq9_frame5.txt", STATE)
     _touch(tmp_path, "EndoVis-17-VQLA/left_frames/seq9_frame5.png")
     frames = {f.frame_id: f.drop for f in read_endovis17(discover_endovis17(tmp_path))}
-    assert frames["instrument_dataset_9/frame005"][0] == "no_mask"
+    assert frames["instrument_dataset_9/frame005"] == (
+        "no_image",
+        tmp_path / "endovis17/instrument_dataset_9/left_frames/frame005.png",
+    )
     assert frames["instrument_dataset_1/frame000"][0] == "no_vqla_label"
 
 
 def test_unparsable_stem_links_by_pixels(synth, tmp_path):
     src, report = synth
-    for rel in ("endovis17/instrument_dataset_1/left_frames", "endovis17/instrument_dataset_1/ground_truth"):
-        shutil.copytree(src / rel, tmp_path / rel)
+    dataset = f"endovis17/{_layout(src)[2]}instrument_dataset_1"
+    for rel in ("left_frames", "ground_truth"):
+        shutil.copytree(src / dataset / rel, tmp_path / "endovis17/instrument_dataset_1" / rel)
     label = _touch(tmp_path, "EndoVis-17-VQLA/vqla/label/mystery_42.txt", STATE)
     (tmp_path / "EndoVis-17-VQLA/left_frames").mkdir()
-    shutil.copy(
-        src / "EndoVis-17-VQLA/left_frames/seq1_frame001.png", tmp_path / "EndoVis-17-VQLA/left_frames/mystery_42.png"
-    )
+    x0, y0, w, h = CROP
+    full = cv2.imread(str(src / dataset / "left_frames/frame001.png"))
+    copy = tmp_path / "EndoVis-17-VQLA/left_frames/mystery_42.png"
+    cv2.imwrite(str(copy), full[y0 : y0 + h, x0 : x0 + w])
     frames = {f.frame_id: f for f in read_endovis17(discover_endovis17(tmp_path))}
     linked = frames["instrument_dataset_1/frame001"]
     assert linked.drop is None and linked.label_path == label
-    assert linked.image_path.name == "mystery_42.png"
+    assert linked.image_path == tmp_path / "endovis17/instrument_dataset_1/left_frames/frame001.png"
     assert frames["instrument_dataset_1/frame000"].drop[0] == "no_vqla_label"
+    # a lossy JPEG copy never equals the frame: it cannot link an odd stem
+    copy.rename(copy.with_suffix(".jpg"))
+    with pytest.raises(SourceError, match="mystery_42"):
+        read_endovis17(discover_endovis17(tmp_path))
     # an image equal to no cropped frame cannot be linked
-    cv2.imwrite(str(linked.image_path), np.zeros((1024, 1280, 3), np.uint8))
+    cv2.imwrite(str(copy), np.zeros((1024, 1280, 3), np.uint8))
+    copy.with_suffix(".jpg").unlink()
     with pytest.raises(SourceError, match="mystery_42"):
         read_endovis17(discover_endovis17(tmp_path))
 

@@ -62,9 +62,10 @@ def test_reader_gives_exactly_the_report(synth):
 def test_drop_paths_name_the_missing_or_offending_file(synth):
     root, _ = synth
     drops = {f.frame_id: f.drop for f in read_endovis18(discover_endovis18(root)) if f.drop}
-    assert drops["seq_1/frame003"] == ("no_vqla_label", root / "EndoVis-18-VQLA/seq_1/vqla/label/frame003_QA.txt")
-    assert drops["seq_1/frame002"] == ("no_activity", root / "EndoVis-18-VQLA/seq_1/vqla/label/frame002_QA.txt")
-    assert drops["seq_2/frame000"] == ("no_image", root / "EndoVis-18-VQLA/seq_2/left_frames/frame000.png")
+    labels = root / "EndoVis-18-VQA_extended/seq_1/vqa/Classification"
+    assert drops["seq_1/frame003"] == ("no_vqla_label", labels / "frame003_QA.txt")
+    assert drops["seq_1/frame002"] == ("no_activity", labels / "frame002_QA.txt")
+    assert drops["seq_2/frame000"] == ("no_image", root / "EndoVis-18-VQA_extended/seq_2/left_frames/frame000.png")
     assert drops["seq_2/frame001"] == ("no_mask", root / "isinet18/val/annotations/seq2_frame001.png")
 
 

@@ -1,4 +1,4 @@
-"""Synthetic EndoVis17 ROOT: exact layout (FORMATS.md §3, §7), determinism, report = painted truth."""
+"""Synthetic EndoVis17 ROOT: exact layout (docs/formats.md §3, §9), determinism, report = painted truth."""
 
 import hashlib
 from pathlib import Path
@@ -22,29 +22,42 @@ def _digests(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth17")
-    return root, synth_endovis17(root, sequences=2, frames=4, seed=3)
+# layout -> (instrument_dataset_K parent in endovis17/, VQLA folder, label folder, VQLA image suffix)
+LAYOUTS = {
+    "real": ("endovis17/instrument_1_4_training", "EndoVis-17-VQA_extended_final", "vqla/Classification", "jpg"),
+    "original": ("endovis17", "EndoVis-17-VQLA", "vqla/label", "png"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
+def tree(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"synth17-{request.param}")
+    return root, synth_endovis17(root, sequences=2, frames=4, seed=3, layout=request.param), LAYOUTS[request.param]
 
 
 def test_layout_is_exact(tree):
-    root, report = tree
+    root, report, (e17, vqla, labels, suffix) = tree
     expected = set()
     for k in (1, 2):
         folders = DATASETS[k - 1][0]
         for f in range(4):
             name, stem = f"frame{f:03d}", f"seq{k}_frame{f:03d}"
-            expected.add(f"endovis17/instrument_dataset_{k}/left_frames/{name}.png")
-            expected |= {f"endovis17/instrument_dataset_{k}/ground_truth/{d}/{name}.png" for d in folders}
+            expected.add(f"{e17}/instrument_dataset_{k}/left_frames/{name}.png")
+            expected |= {f"{e17}/instrument_dataset_{k}/ground_truth/{d}/{name}.png" for d in folders}
             if (k, f) != (1, 3):
-                expected |= {f"EndoVis-17-VQLA/vqla/label/{stem}.txt", f"EndoVis-17-VQLA/left_frames/{stem}.png"}
+                expected |= {f"{vqla}/{labels}/{stem}.txt", f"{vqla}/left_frames/{stem}.{suffix}"}
     assert set(_digests(root)) == expected
     assert report.files == len(expected)
 
 
+def test_datasets_5_to_8_unpack_into_the_second_archive_folder(tmp_path):
+    synth_endovis17(tmp_path, sequences=5, frames=1)
+    assert (tmp_path / "endovis17/instrument_1_4_training/instrument_dataset_4/left_frames/frame000.png").is_file()
+    assert (tmp_path / "endovis17/instrument_5_8_training/instrument_dataset_5/left_frames/frame000.png").is_file()
+
+
 def test_report_is_the_painted_truth(tree):
-    root, report = tree
+    root, report, (e17, vqla, labels, suffix) = tree
     assert report.dropped == {
         "instrument_dataset_1/frame002": "no_activity",
         "instrument_dataset_1/frame003": "no_vqla_label",
@@ -54,13 +67,18 @@ def test_report_is_the_painted_truth(tree):
     for frame_id, truth in report.frames.items():
         dataset, name = frame_id.split("/")
         k = int(dataset.rsplit("_", 1)[1])
-        left = cv2.imread(str(root / f"endovis17/{dataset}/left_frames/{name}.png"), cv2.IMREAD_UNCHANGED)
+        left = cv2.imread(str(root / f"{e17}/{dataset}/left_frames/{name}.png"), cv2.IMREAD_UNCHANGED)
         assert left.shape == (1080, 1920, 3)
-        crop = cv2.imread(str(root / f"EndoVis-17-VQLA/left_frames/seq{k}_{name}.png"), cv2.IMREAD_UNCHANGED)
-        assert np.array_equal(crop, left[Y0 : Y0 + H, X0 : X0 + W])
+        crop = cv2.imread(str(root / f"{vqla}/left_frames/seq{k}_{name}.{suffix}"), cv2.IMREAD_UNCHANGED)
+        window_rgb = left[Y0 : Y0 + H, X0 : X0 + W]
+        if suffix == "png":
+            assert np.array_equal(crop, window_rgb)
+        else:  # a JPEG copy of the same crop: close, never equal
+            assert crop.shape == window_rgb.shape and not np.array_equal(crop, window_rgb)
+            assert np.abs(crop.astype(int) - window_rgb).mean() < 4
         assembled = np.zeros((1080, 1920), np.uint8)
         for folder in sorted(DATASETS[k - 1][0]):
-            gt = cv2.imread(str(root / f"endovis17/{dataset}/ground_truth/{folder}/{name}.png"), cv2.IMREAD_UNCHANGED)
+            gt = cv2.imread(str(root / f"{e17}/{dataset}/ground_truth/{folder}/{name}.png"), cv2.IMREAD_UNCHANGED)
             assert gt.shape == (1080, 1920) and set(np.unique(gt)) <= {0, 10, 20, 30}
             assembled[gt > 0] = FOLDERS[folder][0]
         window = assembled[Y0 : Y0 + H, X0 : X0 + W]
@@ -69,7 +87,7 @@ def test_report_is_the_painted_truth(tree):
         assert truth["unmapped_instrument_pixels"] == int(np.isin(window, (4, 5)).sum())
         unmapped_total += truth["unmapped_instrument_pixels"]
         assert choose_activity(truth["states"]) == truth["activity"]
-        text = (root / f"EndoVis-17-VQLA/vqla/label/seq{k}_{name}.txt").read_text().splitlines()
+        text = (root / f"{vqla}/{labels}/seq{k}_{name}.txt").read_text().splitlines()
         assert [ln.split("|")[1] for ln in text if ln.startswith("what is the state of")] == truth["states"]
     assert unmapped_total > 0  # the Vessel_Sealer dataset puts unmapped pixels inside the crop
     assert {c for t in report.frames.values() for c in range(1, 8) if t["class_pixels"][c]} == {1, 2, 3, 4, 5}
@@ -94,5 +112,8 @@ def test_damaged_frames(tmp_path):
     report = synth_endovis17(tmp_path, sequences=2, frames=2, damaged=True)
     assert report.dropped["instrument_dataset_2/frame000"] == "no_image"
     assert report.dropped["instrument_dataset_2/frame001"] == "no_mask"
-    assert not (tmp_path / "EndoVis-17-VQLA/left_frames/seq2_frame000.png").exists()
-    assert not list((tmp_path / "endovis17/instrument_dataset_2/ground_truth").rglob("frame001.png"))
+    dataset = tmp_path / "endovis17/instrument_1_4_training/instrument_dataset_2"
+    assert not (dataset / "left_frames/frame000.png").exists()
+    assert not (tmp_path / "EndoVis-17-VQA_extended_final/left_frames/seq2_frame000.jpg").exists()
+    assert (tmp_path / "EndoVis-17-VQA_extended_final/vqla/Classification/seq2_frame000.txt").is_file()
+    assert not list((dataset / "ground_truth").rglob("frame001.png"))

@@ -1,4 +1,4 @@
-"""Synthetic EndoVis18 ROOT: exact layout (FORMATS.md §2, §7), determinism, report = painted truth."""
+"""Synthetic EndoVis18 ROOT: exact layout (docs/formats.md §2, §9), determinism, report = painted truth."""
 
 import hashlib
 import json
@@ -11,6 +11,7 @@ import pytest
 
 from endods.errors import OutputExistsError
 from endods.fuse import choose_activity
+from endods.sources.vqla import TOOL_ANSWERS
 from endods.synth import synth_endovis18
 from endods.synth.endovis18 import SCENARIOS, release_folder
 
@@ -25,16 +26,30 @@ def _digests(root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth18")
-    return root, synth_endovis18(root, sequences=3, frames=4, seed=1)
+# variant -> (synth kwargs, VQLA folder, label folder, ISINet mask id -> MTLEndovis id written out by hand)
+VARIANTS = {
+    "real-2018": ({}, "EndoVis-18-VQA_extended", "vqa/Classification", {i: i for i in range(8)}),
+    "real-2017": (
+        {"ids": "2017"},
+        "EndoVis-18-VQA_extended",
+        "vqa/Classification",
+        {0: 0, 1: 1, 2: 2, 3: 3, 4: 0, 5: 0, 6: 4, 7: 5, 8: 6, 9: 7},
+    ),
+    "original": ({"layout": "original"}, "EndoVis-18-VQLA", "vqla/label", {i: i for i in range(8)}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def tree(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"synth18-{request.param}")
+    kwargs, vqla, labels, ids = VARIANTS[request.param]
+    return root, synth_endovis18(root, sequences=3, frames=4, seed=1, **kwargs), (vqla, labels, ids, request.param)
 
 
 def test_layout_is_exact(tree):
-    root, report = tree
+    root, report, (vqla, label_dir, _ids, variant) = tree
     files = set(_digests(root))
-    expected = set()
+    expected = set() if variant == "original" else {"isinet18/labels_2017.json"}
     for seq in (1, 2, 3):
         split = "val" if seq == 2 else "train"
         expected.add(f"{R1}/seq_{seq}/labels.json")
@@ -48,13 +63,13 @@ def test_layout_is_exact(tree):
             }
             if (seq, f) != (1, 3):  # the planned no_vqla_label frame
                 expected |= {
-                    f"EndoVis-18-VQLA/seq_{seq}/vqla/label/{name}_QA.txt",
-                    f"EndoVis-18-VQLA/seq_{seq}/left_frames/{name}.png",
+                    f"{vqla}/seq_{seq}/{label_dir}/{name}_QA.txt",
+                    f"{vqla}/seq_{seq}/left_frames/{name}.png",
                 }
     binary = {p for p in files if "/binary_annotations/" in p}
     assert files - binary == expected
     assert binary and all(
-        re.fullmatch(r"isinet18/(train|val)/binary_annotations/seq\d+_frame\d{3}_class[1-7]_inst\d+\.png", p)
+        re.fullmatch(r"isinet18/(train|val)/binary_annotations/seq\d+_frame\d{3}_class[1-9]_inst\d+\.png", p)
         for p in binary
     )
     assert report.files == len(files)
@@ -62,7 +77,7 @@ def test_layout_is_exact(tree):
 
 
 def test_report_is_the_painted_truth(tree):
-    root, report = tree
+    root, report, (vqla, label_dir, ids, variant) = tree
     assert report.dropped == {"seq_1/frame002": "no_activity", "seq_1/frame003": "no_vqla_label"}
     assert len(report.frames) == 10
     for frame_id, truth in report.frames.items():
@@ -72,7 +87,8 @@ def test_report_is_the_painted_truth(tree):
         stem = f"seq{n}_{name}"
         mask = cv2.imread(str(root / f"isinet18/{split}/annotations/{stem}.png"), cv2.IMREAD_UNCHANGED)
         assert mask.shape == (1024, 1280) and mask.dtype == np.uint8
-        assert np.bincount(mask.ravel(), minlength=8).tolist() == truth["class_pixels"]
+        mapped = np.vectorize(ids.__getitem__, otypes=[np.uint8])(mask)
+        assert np.bincount(mapped.ravel(), minlength=8).tolist() == truth["class_pixels"]
         assert sum(truth["class_pixels"]) == 1280 * 1024
         assert truth["group"] == seq
         assert choose_activity(truth["states"]) == truth["activity"]
@@ -83,18 +99,22 @@ def test_report_is_the_painted_truth(tree):
             assert np.all(mask[bw > 0] == c)
         image = cv2.imread(str(root / f"{R1}/{seq}/left_frames/{name}.png"), cv2.IMREAD_UNCHANGED)
         assert image.shape == (1024, 1280, 3)
-        copies = [root / f"isinet18/{split}/images/{stem}.png", root / f"EndoVis-18-VQLA/{seq}/left_frames/{name}.png"]
+        copies = [root / f"isinet18/{split}/images/{stem}.png", root / f"{vqla}/{seq}/left_frames/{name}.png"]
         assert all(c.read_bytes() == (root / f"{R1}/{seq}/left_frames/{name}.png").read_bytes() for c in copies)
-        lines = (root / f"EndoVis-18-VQLA/{seq}/vqla/label/{name}_QA.txt").read_text().splitlines()
+        lines = (root / f"{vqla}/{seq}/{label_dir}/{name}_QA.txt").read_text().splitlines()
         assert lines[0].startswith("what organ is being operated?|kidney|")
         states = [ln.split("|")[1] for ln in lines if ln.startswith("what is the state of ")]
         assert states == truth["states"]
-    no_activity = (root / "EndoVis-18-VQLA/seq_1/vqla/label/frame002_QA.txt").read_text()
+        tools = [ln.split("|")[1] for ln in lines if ln.startswith("what tool is at ")]
+        # Extended sets answer tool questions too; the suction tool's answer is `suction` (lower case)
+        assert (tools != []) == (variant != "original" and mask.any())
+        assert all(t in TOOL_ANSWERS for t in tools) and "suction_instrument" not in tools
+    no_activity = (root / f"{vqla}/seq_1/{label_dir}/frame002_QA.txt").read_text()
     assert "state" not in no_activity and "where is" in no_activity
 
 
 def test_labels_json_and_part_colours(tree):
-    root, _ = tree
+    root, _, _variant = tree
     table = json.loads((root / f"{R1}/seq_1/labels.json").read_text())
     assert table[0] == {"name": "background-tissue", "color": [0, 0, 0], "classid": 0}
     assert table[11] == {"name": "ultrasound-probe", "color": [12, 255, 141], "classid": 11}
@@ -127,9 +147,11 @@ def test_real_sequence_numbers_releases_and_val_split(tmp_path):
     report = synth_endovis18(tmp_path, sequences=5, frames=1)
     assert sorted(report.frames) == [f"seq_{n}/frame000" for n in (1, 2, 3, 4, 5)]
     assert report.dropped == {}
-    assert (tmp_path / "endovis18/miccai_challenge_2018_release_2/seq_5/left_frames/frame000.png").is_file()
+    # release folders as the archives unpack (ISINet organize2018): only release 1 carries `_2018`
+    assert (tmp_path / "endovis18/miccai_challenge_release_2/seq_5/left_frames/frame000.png").is_file()
     assert (tmp_path / "isinet18/val/annotations/seq5_frame000.png").is_file()
     assert [release_folder(n)[-1] for n in (4, 5, 7, 9, 12, 13, 16)] == list("1223344")
+    assert release_folder(9) == "miccai_challenge_release_3" and release_folder(16) == "miccai_challenge_release_4"
 
 
 def test_damaged_frames_and_overwrite(tmp_path):
@@ -139,10 +161,10 @@ def test_damaged_frames_and_overwrite(tmp_path):
     images = [
         f"{R1}/seq_2/left_frames/frame000.png",
         "isinet18/val/images/seq2_frame000.png",
-        "EndoVis-18-VQLA/seq_2/left_frames/frame000.png",
+        "EndoVis-18-VQA_extended/seq_2/left_frames/frame000.png",
     ]
     assert not any((tmp_path / p).exists() for p in images)
-    assert (tmp_path / "EndoVis-18-VQLA/seq_2/vqla/label/frame000_QA.txt").is_file()
+    assert (tmp_path / "EndoVis-18-VQA_extended/seq_2/vqa/Classification/frame000_QA.txt").is_file()
     assert not (tmp_path / "isinet18/val/annotations/seq2_frame001.png").exists()
     with pytest.raises(OutputExistsError, match="endovis18"):
         synth_endovis18(tmp_path, sequences=1, frames=1)

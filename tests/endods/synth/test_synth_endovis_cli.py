@@ -25,7 +25,7 @@ def test_synth_endovis18_and_17_write_trees(tmp_path):
     assert (tmp_path / "isinet18/train/annotations/seq1_frame000.png").is_file()
     result = runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--sequences", "1", "--frames", "1"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "EndoVis-17-VQLA/left_frames/seq1_frame000.png").is_file()
+    assert (tmp_path / "EndoVis-17-VQA_extended_final/left_frames/seq1_frame000.jpg").is_file()
     again = runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--frames", "1"])
     assert again.exit_code == 1
     assert "already exists" in again.output
