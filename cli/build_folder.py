@@ -13,7 +13,7 @@ def build_endoarss_folder_cmd(
     src: Path = typer.Option(..., "--src", help="Folder with train/ and test/ (or val/) in the released layout."),
     out: Path = typer.Option(..., "--out", help="Output folder of the built dataset (written atomically)."),
     dataset: str = typer.Option(..., "--dataset", help=f"Label map to read it with: {', '.join(IMPORT_DATASETS)}."),
-    overwrite: bool = typer.Option(False, help="Replace an existing --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     class_names: str = typer.Option(
         None, "--class-names", help="MTLESD only: comma-separated names of classes 1..6 (default esd_class_N)."
     ),

@@ -12,9 +12,9 @@ from endods.report.leakage import DEFAULT_MAX_DISTANCE
 
 
 def report_cmd(
-    dataset: Path = typer.Argument(..., metavar="OUT", help="A dataset folder written by `endods build`."),
+    dataset: Path = typer.Argument(..., metavar="DATASET", help="A dataset folder written by `endods build`."),
     report_dir: Path = typer.Option(
-        None, "--out", help="Report folder (default: OUT-report next to OUT; an old report there is replaced)."
+        None, "--out", help="Report folder (default: DATASET-report next to DATASET; an old report there is replaced)."
     ),
     max_distance: int = typer.Option(
         DEFAULT_MAX_DISTANCE, help="Near-duplicate threshold: dHash bits (of 64) that may differ."

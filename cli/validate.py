@@ -12,7 +12,7 @@ from cli.common import console, err_console, progress_bar, user_errors
 
 
 def validate_cmd(
-    out: Path = typer.Argument(..., help="A dataset folder written by `endods build`."),
+    out: Path = typer.Argument(..., metavar="DATASET", help="A dataset folder written by `endods build`."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check schema, mask values, sizes, split disjointness and manifest hashes; exit 1 on problems."""

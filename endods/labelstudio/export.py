@@ -3,18 +3,24 @@
 Images reach the server one of two ways (`upload`, see images.py): "files" posts them through
 Label Studio's own import API (any stock server, remote included; the default), "local" writes
 them into the server's local-files document root (same disk; the server does no upload work).
-Tasks are then imported in JSON batches of 250 with one prediction each.
+Tasks are then imported in JSON batches of 250.
 
 Throughput (2000 1280x1024 frames on 2 cores is the benchmark): brush RLE encoding runs in a
 process pool (encode.py) while a single HTTP thread uploads images and imports finished task
 batches, so encoding batch k+1 overlaps the server's work on batch k. Task bodies are spliced
 from JSON the workers produced, bypassing the SDK's per-value request encoding.
 
-The prediction on a task is the current label (mask as one brush region per present class, plus
-the activity), or with `predictions` the model's output; then tasks are created in disagreement
-order (task ids follow it, so the default label stream shows likely label errors first), the tag
-is shown in the task and `prediction.score` = 1 - disagreement/2 (lowest first in the data manager).
-Ordering needs every score first, so with `predictions` imports start after encoding ends.
+Every task's pre-filled annotation is the current label (mask as one brush region per present
+class, plus the activity; the project's selected model version is `labels-<version>`), so a
+reviewer who submits without edits keeps the ground truth. With `predictions` the model's output is
+a second prediction on the same task (model version `model-<folder>`), which the reviewer can pick
+in the editor; tasks are then created in disagreement order (task ids follow it, so the default
+label stream shows likely label errors first), the tag is shown in the task and both predictions
+score 1 - disagreement/2 (lowest first in the data manager). Ordering needs every score first, so
+with `predictions` imports start after encoding ends.
+
+Projects are addressed by id: `project` appends to an existing one (same labeling config), else a
+new project is created, named `title` (default derived from the dataset).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from endods.labelstudio.client import (
     LabelStudioError,
     api_errors,
     connect,
-    find_project,
+    get_project,
     import_tasks_json,
     resolve_credentials,
 )
@@ -52,6 +58,7 @@ from endods.labelstudio.predictions import frame_stem, load_predictions
 
 TASK_BATCH = 250
 Progress = Callable[[int, int], None]
+Phase = Callable[[str], None]
 Images = LocalImages | UploadedImages
 
 
@@ -70,20 +77,19 @@ def default_title(dataset: str, version: str, split: str) -> str:
     return f"{dataset} {version} {split} review"
 
 
-def _open_project(client: Any, url: str, title: str, config: str) -> tuple[int, bool]:
-    pid = find_project(client, url, title)
-    if pid is None:
+def _open_project(client: Any, url: str, project: int | None, title: str, config: str) -> tuple[int, bool]:
+    """(project id, reused): append to `project` when given, else create a project named `title`."""
+    if project is None:
         with api_errors(url, f"creating project {title!r}"):
             created = client.projects.create(title=title, label_config=config)
         return int(created.id), False
-    with api_errors(url, f"reading project {pid}"):
-        existing = client.projects.get(pid).label_config or ""
+    existing = get_project(client, url, project).label_config or ""
     if existing.strip() != config.strip():
         raise LabelStudioError(
-            f"Label Studio project {title!r} (id {pid}) at {url} has a different labeling config "
-            "(another dataset or label map); pass another --project name"
+            f"Label Studio project {project} at {url} has a different labeling config "
+            "(another dataset or label map); leave out --project to create a new project"
         )
-    return pid, True
+    return project, True
 
 
 def _existing_frames(client: Any, url: str, pid: int, version: str) -> set[str]:
@@ -101,7 +107,7 @@ class _TaskImports:
 
     def __init__(self, client: Any, url: str, pid: int, http: ThreadPoolExecutor, images: Images, meta: dict) -> None:
         self._client, self._url, self._pid, self._http, self._images = client, url, pid, http, images
-        self._meta = meta  # split, dataset, dataset_version, model_version, labelmap
+        self._meta = meta  # split, dataset, dataset_version, label_version, model_version, labelmap
         self._batch: list[Encoded] = []
         self._futures: deque[tuple[int, Future[list[int]]]] = deque()
         self.task_ids: list[int] = []
@@ -142,8 +148,11 @@ class _TaskImports:
             "disagreement": d.score if d else 0.0,
             "review_rank": rank,
         }
-        head = {"model_version": m["model_version"], "score": round(1.0 - d.score / 2.0, 6) if d else 1.0}
-        return f'{{"data":{json.dumps(data)},"predictions":[{json.dumps(head)[:-1]},"result":{enc.result_json}}}]}}'
+        score = round(1.0 - d.score / 2.0, 6) if d else 1.0
+        preds = [_prediction_json(m["label_version"], score, enc.result_json)]  # first: the pre-fill
+        if enc.model_json is not None:
+            preds.append(_prediction_json(m["model_version"], score, enc.model_json))
+        return f'{{"data":{json.dumps(data)},"predictions":[{",".join(preds)}]}}'
 
     def collect(self, step: Callable[[int], None], block: bool) -> None:
         """Take finished imports in order (all of them when `block`); the first failure raises here."""
@@ -153,11 +162,16 @@ class _TaskImports:
             step(count)
 
 
+def _prediction_json(model_version: str, score: float, result_json: str) -> str:
+    head = json.dumps({"model_version": model_version, "score": score})
+    return f'{head[:-1]},"result":{result_json}}}'
+
+
 def export_to_labelstudio(
     out: Path,
     url: str | None = None,
     api_key: str | None = None,
-    project: str | None = None,
+    project: int | None = None,
     split: str = "test",
     predictions: Path | None = None,
     on_progress: Progress | None = None,
@@ -165,14 +179,20 @@ def export_to_labelstudio(
     local_root: Path | None = None,
     local_dir: Path | None = None,
     workers: int | None = None,
+    title: str | None = None,
+    on_phase: Phase | None = None,
 ) -> ExportResult:
-    """Create (or reuse by title) a review project and add one task per frame of `split`.
+    """Add one task per frame of `split` to project id `project`, or to a new project named `title`.
 
-    `upload`: "files" (import API; any server) or "local" (write into `local_root`, the server's
+    `on_progress(done, total)` counts frames: tasks created (or skipped as already there); with
+    `predictions` a first phase counts frames scored against the model. `on_phase` receives each
+    phase's name before its first count. `upload`: "files" (import API; any server) or "local" (write into `local_root`, the server's
     LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, default from that variable; images go to `local_dir`,
     default `<root>/endods-review/<dataset>-<version>`). `workers`: encoding processes (default:
     one per CPU; 0 encodes in this process).
     """
+    if project is not None and title is not None:
+        raise LabelStudioError(f"--title names a new project; project {project} already has one: pass one of the two")
     if upload not in UPLOAD_MODES:
         raise LabelStudioError(f"upload must be one of {', '.join(UPLOAD_MODES)}, got {upload!r}")
     ds = open_dataset(out)
@@ -188,23 +208,32 @@ def export_to_labelstudio(
                 f"{predictions}: no prediction for frame {missing[0]!r} (stem {frame_stem(missing[0])}); "
                 f"{len(missing)} of {len(frame_ids)} frames of split {split!r} have none"
             )
-    total, done = ds.num_rows(split) * 2, 0  # reads every shard footer: a damaged dataset fails here
+    total, done = ds.num_rows(split), 0  # reads every shard footer: a damaged dataset fails here
     local = None
     if upload == "local":  # checked before any network call
         local = local_folder(local_root, local_dir, re.sub(r"[^A-Za-z0-9._-]+", "_", f"{man.dataset}-{man.version}"))
     url, api_key = resolve_credentials(url, api_key)
     client = connect(url, api_key)
-    title = project or default_title(man.dataset, man.version, split)
-    pid, reused = _open_project(client, url, title, label_config(lm))
+    title = title or default_title(man.dataset, man.version, split)
+    pid, reused = _open_project(client, url, project, title, label_config(lm))
     skip = _existing_frames(client, url, pid, man.version) if reused else set()
     if local is not None:
         ensure_local_storage(client, url, pid, local[1])
     if preds is not None and skip and set(frame_ids) <= skip:
         raise LabelStudioError(
-            f"project {title!r} already holds all {len(frame_ids)} frames of split {split!r}; predictions are "
-            "attached when tasks are created, so review them in a new project: pass --project NEW_TITLE"
+            f"project {pid} already holds all {len(frame_ids)} frames of split {split!r}; predictions are "
+            "attached when tasks are created, so review them in a new project: leave out --project"
         )
-    model_version = f"model-{Path(predictions).name}" if predictions is not None else f"labels-{man.version}"
+    label_version = f"labels-{man.version}"
+    model_version = f"model-{Path(predictions).name}" if predictions is not None else label_version
+
+    def phase(name: str) -> None:
+        nonlocal done
+        done = 0
+        if on_phase:
+            on_phase(name)
+        if on_progress:
+            on_progress(0, total)
 
     def step(n: int) -> None:
         nonlocal done
@@ -218,15 +247,19 @@ def export_to_labelstudio(
     try:
         images: Images = LocalImages(local[1], local[0]) if local else UploadedImages(client, url, pid, http)
         meta = {"split": split, "dataset": man.dataset, "dataset_version": man.version, "labelmap": lm}
-        imports = _TaskImports(client, url, pid, http, images, {**meta, "model_version": model_version})
+        versions = {"label_version": label_version, "model_version": model_version}
+        imports = _TaskImports(client, url, pid, http, images, {**meta, **versions})
+        phase("creating tasks" if preds is None else "scoring frames against the model")
         for enc in encode_ordered(_jobs(ds, split, skip, skipped, preds, predictions, images, step), lm, workers):
-            step(1)
             if preds is None:
                 imports.add(enc)  # natural order: import while later frames are still encoding
                 imports.collect(step, block=False)
             else:
                 held.append(enc)
+                step(1)
         if preds is not None:
+            phase("creating tasks")
+            step(len(skipped))
             by_id = {e.frame_id: e for e in held}
             for d in review_order([e.disagreement for e in held if e.disagreement is not None]):
                 imports.add(by_id[d.frame_id])
@@ -234,8 +267,8 @@ def export_to_labelstudio(
         imports.collect(step, block=True)
     finally:
         http.shutdown(wait=True, cancel_futures=True)
-    with api_errors(url, f"selecting predictions {model_version!r} for pre-labelling"):
-        client.projects.update(pid, model_version=model_version)
+    with api_errors(url, f"selecting predictions {label_version!r} (the current labels) for pre-labelling"):
+        client.projects.update(pid, model_version=label_version)
     scores = [e.disagreement for e in held if e.disagreement is not None]
     return ExportResult(
         project_id=pid,
@@ -262,7 +295,7 @@ def _jobs(
     for rec in ds.records(split):
         if rec.frame_id in skip:
             skipped.append(rec.frame_id)
-            step(2)
+            step(1)
             continue
         pred = None
         if preds is not None:

@@ -9,7 +9,9 @@ Rules (documented in the README):
   ignore because Label Studio has no way to show or edit them;
 - its single activity choice replaces the activity; no choice keeps the base activity;
 - images, group, source, split and facts come unchanged from the base; the new manifest's
-  `parent` names the base version, its outputs and sources, the project, and every changed frame.
+  `parent` names the base version, its outputs and sources, the project, and every changed frame;
+- a changed frame is `model_accepted` when its submitted labels equal the model's prediction on
+  the task (model version `model-...`, see export.py), else it was drawn by the reviewer.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from endods.dataset import open_dataset
-from endods.labelstudio.client import LabelStudioError, api_errors, connect, resolve_credentials
+from endods.labelstudio.client import LabelStudioError, api_errors, connect, get_project, resolve_credentials
 from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
 from endods.labelstudio.rle import RleSizeError, decode_region
 from endods.pngio import decode_png, encode_png
@@ -33,6 +35,7 @@ from schemas.manifest import ChangedFrame, Manifest, Parent
 
 Progress = Callable[[int, int], None]
 BASE_KEYS = ("split", "activity", "group")  # manifest frame keys the writer fills itself
+MODEL_PREFIX = "model-"  # model version of the export's model predictions (labels are "labels-...")
 
 
 def _latest_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -48,8 +51,8 @@ def fetch_reviewed(
     ``versions``, when given, receives frame_id -> the ``dataset_version`` the task was exported from.
     """
     out: dict[str, tuple[int, dict[str, Any]]] = {}
+    get_project(client, url, project_id)
     with api_errors(url, f"reading tasks of project {project_id}"):
-        client.projects.get(project_id)
         tasks = [
             t.dict() if hasattr(t, "dict") else dict(t) for t in client.tasks.list(project=project_id, fields="all")
         ]
@@ -129,8 +132,23 @@ def decode_annotation(
     return mask, activity
 
 
+def fetch_model_results(client: Any, url: str, project_id: int) -> dict[int, list[dict[str, Any]]]:
+    """task id -> `result` of the model's prediction on it (tasks exported with --predictions)."""
+    with api_errors(url, f"reading predictions of project {project_id}"):
+        preds = list(client.predictions.list(project=project_id))
+    return {
+        int(p.task): list(p.result or [])
+        for p in preds
+        if str(p.model_version or "").startswith(MODEL_PREFIX) and p.task is not None
+    }
+
+
 def _class_pixels(mask: np.ndarray, labelmap: LabelMap) -> tuple[int, ...]:
     return tuple(int(n) for n in np.bincount(mask.ravel(), minlength=256)[: labelmap.num_classes])
+
+
+def _same_labels(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> bool:
+    return a[1] == b[1] and np.array_equal(a[0], b[0])
 
 
 def import_from_labelstudio(
@@ -149,10 +167,12 @@ def import_from_labelstudio(
     """
     ds = open_dataset(base)
     lm, man = ds.labelmap, ds.manifest
+    session = BuildSession(out, overwrite=overwrite)  # output checks before any network call
     url, api_key = resolve_credentials(url, api_key)
     client = connect(url, api_key)
     versions: dict[str, str | None] = {}
     reviewed = fetch_reviewed(client, url, project_id, versions)
+    model_results = fetch_model_results(client, url, project_id)
     unknown = sorted(set(reviewed) - set(man.frames))
     if unknown:
         task_id = reviewed[unknown[0]][0]
@@ -164,7 +184,7 @@ def import_from_labelstudio(
         _check_versions(versions, man, project_id, Path(base))
     total, done = sum(ds.num_rows(s) for s in ds.splits), 0
     changed: list[ChangedFrame] = []
-    with BuildSession(out, overwrite=overwrite) as session:
+    with session:
         for split in ds.splits:
             for rec in ds.records(split):
                 base_mask = decode_png(rec.mask)
@@ -175,12 +195,18 @@ def import_from_labelstudio(
                     mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
                     n_changed = int(np.count_nonzero(mask != base_mask))
                     if n_changed or activity != rec.activity:
+                        model = model_results.get(task_id)
+                        accepted = model is not None and _same_labels(
+                            decode_annotation({"result": model}, base_mask, rec.activity, lm, where + " prediction"),
+                            (mask, activity),
+                        )
                         changed.append(
                             ChangedFrame(
                                 frame_id=rec.frame_id,
                                 mask_pixels_changed=n_changed,
                                 activity_before=lm.activities[rec.activity],
                                 activity_after=lm.activities[activity],
+                                model_accepted=accepted,
                             )
                         )
                     mask_png = encode_png(mask) if n_changed else rec.mask
