@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.common import SPLIT_HELP, console, err_console, user_errors
+from cli.common import SPLIT_HELP, console, err_console, progress_bar, user_errors
 
 
 def _list_presets() -> None:
@@ -115,18 +115,37 @@ def eval_cmd(
     split: str = typer.Option("test", "--split", help=SPLIT_HELP),
     compat: bool = typer.Option(False, "--compat", help="The paper release's metric definitions."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
-    as_json: bool = typer.Option(False, "--json", help="Print eval.json to stdout instead of tables."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result JSON to stdout instead of tables."),
     weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N frames of the split."),
 ) -> None:
-    """Evaluate RUN on a dataset split; writes RUN/eval.json (+ activity confusion PNG)."""
-    with user_errors():
+    """Evaluate RUN on a dataset split; writes RUN/eval/<dataset>-<version>-<split>[-compat].json.
+
+    RUN/eval.json is a copy of the latest evaluation (+ the activity confusion PNG).
+    """
+    with user_errors(), progress_bar() as bar:
         from endoarss.evaluate import evaluate_run
 
-        result = evaluate_run(run, data, split, compat, checkpoint, weights=weights)
+        if as_json:  # stdout carries only the JSON; no bar either
+            bar.stop()
+        task = bar.add_task(f"eval {split}", total=None)
+        result = evaluate_run(
+            run,
+            data,
+            split,
+            compat,
+            checkpoint,
+            weights=weights,
+            limit=limit,
+            on_progress=None if as_json else lambda done, total: bar.update(task, completed=done, total=total),
+        )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=escape(f"{result['dataset']} [{split}] - {result['mode']} metrics"))
+    table = Table(
+        title=escape(f"{result['dataset']} [{split}] - {result['mode']} metrics"),
+        caption=escape(f"{result['frames']} frames; written to {result['file']}"),
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result["metrics"].items():
@@ -139,11 +158,10 @@ def eval_cmd(
         for name, vals in result["per_class"].items():
             per.add_row(name, *("n/a" if v is None else f"{v:.4f}" for v in (vals["iou"], vals["dice"])))
         console.print(per)
-    console.print(f"wrote {run / 'eval.json'}", highlight=False, markup=False)
+    console.print(f"wrote {result['file']} (latest also in {run / 'eval.json'})", highlight=False, markup=False)
 
 
 def predict_cmd(
-    ctx: typer.Context,
     run: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="RUN folder written by `endods train`.")],
     images: Annotated[
         list[Path] | None, typer.Argument(exists=True, dir_okay=False, help="Image files (or use --data).")
@@ -160,6 +178,7 @@ def predict_cmd(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --out that is not a prediction folder.")
     ] = False,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it; `endods demo` calls without
 ) -> None:
     """Predict masks and activities for IMAGES, or for a dataset split with --data.
 
@@ -169,7 +188,7 @@ def predict_cmd(
     if bool(images) == (data is not None):
         why = "not both" if images else "one of them is required"
         raise typer.BadParameter(f"give IMAGES or --data OUT ({why})", param_hint="IMAGES/--data")
-    split_given = ctx.get_parameter_source("split").name != "DEFAULT"
+    split_given = ctx is not None and ctx.get_parameter_source("split").name != "DEFAULT"
     if data is None and (split_given or limit is not None):
         raise typer.BadParameter("--split and --limit need --data", param_hint="--split/--limit")
     with user_errors():
