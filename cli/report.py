@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from cli.common import console, progress_bar, user_errors
 from endods.report.leakage import DEFAULT_MAX_DISTANCE
+from endods.text import plural
 
 
 def report_cmd(
@@ -33,17 +34,17 @@ def report_cmd(
 
             summary = build_report(dataset, report_dir, max_distance, overlays, on_progress)
     frames = ", ".join(f"{n} {s}" for s, n in summary.frames.items())
-    console.print(f"report of {frames} frames written to [bold]{escape(str(summary.html))}[/]")
+    console.print(f"report of {plural(frames, 'frame')} written to [bold]{escape(str(summary.html))}[/]")
     if summary.shared_groups:
         console.print(
-            f"[yellow]leakage:[/] {len(summary.shared_groups)} group(s) on both sides of the split: "
+            f"[yellow]leakage:[/] {plural(len(summary.shared_groups), 'group')} on both sides of the split: "
             + ", ".join(summary.shared_groups[:10])
             + (" …" if len(summary.shared_groups) > 10 else ""),
             highlight=False,
         )
     if summary.near_duplicates:
         console.print(
-            f"[yellow]leakage:[/] {len(summary.near_duplicates)} test frame(s) with a near-duplicate in train "
+            f"[yellow]leakage:[/] {plural(len(summary.near_duplicates), 'test frame')} with a near-duplicate in train "
             "(see the report's leakage section)",
             highlight=False,
         )

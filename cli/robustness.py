@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import SPLIT_HELP, console, progress_bar, user_errors
+from endods.text import plural
 
 if TYPE_CHECKING:
     from endoarss.robustness.results import RobustnessResult
@@ -83,7 +84,7 @@ def _print_overall(result: RobustnessResult) -> None:
 
     info = result.info
     title = escape(
-        f"{info['dataset']} [{info['split']}], {info['frames']} frames, corrupted at {info['at']} - "
+        f"{info['dataset']} [{info['split']}], {plural(info['frames'], 'frame')}, corrupted at {info['at']} - "
         f"{result.mode} metrics, family means per severity"
     )
     table = Table(title=title)

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.common import SPLIT_HELP, console, err_console, progress_bar, user_errors
+from endods.text import plural
 
 
 def _list_presets() -> None:
@@ -144,7 +145,7 @@ def eval_cmd(
         return
     table = Table(
         title=escape(f"{result['dataset']} [{split}] - {result['mode']} metrics"),
-        caption=escape(f"{result['frames']} frames; written to {result['file']}"),
+        caption=escape(f"{plural(result['frames'], 'frame')}; written to {result['file']}"),
     )
     table.add_column("metric")
     table.add_column("value", justify="right")

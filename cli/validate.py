@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from cli.common import console, err_console, progress_bar, user_errors
+from endods.text import plural
 
 
 def validate_cmd(
@@ -28,7 +29,7 @@ def validate_cmd(
     if as_json:
         console.print_json(json.dumps({"valid": not problems, "problems": [p.to_dict() for p in problems]}))
     elif problems:
-        err_console.print(f"[bold red]{len(problems)} problem(s) in {escape(str(out))}:")
+        err_console.print(f"[bold red]{plural(len(problems), 'problem')} in {escape(str(out))}:")
         for p in problems:
             err_console.print(f"  - {p}", highlight=False, markup=False)
     else:

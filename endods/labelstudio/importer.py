@@ -29,6 +29,7 @@ from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
 from endods.labelstudio.rle import RleSizeError, decode_region
 from endods.pngio import decode_png, encode_png
 from endods.split import natural_key
+from endods.text import plural
 from endods.writer import BuildSession, EncodedFrame
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import ChangedFrame, Manifest, Parent
@@ -84,7 +85,7 @@ def _check_versions(versions: dict[str, str | None], man: Manifest, project_id: 
     foreign = sorted((fid for fid, v in versions.items() if v not in accepted), key=natural_key)
     if foreign:
         raise LabelStudioError(
-            f"project {project_id}: {len(foreign)} reviewed task(s) (first {foreign[0]!r}) were exported from dataset "
+            f"project {project_id}: {plural(len(foreign), 'reviewed task')} (first {foreign[0]!r}) were exported from dataset "
             f"version {versions[foreign[0]]}, but --base {base} is version {man.version}; import into the dataset "
             "that was exported (or pass --any-version if the images are the same)"
         )
@@ -178,7 +179,7 @@ def import_from_labelstudio(
         task_id = reviewed[unknown[0]][0]
         raise LabelStudioError(
             f"project {project_id} task {task_id}: frame {unknown[0]!r} is not in base dataset {base} "
-            f"(version {man.version}); {len(unknown)} such task(s) - export/import against the same dataset"
+            f"(version {man.version}); {plural(len(unknown), 'such task')} - export/import against the same dataset"
         )
     if not any_version:
         _check_versions(versions, man, project_id, Path(base))

@@ -8,6 +8,7 @@ runs without the licensed data. Tools enter from the frame edges, so cropping ch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,13 @@ def _frame(rng: np.random.Generator, folders: tuple[str, ...], answers: tuple[st
 
 
 def synth_endovis17(
-    dest: Path, sequences: int = 2, frames: int = 8, seed: int = 0, damaged: bool = False, overwrite: bool = False
+    dest: Path,
+    sequences: int = 2,
+    frames: int = 8,
+    seed: int = 0,
+    damaged: bool = False,
+    overwrite: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SynthReport:
     """Write a synthetic MTLEndovis-Gen source ROOT under `dest`; return what a correct build must yield.
 
@@ -132,6 +139,8 @@ def synth_endovis17(
                 name, stem = f"frame{f:03d}", f"seq{k}_frame{f:03d}"
                 frame_id = f"instrument_dataset_{k}/{name}"
                 activity, answers = scenarios[(f + offset) % len(scenarios)]
+                if on_progress is not None:
+                    on_progress((k - 1) * frames + f, sequences * frames)  # frames started
                 drop = None
                 if k == 1 and frames >= 4 and f == frames - 1:
                     drop = "no_vqla_label"
@@ -167,4 +176,6 @@ def synth_endovis17(
                     "unmapped_instrument_pixels": int(np.isin(types, (4, 5)).sum()),
                 }
         report.files = out.files
+    if on_progress is not None:
+        on_progress(sequences * frames, sequences * frames)
     return report
