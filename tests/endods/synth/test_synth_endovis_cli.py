@@ -21,7 +21,7 @@ def test_synth_endovis18_and_17_write_trees(tmp_path):
     runner = CliRunner()
     result = runner.invoke(_app(), ["synth", "endovis18", str(tmp_path), "--sequences", "1", "--frames", "1"])
     assert result.exit_code == 0, result.output
-    assert "1 buildable frame " in result.output and "0 frames a build must drop" in result.output
+    assert "1 buildable frame," in result.output and "0 frames a build must drop" in result.output
     assert "synth endovis18 frames" in result.output and "1/1" in result.output  # the progress bar
     assert (tmp_path / "isinet18/train/annotations/seq1_frame000.png").is_file()
     result = runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--sequences", "1", "--frames", "1"])
