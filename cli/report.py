@@ -34,7 +34,7 @@ def report_cmd(
 
             summary = build_report(dataset, report_dir, max_distance, overlays, on_progress)
     frames = ", ".join(f"{n} {s}" for s, n in summary.frames.items())
-    console.print(f"report of {plural(frames, 'frame')} written to [bold]{escape(str(summary.html))}[/]")
+    console.print(f"report of {frames} frames written to [bold]{escape(str(summary.html))}[/]")
     if summary.shared_groups:
         console.print(
             f"[yellow]leakage:[/] {plural(len(summary.shared_groups), 'group')} on both sides of the split: "

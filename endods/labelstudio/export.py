@@ -1,9 +1,9 @@
-"""Export a built dataset split to a Label Studio project for review (DESIGN.md review round trip).
+"""Export a built dataset split to a Label Studio project for review (docs/architecture.md, review round trip).
 
 Images reach the server one of two ways (`upload`, see images.py): "files" posts them through
 Label Studio's own import API (any stock server, remote included; the default), "local" writes
 them into the server's local-files document root (same disk; the server does no upload work).
-Tasks are then imported in JSON batches of 250.
+Tasks are then imported in JSON batches of 250 (tasks.py).
 
 Throughput (2000 1280x1024 frames on 2 cores is the benchmark): brush RLE encoding runs in a
 process pool (encode.py) while a single HTTP thread uploads images and imports finished task
@@ -25,11 +25,9 @@ new project is created, named `title` (default derived from the dataset).
 
 from __future__ import annotations
 
-import json
 import re
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,6 @@ from endods.labelstudio.client import (
     api_errors,
     connect,
     get_project,
-    import_tasks_json,
     resolve_credentials,
 )
 from endods.labelstudio.config import label_config
@@ -55,11 +52,10 @@ from endods.labelstudio.images import (
     local_folder,
 )
 from endods.labelstudio.predictions import frame_stem, load_predictions
+from endods.labelstudio.tasks import Images, TaskImports
 
-TASK_BATCH = 250
 Progress = Callable[[int, int], None]
 Phase = Callable[[str], None]
-Images = LocalImages | UploadedImages
 
 
 @dataclass
@@ -102,69 +98,34 @@ def _existing_frames(client: Any, url: str, pid: int, version: str) -> set[str]:
         }
 
 
-class _TaskImports:
-    """Batches encoded frames into JSON imports on the HTTP thread; reports progress in the caller's thread."""
-
-    def __init__(self, client: Any, url: str, pid: int, http: ThreadPoolExecutor, images: Images, meta: dict) -> None:
-        self._client, self._url, self._pid, self._http, self._images = client, url, pid, http, images
-        self._meta = meta  # split, dataset, dataset_version, label_version, model_version, labelmap
-        self._batch: list[Encoded] = []
-        self._futures: deque[tuple[int, Future[list[int]]]] = deque()
-        self.task_ids: list[int] = []
-        self.frame_ids: list[str] = []
-
-    def add(self, enc: Encoded) -> None:
-        self._batch.append(enc)
-        self.frame_ids.append(enc.frame_id)
-        if len(self._batch) >= TASK_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._batch:
-            return
-        batch, first = self._batch, len(self.frame_ids) - len(self._batch) + 1
-        resolve = self._images.resolver([e.frame_id for e in batch])
-        self._futures.append((len(batch), self._http.submit(self._run, batch, first, resolve)))
-        self._batch = []
-
-    def _run(self, batch: list[Encoded], first: int, resolve: Callable[[], list[str]]) -> list[int]:
-        tasks = [
-            self._task_json(e, image, rank) for rank, (e, image) in enumerate(zip(batch, resolve(), strict=True), first)
-        ]
-        payload = ("[" + ",".join(tasks) + "]").encode()
-        what = f"tasks {first}-{first + len(batch) - 1}"
-        return import_tasks_json(self._client, self._url, self._pid, payload, len(batch), what)
-
-    def _task_json(self, enc: Encoded, image: str, rank: int) -> str:
-        m, d = self._meta, enc.disagreement
-        data = {
-            "image": image,
-            "frame_id": enc.frame_id,
-            "split": m["split"],
-            "dataset": m["dataset"],
-            "dataset_version": m["dataset_version"],
-            "activity_label": m["labelmap"].activities[enc.activity],
-            "review": d.tag() if d else "current labels (no model predictions)",
-            "disagreement": d.score if d else 0.0,
-            "review_rank": rank,
-        }
-        score = round(1.0 - d.score / 2.0, 6) if d else 1.0
-        preds = [_prediction_json(m["label_version"], score, enc.result_json)]  # first: the pre-fill
-        if enc.model_json is not None:
-            preds.append(_prediction_json(m["model_version"], score, enc.model_json))
-        return f'{{"data":{json.dumps(data)},"predictions":[{",".join(preds)}]}}'
-
-    def collect(self, step: Callable[[int], None], block: bool) -> None:
-        """Take finished imports in order (all of them when `block`); the first failure raises here."""
-        while self._futures and (block or self._futures[0][1].done()):
-            count, fut = self._futures.popleft()
-            self.task_ids.extend(fut.result())
-            step(count)
+def _checked_predictions(predictions: Path, lm: Any, frame_ids: list[str], split: str) -> dict:
+    """The predictions of every frame; checked before a project exists, so a mistake leaves nothing on the server."""
+    preds = load_predictions(predictions, lm)
+    missing = [fid for fid in frame_ids if frame_stem(fid) not in preds]
+    if missing:
+        raise LabelStudioError(
+            f"{predictions}: no prediction for frame {missing[0]!r} (stem {frame_stem(missing[0])}); "
+            f"{len(missing)} of {len(frame_ids)} frames of split {split!r} have none"
+        )
+    return preds
 
 
-def _prediction_json(model_version: str, score: float, result_json: str) -> str:
-    head = json.dumps({"model_version": model_version, "score": score})
-    return f'{head[:-1]},"result":{result_json}}}'
+class _Count:
+    """Frames done out of `total` in the current phase, reported to the caller's callbacks."""
+
+    def __init__(self, total: int, on_progress: Progress | None, on_phase: Phase | None) -> None:
+        self.total, self.done, self._progress, self._phase = total, 0, on_progress, on_phase
+
+    def phase(self, name: str) -> None:
+        self.done = 0
+        if self._phase:
+            self._phase(name)
+        self.step(0)
+
+    def step(self, n: int) -> None:
+        self.done += n
+        if self._progress:
+            self._progress(self.done, self.total)
 
 
 def export_to_labelstudio(
@@ -199,16 +160,9 @@ def export_to_labelstudio(
     if split not in ds.splits:
         raise LabelStudioError(f"{out}: no split {split!r} (have: {ds.splits})")
     lm, man = ds.labelmap, ds.manifest
-    preds = load_predictions(predictions, lm) if predictions is not None else None
     frame_ids = [fid for fid, f in man.frames.items() if f.get("split") == split]
-    if preds is not None:  # checked before a project exists, so a mistake leaves nothing on the server
-        missing = [fid for fid in frame_ids if frame_stem(fid) not in preds]
-        if missing:
-            raise LabelStudioError(
-                f"{predictions}: no prediction for frame {missing[0]!r} (stem {frame_stem(missing[0])}); "
-                f"{len(missing)} of {len(frame_ids)} frames of split {split!r} have none"
-            )
-    total, done = ds.num_rows(split), 0  # reads every shard footer: a damaged dataset fails here
+    preds = _checked_predictions(predictions, lm, frame_ids, split) if predictions is not None else None
+    count = _Count(ds.num_rows(split), on_progress, on_phase)  # reads every shard footer: damage fails here
     local = None
     if upload == "local":  # checked before any network call
         local = local_folder(local_root, local_dir, re.sub(r"[^A-Za-z0-9._-]+", "_", f"{man.dataset}-{man.version}"))
@@ -227,44 +181,15 @@ def export_to_labelstudio(
     label_version = f"labels-{man.version}"
     model_version = f"model-{Path(predictions).name}" if predictions is not None else label_version
 
-    def phase(name: str) -> None:
-        nonlocal done
-        done = 0
-        if on_phase:
-            on_phase(name)
-        if on_progress:
-            on_progress(0, total)
-
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
-        if on_progress:
-            on_progress(done, total)
-
     skipped: list[str] = []
-    held: list[Encoded] = []  # with predictions: every frame, until the review order is known
     http = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelstudio-http")
     try:
         images: Images = LocalImages(local[1], local[0]) if local else UploadedImages(client, url, pid, http)
         meta = {"split": split, "dataset": man.dataset, "dataset_version": man.version, "labelmap": lm}
         versions = {"label_version": label_version, "model_version": model_version}
-        imports = _TaskImports(client, url, pid, http, images, {**meta, **versions})
-        phase("creating tasks" if preds is None else "scoring frames against the model")
-        for enc in encode_ordered(_jobs(ds, split, skip, skipped, preds, predictions, images, step), lm, workers):
-            if preds is None:
-                imports.add(enc)  # natural order: import while later frames are still encoding
-                imports.collect(step, block=False)
-            else:
-                held.append(enc)
-                step(1)
-        if preds is not None:
-            phase("creating tasks")
-            step(len(skipped))
-            by_id = {e.frame_id: e for e in held}
-            for d in review_order([e.disagreement for e in held if e.disagreement is not None]):
-                imports.add(by_id[d.frame_id])
-        imports.flush()
-        imports.collect(step, block=True)
+        imports = TaskImports(client, url, pid, http, images, {**meta, **versions})
+        jobs = _jobs(ds, split, skip, skipped, preds, predictions, images, count.step)
+        held = _create_tasks(encode_ordered(jobs, lm, workers), imports, count, skipped, preds is not None)
     finally:
         http.shutdown(wait=True, cancel_futures=True)
     with api_errors(url, f"selecting predictions {label_version!r} (the current labels) for pre-labelling"):
@@ -279,6 +204,33 @@ def export_to_labelstudio(
         skipped=skipped,
         disagreements=review_order(scores),
     )
+
+
+def _create_tasks(
+    encoded: Iterator[Encoded], imports: TaskImports, count: _Count, skipped: list[str], ordered: bool
+) -> list[Encoded]:
+    """Import every encoded frame; `ordered` (predictions given): all scored first, then in review order.
+
+    Returns the frames held for ordering (empty when not `ordered`).
+    """
+    held: list[Encoded] = []
+    count.phase("scoring frames against the model" if ordered else "creating tasks")
+    for enc in encoded:
+        if ordered:
+            held.append(enc)
+            count.step(1)
+        else:
+            imports.add(enc)  # natural order: import while later frames are still encoding
+            imports.collect(count.step, block=False)
+    if ordered:
+        count.phase("creating tasks")
+        count.step(len(skipped))
+        by_id = {e.frame_id: e for e in held}
+        for d in review_order([e.disagreement for e in held if e.disagreement is not None]):
+            imports.add(by_id[d.frame_id])
+    imports.flush()
+    imports.collect(count.step, block=True)
+    return held
 
 
 def _jobs(

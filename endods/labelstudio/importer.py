@@ -148,8 +148,29 @@ def _class_pixels(mask: np.ndarray, labelmap: LabelMap) -> tuple[int, ...]:
     return tuple(int(n) for n in np.bincount(mask.ravel(), minlength=256)[: labelmap.num_classes])
 
 
-def _same_labels(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> bool:
-    return a[1] == b[1] and np.array_equal(a[0], b[0])
+def _change(
+    rec: Any, base_mask: np.ndarray, new: tuple[np.ndarray, int], model: list | None, lm: LabelMap, where: str
+) -> ChangedFrame | None:
+    """The frame's entry in `parent.changed`, or None when the review kept its labels.
+
+    `model_accepted`: the submitted labels equal the model's prediction on the task, decoded by the
+    same rules (a reviewer who picked the model's output and submitted it), as opposed to drawn.
+    """
+    mask, activity = new
+    n_changed = int(np.count_nonzero(mask != base_mask))
+    if not n_changed and activity == rec.activity:
+        return None
+    accepted = False
+    if model is not None:
+        m_mask, m_activity = decode_annotation({"result": model}, base_mask, rec.activity, lm, where + " prediction")
+        accepted = m_activity == activity and np.array_equal(m_mask, mask)
+    return ChangedFrame(
+        frame_id=rec.frame_id,
+        mask_pixels_changed=n_changed,
+        activity_before=lm.activities[rec.activity],
+        activity_after=lm.activities[activity],
+        model_accepted=accepted,
+    )
 
 
 def import_from_labelstudio(
@@ -194,23 +215,10 @@ def import_from_labelstudio(
                     task_id, ann = reviewed[rec.frame_id]
                     where = f"project {project_id} task {task_id} (frame {rec.frame_id!r})"
                     mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
-                    n_changed = int(np.count_nonzero(mask != base_mask))
-                    if n_changed or activity != rec.activity:
-                        model = model_results.get(task_id)
-                        accepted = model is not None and _same_labels(
-                            decode_annotation({"result": model}, base_mask, rec.activity, lm, where + " prediction"),
-                            (mask, activity),
-                        )
-                        changed.append(
-                            ChangedFrame(
-                                frame_id=rec.frame_id,
-                                mask_pixels_changed=n_changed,
-                                activity_before=lm.activities[rec.activity],
-                                activity_after=lm.activities[activity],
-                                model_accepted=accepted,
-                            )
-                        )
-                    mask_png = encode_png(mask) if n_changed else rec.mask
+                    change = _change(rec, base_mask, (mask, activity), model_results.get(task_id), lm, where)
+                    if change is not None:
+                        changed.append(change)
+                    mask_png = encode_png(mask) if change is not None and change.mask_pixels_changed else rec.mask
                 facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
                 pixels = _class_pixels(mask, lm)
                 session.add(

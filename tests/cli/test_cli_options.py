@@ -22,10 +22,11 @@ PARALLEL_COMMANDS = {
     ("build", "mtlendovis"),
     ("build", "mtlendovis-gen"),
     ("build", "mtlesd"),
+    ("build", "endoarss-folder"),
     ("labelstudio", "export"),
     ("robustness",),
 }
-BUILDS = {("build", name) for name in ("mtlendovis", "mtlendovis-gen", "mtlesd")}
+BUILDS = {("build", name) for name in ("mtlendovis", "mtlendovis-gen", "mtlesd", "endoarss-folder")}
 
 
 def _commands() -> dict[tuple[str, ...], Any]:

@@ -56,8 +56,8 @@ def test_report_default_and_explicit_folder(app, dataset, tmp_path):
     assert result.exit_code == 0, result.output
     default = dataset.parent / "tiny-report"
     assert (default / "report.html").is_file()
-    assert "1 group(s) on both sides" in result.output and "seq_3" in result.output
-    assert "1 test frame(s) with a near-duplicate" in result.output
+    assert "1 group on both sides" in result.output and "seq_3" in result.output
+    assert "1 test frame with a near-duplicate" in result.output
     result = runner.invoke(app, ["report", str(dataset), "--out", str(tmp_path / "r"), "--max-distance", "0"])
     assert result.exit_code == 0, result.output
     stats = json.loads((tmp_path / "r" / "stats.json").read_text())
