@@ -93,6 +93,7 @@ def import_cmd(
     any_version: bool = typer.Option(
         False, "--any-version", help="Accept tasks exported from another version of --base (same images)."
     ),
+    workers: int = typer.Option(1, "--workers", min=1, help=WORKERS_HELP + " Threads decoding and encoding frames."),
 ) -> None:
     """Write a new dataset version with the reviewed labels; its manifest lists every changed frame."""
     from endods.labelstudio import import_from_labelstudio
@@ -108,6 +109,7 @@ def import_cmd(
             overwrite,
             lambda d, t: progress.update(task, completed=d, total=t),
             any_version=any_version,
+            workers=workers,
         )
     changed = manifest.parent.changed if manifest.parent else []
     console.print(

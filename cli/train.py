@@ -195,7 +195,7 @@ def predict_cmd(
     with user_errors():
         from endoarss.predict import predict, predict_split
 
-        with Progress(TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), console=err_console) as bar:
+        with progress_bar() as bar:  # drawn at the first frame: an early error shows no empty bar
             task = bar.add_task("predict", total=len(images) if images else None)
 
             def step(done: int, total: int) -> None:

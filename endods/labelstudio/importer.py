@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from endods.build import run_pool
 from endods.dataset import open_dataset
 from endods.labelstudio.client import LabelStudioError, api_errors, connect, get_project, resolve_credentials
 from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
@@ -73,6 +74,16 @@ def fetch_reviewed(
         if versions is not None:
             versions[fid] = data.get("dataset_version")
     return out
+
+
+def _check_known(reviewed: dict[str, tuple[int, Any]], man: Manifest, project_id: int, base: Path) -> None:
+    unknown = sorted(set(reviewed) - set(man.frames))
+    if unknown:
+        task_id = reviewed[unknown[0]][0]
+        raise LabelStudioError(
+            f"project {project_id} task {task_id}: frame {unknown[0]!r} is not in base dataset {base} "
+            f"(version {man.version}); {plural(len(unknown), 'such task')} - export/import against the same dataset"
+        )
 
 
 def _check_versions(versions: dict[str, str | None], man: Manifest, project_id: int, base: Path) -> None:
@@ -182,10 +193,13 @@ def import_from_labelstudio(
     overwrite: bool = False,
     on_progress: Progress | None = None,
     any_version: bool = False,
+    workers: int = 1,
 ) -> Manifest:
     """Write `out`: the base dataset with every reviewed frame's labels replaced; return its manifest.
 
     ``any_version`` accepts tasks exported from another dataset version (same frame ids and images).
+    ``workers`` threads decode and re-encode frames (PNG work releases the GIL); the output is the same
+    for any count.
     """
     ds = open_dataset(base)
     lm, man = ds.labelmap, ds.manifest
@@ -195,38 +209,35 @@ def import_from_labelstudio(
     versions: dict[str, str | None] = {}
     reviewed = fetch_reviewed(client, url, project_id, versions)
     model_results = fetch_model_results(client, url, project_id)
-    unknown = sorted(set(reviewed) - set(man.frames))
-    if unknown:
-        task_id = reviewed[unknown[0]][0]
-        raise LabelStudioError(
-            f"project {project_id} task {task_id}: frame {unknown[0]!r} is not in base dataset {base} "
-            f"(version {man.version}); {plural(len(unknown), 'such task')} - export/import against the same dataset"
-        )
+    _check_known(reviewed, man, project_id, Path(base))
     if not any_version:
         _check_versions(versions, man, project_id, Path(base))
     total, done = sum(ds.num_rows(s) for s in ds.splits), 0
     changed: list[ChangedFrame] = []
+
+    def review(rec: Any) -> tuple[EncodedFrame, ChangedFrame | None]:
+        base_mask = decode_png(rec.mask)
+        mask, mask_png, activity, change = base_mask, rec.mask, rec.activity, None
+        if rec.frame_id in reviewed:
+            task_id, ann = reviewed[rec.frame_id]
+            where = f"project {project_id} task {task_id} (frame {rec.frame_id!r})"
+            mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
+            change = _change(rec, base_mask, (mask, activity), model_results.get(task_id), lm, where)
+            mask_png = encode_png(mask) if change is not None and change.mask_pixels_changed else rec.mask
+        facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
+        pixels = _class_pixels(mask, lm)
+        frame = EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png, pixels, facts)
+        return frame, change
+
+    records = (rec for split in ds.splits for rec in ds.records(split))
     with session:
-        for split in ds.splits:
-            for rec in ds.records(split):
-                base_mask = decode_png(rec.mask)
-                mask, mask_png, activity = base_mask, rec.mask, rec.activity
-                if rec.frame_id in reviewed:
-                    task_id, ann = reviewed[rec.frame_id]
-                    where = f"project {project_id} task {task_id} (frame {rec.frame_id!r})"
-                    mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
-                    change = _change(rec, base_mask, (mask, activity), model_results.get(task_id), lm, where)
-                    if change is not None:
-                        changed.append(change)
-                    mask_png = encode_png(mask) if change is not None and change.mask_pixels_changed else rec.mask
-                facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
-                pixels = _class_pixels(mask, lm)
-                session.add(
-                    EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png, pixels, facts)
-                )
-                done += 1
-                if on_progress:
-                    on_progress(done, total)
+        for frame, change in run_pool(records, review, workers):  # in record order, whatever `workers`
+            session.add(frame)
+            if change is not None:
+                changed.append(change)
+            done += 1
+            if on_progress:
+                on_progress(done, total)
         for d in man.dropped:
             session.drop(d.frame_id, d.reason, d.path)
         parent = Parent(

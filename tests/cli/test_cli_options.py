@@ -24,6 +24,7 @@ PARALLEL_COMMANDS = {
     ("build", "mtlesd"),
     ("build", "endoarss-folder"),
     ("labelstudio", "export"),
+    ("labelstudio", "import"),
     ("robustness",),
 }
 BUILDS = {("build", name) for name in ("mtlendovis", "mtlendovis-gen", "mtlesd", "endoarss-folder")}
@@ -102,3 +103,17 @@ def test_required_options_are_marked_and_projects_are_ids() -> None:
     for path in [("labelstudio", "export"), ("labelstudio", "import")]:
         assert _options(path)["--project"].type_descriptor.annotation is int, path
     assert "--title" in _options(("labelstudio", "export"))
+
+
+def test_an_error_before_any_work_draws_no_empty_progress_bar(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    for args in (
+        ["export", str(tmp_path / "nope"), str(tmp_path / "dest"), "--format", "coco"],
+        ["validate", str(tmp_path / "nope")],
+        ["synth", "endovis17", str(tmp_path), "--sequences", "9"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code != 0, args
+        assert "0/?" not in result.output and "━" not in result.output, (args, result.output)

@@ -72,7 +72,7 @@ def test_submitting_the_prefill_keeps_ground_truth_and_model_acceptance_is_recor
     )
 
     out = tmp_path / "reviewed"
-    manifest = import_from_labelstudio(url, key, res.project_id, tiny_dataset, out)
+    manifest = import_from_labelstudio(url, key, res.project_id, tiny_dataset, out, workers=2)
     new = _labels(out)
     assert np.array_equal(new[f_keep][0], base[f_keep][0]) and new[f_keep][1] == base[f_keep][1]
     assert (new[f_keep][0] == 3).sum() == (base[f_keep][0] == 3).sum() > 0  # the ground truth survived
