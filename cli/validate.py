@@ -1,4 +1,4 @@
-"""`endods validate OUT`: re-open a built dataset and check it against the contract."""
+"""`endods validate DATASET`: re-open a built dataset and check it against the contract."""
 
 from __future__ import annotations
 
