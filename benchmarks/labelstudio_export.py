@@ -74,7 +74,7 @@ def timed_export(server, template: Path, tmp: Path, upload: str) -> dict:
     try:
         t0 = time.perf_counter()
         res = export_to_labelstudio(
-            tmp / "ds", handle.url, handle.token, project="bench", upload=upload, local_root=handle.document_root
+            tmp / "ds", handle.url, handle.token, title="bench", upload=upload, local_root=handle.document_root
         )
         seconds = time.perf_counter() - t0
     finally:

@@ -24,12 +24,15 @@ build_app = typer.Typer(
 SRC_HELP = "Folder holding the downloads side by side (endovis18/, isinet18/, EndoVis-18-VQA_extended/; check it with `endods sources`)."
 SRC17_HELP = "Folder holding the downloads side by side (endovis17/, EndoVis-17-VQA_extended_final/)."
 OUT_HELP = "Output folder of the built dataset (written atomically)."
-SPLIT_HELP = f"Split mode: {', '.join(m for m in SPLIT_MODES if m != 'test-only')} (paper = random 4:1 per activity; group = by sequence/video, no leakage)."
+WORKERS_HELP = "Parallel workers (threads: decoding and encoding release the GIL); any count gives the same bytes."
+OVERWRITE_HELP = "Replace an existing --out."
+STRICT_HELP = "Fail on damaged/incomplete frames instead of listing them as dropped."
+SPLIT_MODE_HELP = f"Split mode: {', '.join(m for m in SPLIT_MODES if m != 'test-only')} (paper = random 4:1 per activity; group = by sequence/video, no leakage)."
 
 
 def _split(mode: str, test_fraction: float, seed: int) -> SplitConfig:
     if mode not in ("paper", "group"):
-        raise typer.BadParameter(f"--split must be 'paper' or 'group', got {mode!r}")
+        raise typer.BadParameter(f"--split-mode must be 'paper' or 'group', got {mode!r}")
     try:
         return SplitConfig(mode, test_fraction, seed)  # type: ignore[arg-type]
     except OptionError as exc:
@@ -84,12 +87,12 @@ def build_mtlendovis_cmd(
     endovis18: Path = typer.Option(None, help="EndoVis18 challenge release folder (overrides discovery)."),
     isinet18: Path = typer.Option(None, help="ISINet instrument types, organised form (overrides discovery)."),
     vqla18: Path = typer.Option(None, help="EndoVis-18-VQLA folder (overrides discovery)."),
-    split: str = typer.Option("paper", help=SPLIT_HELP),
+    split: str = typer.Option("paper", "--split-mode", "--split", help=SPLIT_MODE_HELP),
     test_fraction: float = typer.Option(0.2, help="Fraction of frames in the test split."),
     seed: int = typer.Option(0, help="Seed of the split."),
-    workers: int = typer.Option(1, min=1, help="Parallel decode/encode threads (the work releases the GIL)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing --out."),
-    strict: bool = typer.Option(False, help="Fail on damaged/incomplete frames instead of listing them as dropped."),
+    workers: int = typer.Option(1, "--workers", min=1, help=WORKERS_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
 ) -> None:
     """MTLEndovis: EndoVis18 frames + ISINet instrument types + one activity per frame from VQLA-18."""
     from endods.build import BuildOptions, build_mtlendovis
@@ -105,9 +108,9 @@ def build_mtlendovis_gen_cmd(
     endovis17: Path = typer.Option(None, help="EndoVis17 training data folder (overrides discovery)."),
     vqla17: Path = typer.Option(None, help="EndoVis-17-VQLA folder (overrides discovery)."),
     seed: int = typer.Option(0, help="Recorded for symmetry; the Gen set is test-only."),
-    workers: int = typer.Option(1, min=1, help="Parallel decode/encode threads (the work releases the GIL)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing --out."),
-    strict: bool = typer.Option(False, help="Fail on damaged/incomplete frames instead of listing them as dropped."),
+    workers: int = typer.Option(1, "--workers", min=1, help=WORKERS_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
 ) -> None:
     """MTLEndovis-Gen: EndoVis17 + VQLA-17 in the MTLEndovis label space, test split only."""
     from endods.build import BuildOptions, build_mtlendovis_gen
@@ -124,11 +127,12 @@ def build_mtlesd_cmd(
     activities: str = typer.Option(
         "marking,injection,submucosal_dissection", help="Phases kept as activities, in ClassLabel order."
     ),
-    split: str = typer.Option("paper", help=SPLIT_HELP),
+    split: str = typer.Option("paper", "--split-mode", "--split", help=SPLIT_MODE_HELP),
     test_fraction: float = typer.Option(0.2, help="Fraction of frames in the test split."),
     seed: int = typer.Option(0, help="Seed of the split."),
-    overwrite: bool = typer.Option(False, help="Replace an existing --out."),
-    strict: bool = typer.Option(False, help="Fail on frames past a video's end instead of listing them."),
+    workers: int = typer.Option(1, "--workers", min=1, help=WORKERS_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
 ) -> None:
     """MTLESD: frames cut from ESD videos at annotated phases, cropped, masks from COCO."""
     from endods.esd_build import build_mtlesd, parse_activities, parse_crop
@@ -147,6 +151,7 @@ def build_mtlesd_cmd(
         seed=seed,
         overwrite=overwrite,
         strict=strict,
+        workers=workers,
     )
 
 

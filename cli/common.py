@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from endoarss.errors import EndoarssError
 from endods.errors import EndodsError
+
+# One wording per shared option, so every command says the same thing (tests/cli/test_cli_options.py).
+SPLIT_HELP = "Dataset split to use (train or test)."
+WORKERS_HELP = "Parallel workers."
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,8 +32,24 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+class _ShownOnFirstUpdate(Progress):
+    """A bar appears at its first update, so a usage error raised before any work draws no empty "0/?" bar."""
+
+    def add_task(self, description: str, *args: Any, **kwargs: Any) -> TaskID:
+        kwargs.setdefault("visible", False)
+        return super().add_task(description, *args, **kwargs)
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:
+        kwargs.setdefault("visible", True)
+        super().update(task_id, **kwargs)
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().update(task_id, visible=True)
+        super().advance(task_id, advance)
+
+
 def progress_bar() -> Progress:
-    return Progress(
+    return _ShownOnFirstUpdate(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),

@@ -67,7 +67,9 @@ def demo_cmd(
     train_cmd(DEMO_TRAINING, data=str(dataset), preset="endoarss", out=run, resume=False, list_presets=False)
 
     console.rule("[bold]6/7 evaluate on the test split")
-    eval_cmd(run, data=str(dataset), split="test", compat=False, checkpoint="best", as_json=False, weights=None)
+    eval_cmd(
+        run, data=str(dataset), split="test", compat=False, checkpoint="best", as_json=False, weights=None, limit=None
+    )
 
     console.rule("[bold]7/7 predict the test split (ready for `labelstudio export --predictions`)")
     predict_cmd(run, None, out=preds, checkpoint="best", weights=None, data=str(dataset), split="test", limit=None)

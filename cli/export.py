@@ -1,4 +1,4 @@
-"""`endods export OUT DEST`: the released EndoARSS folder layout or COCO, from a built dataset."""
+"""`endods export DATASET DEST`: the released EndoARSS folder layout or COCO, from a built dataset."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from cli.common import console, progress_bar, user_errors
 
 
 def export_cmd(
-    dataset: Path = typer.Argument(..., metavar="OUT", help="A dataset folder written by `endods build`."),
+    dataset: Path = typer.Argument(..., metavar="DATASET", help="A dataset folder written by `endods build`."),
     dest: Path = typer.Argument(..., metavar="DEST", help="Destination folder (written atomically)."),
     fmt: str = typer.Option(..., "--format", help="endoarss (released folder layout) or coco (RLE JSON + images)."),
     val_name: str = typer.Option(
         "test", help="Folder name of the test split in the endoarss layout (the original loader's val mode reads val/)."
     ),
-    split: list[str] = typer.Option(None, "--split", help="Export only this split (repeatable; default: all)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing DEST."),
+    split: list[str] = typer.Option(
+        None, "--only-split", help="Export only this split (repeatable; default: every split)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing DEST."),
 ) -> None:
     """Export a built dataset for the original EndoARSS code (endoarss) or for COCO tools (coco)."""
     from endods.export import EXPORT_FORMATS, export_dataset

@@ -24,7 +24,7 @@ def _size(n: int) -> str:
 
 
 def publish_cmd(
-    out: Path = typer.Argument(..., help="A dataset folder written by `endods build`."),
+    out: Path = typer.Argument(..., metavar="DATASET", help="A dataset folder written by `endods build`."),
     repo_id: str = typer.Option(..., "--repo-id", help="Hub dataset repository, ORG/NAME."),
     public: bool = typer.Option(False, "--public", help="Create the repo public (default: private)."),
     i_have_rights: bool = typer.Option(

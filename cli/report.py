@@ -9,12 +9,13 @@ from rich.markup import escape
 
 from cli.common import console, progress_bar, user_errors
 from endods.report.leakage import DEFAULT_MAX_DISTANCE
+from endods.text import plural
 
 
 def report_cmd(
-    dataset: Path = typer.Argument(..., metavar="OUT", help="A dataset folder written by `endods build`."),
+    dataset: Path = typer.Argument(..., metavar="DATASET", help="A dataset folder written by `endods build`."),
     report_dir: Path = typer.Option(
-        None, "--out", help="Report folder (default: OUT-report next to OUT; an old report there is replaced)."
+        None, "--out", help="Report folder (default: DATASET-report next to DATASET; an old report there is replaced)."
     ),
     max_distance: int = typer.Option(
         DEFAULT_MAX_DISTANCE, help="Near-duplicate threshold: dHash bits (of 64) that may differ."
@@ -36,14 +37,14 @@ def report_cmd(
     console.print(f"report of {frames} frames written to [bold]{escape(str(summary.html))}[/]")
     if summary.shared_groups:
         console.print(
-            f"[yellow]leakage:[/] {len(summary.shared_groups)} group(s) on both sides of the split: "
+            f"[yellow]leakage:[/] {plural(len(summary.shared_groups), 'group')} on both sides of the split: "
             + ", ".join(summary.shared_groups[:10])
             + (" …" if len(summary.shared_groups) > 10 else ""),
             highlight=False,
         )
     if summary.near_duplicates:
         console.print(
-            f"[yellow]leakage:[/] {len(summary.near_duplicates)} test frame(s) with a near-duplicate in train "
+            f"[yellow]leakage:[/] {plural(len(summary.near_duplicates), 'test frame')} with a near-duplicate in train "
             "(see the report's leakage section)",
             highlight=False,
         )

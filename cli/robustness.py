@@ -14,7 +14,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import console, progress_bar, user_errors
+from cli.common import SPLIT_HELP, console, progress_bar, user_errors
+from endods.text import plural
 
 if TYPE_CHECKING:
     from endoarss.robustness.results import RobustnessResult
@@ -26,7 +27,7 @@ def robustness_cmd(
     corruptions: str = typer.Option("all", "--corruptions", help="Comma-separated names (default: all 19)."),
     severities: str = typer.Option("1-5", "--severities", help="Severities: a range 1-5 or a list 1,3,5."),
     limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N frames of the split."),
-    split: str = typer.Option("test", "--split", help="Split to corrupt and evaluate."),
+    split: str = typer.Option("test", "--split", help=SPLIT_HELP),
     at: str = typer.Option("input", "--at", help="input: corrupt at the model input size; native: stored size."),
     out: Path = typer.Option(
         None, "--out", help="Output folder (default RUN/robustness); a previous robustness output there is replaced."
@@ -35,7 +36,7 @@ def robustness_cmd(
     compat: bool = typer.Option(False, "--compat", help="The paper release's metric definitions."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random corruptions."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
-    num_workers: int = typer.Option(None, "--num-workers", min=0, help="DataLoader workers (default: the run's)."),
+    workers: int = typer.Option(None, "--workers", min=0, help="Parallel DataLoader workers (default: the run's)."),
     weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
 ) -> None:
     """Evaluate RUN on a split under 19 corruptions x 5 severities (paper §IV-C5); tables and plots."""
@@ -64,7 +65,7 @@ def robustness_cmd(
                 split=split,
                 at=at,
                 seed=seed,
-                num_workers=num_workers,
+                num_workers=workers,
                 compat=compat,
                 checkpoint=checkpoint,
                 weights=weights,
@@ -83,7 +84,7 @@ def _print_overall(result: RobustnessResult) -> None:
 
     info = result.info
     title = escape(
-        f"{info['dataset']} [{info['split']}], {info['frames']} frames, corrupted at {info['at']} - "
+        f"{info['dataset']} [{info['split']}], {plural(info['frames'], 'frame')}, corrupted at {info['at']} - "
         f"{result.mode} metrics, family means per severity"
     )
     table = Table(title=title)

@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from cli.common import console, user_errors
+from cli.common import console, progress_bar, user_errors
+from endods.text import plural
 
 synth_app = typer.Typer(
     name="synth",
@@ -34,9 +35,9 @@ def _summary(report: object, dest: Path) -> None:
     files = getattr(report, "files", None)
     parts = []
     if frames is not None:
-        parts.append(f"{len(frames)} buildable frames")
+        parts.append(plural(len(frames), "buildable frame"))
     if dropped is not None:
-        parts.append(f"{len(dropped)} frames a build must drop")
+        parts.append(f"{plural(len(dropped), 'frame')} a build must drop")
     if files is not None:
         parts.append(f"{files} files")
     console.print(f"wrote {', '.join(parts) or 'sources'} under [bold]{escape(str(dest))}[/]")
@@ -48,19 +49,20 @@ def _run(
     from endods.synth import synth_endovis17, synth_endovis18
     from endods.synth.esd import synth_esd
 
-    with user_errors():
+    with user_errors(), progress_bar() as bar:
+        task = bar.add_task(f"synth {kind} frames", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
         if kind == "esd":
             extra = {"frames": frames} if frames else {}
-            report = synth_esd(dest, videos=sequences or 2, seed=seed, overwrite=overwrite, **extra)
+            report = synth_esd(dest, videos=sequences or 2, seed=seed, overwrite=overwrite, on_progress=step, **extra)
         else:
             fn, default_sequences = (synth_endovis18, 3) if kind == "endovis18" else (synth_endovis17, 2)
+            n = sequences or default_sequences
             report = fn(
-                dest,
-                sequences=sequences or default_sequences,
-                frames=frames or 8,
-                seed=seed,
-                overwrite=overwrite,
-                **variant,
+                dest, sequences=n, frames=frames or 8, seed=seed, overwrite=overwrite, on_progress=step, **variant
             )
     _summary(report, dest)
 

@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.common import console, err_console, user_errors
+from cli.common import SPLIT_HELP, console, err_console, progress_bar, user_errors
+from endods.text import plural
 
 
 def _list_presets() -> None:
@@ -29,20 +30,27 @@ def _list_presets() -> None:
     console.print(table)
 
 
+def _list_presets_and_exit(value: bool) -> None:
+    """Eager: runs before the required --data/--out are checked, so `train --list-presets` needs neither."""
+    if value:
+        _list_presets()
+        raise typer.Exit()
+
+
 def train_cmd(
     overrides: list[str] = typer.Argument(None, help="Config overrides key=value, e.g. lr=1e-4 epochs=50."),
-    data: str = typer.Option(None, "--data", help="Built dataset folder or Hub dataset id."),
+    data: str = typer.Option(..., "--data", help="Built dataset folder or Hub dataset id."),
     preset: str = typer.Option("endoarss", "--preset", help="Named configuration (see --list-presets)."),
-    out: Path = typer.Option(None, "--out", help="RUN folder to create (or continue with --resume)."),
+    out: Path = typer.Option(..., "--out", help="RUN folder to create (or continue with --resume)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint."),
-    list_presets: bool = typer.Option(False, "--list-presets", help="Show the presets and exit."),
+    list_presets: bool = typer.Option(
+        False, "--list-presets", help="Show the presets and exit.", is_eager=True, callback=_list_presets_and_exit
+    ),
 ) -> None:
-    """Train a multi-task model on a built dataset into a RUN folder."""
-    if list_presets:
-        _list_presets()
-        return
-    if data is None or out is None:
-        raise typer.BadParameter("--data and --out are required", param_hint="--data/--out")
+    """Train a multi-task model on a built dataset into a RUN folder.
+
+    The DataLoader worker count is the config key `num_workers=` (an override), not an option.
+    """
     with user_errors():
         from endoarss.config import TrainConfig, apply_overrides, build_config
         from endoarss.run import check_run_folder
@@ -105,21 +113,40 @@ class _TrainProgress:
 def eval_cmd(
     run: Path = typer.Argument(..., exists=True, file_okay=False, help="RUN folder written by `endods train`."),
     data: str = typer.Option(..., "--data", help="Built dataset folder or Hub dataset id."),
-    split: str = typer.Option("test", "--split", help="Split to evaluate."),
+    split: str = typer.Option("test", "--split", help=SPLIT_HELP),
     compat: bool = typer.Option(False, "--compat", help="The paper release's metric definitions."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
-    as_json: bool = typer.Option(False, "--json", help="Print eval.json to stdout instead of tables."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result JSON to stdout instead of tables."),
     weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N frames of the split."),
 ) -> None:
-    """Evaluate RUN on a dataset split; writes RUN/eval.json (+ activity confusion PNG)."""
-    with user_errors():
+    """Evaluate RUN on a dataset split; writes RUN/eval/<dataset>-<version>-<split>[-compat].json.
+
+    RUN/eval.json is a copy of the latest evaluation (+ the activity confusion PNG).
+    """
+    with user_errors(), progress_bar() as bar:
         from endoarss.evaluate import evaluate_run
 
-        result = evaluate_run(run, data, split, compat, checkpoint, weights=weights)
+        if as_json:  # stdout carries only the JSON; no bar either
+            bar.stop()
+        task = bar.add_task(f"eval {split}", total=None)
+        result = evaluate_run(
+            run,
+            data,
+            split,
+            compat,
+            checkpoint,
+            weights=weights,
+            limit=limit,
+            on_progress=None if as_json else lambda done, total: bar.update(task, completed=done, total=total),
+        )
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    table = Table(title=escape(f"{result['dataset']} [{split}] - {result['mode']} metrics"))
+    table = Table(
+        title=escape(f"{result['dataset']} [{split}] - {result['mode']} metrics"),
+        caption=escape(f"{plural(result['frames'], 'frame')}; written to {result['file']}"),
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result["metrics"].items():
@@ -132,7 +159,7 @@ def eval_cmd(
         for name, vals in result["per_class"].items():
             per.add_row(name, *("n/a" if v is None else f"{v:.4f}" for v in (vals["iou"], vals["dice"])))
         console.print(per)
-    console.print(f"wrote {run / 'eval.json'}", highlight=False, markup=False)
+    console.print(f"wrote {result['file']} (latest also in {run / 'eval.json'})", highlight=False, markup=False)
 
 
 def predict_cmd(
@@ -147,11 +174,12 @@ def predict_cmd(
         str | None,
         typer.Option("--data", help="Built dataset folder or Hub id: predict its frames instead of IMAGES."),
     ] = None,
-    split: Annotated[str | None, typer.Option("--split", help="Split to predict with --data (default: test).")] = None,
+    split: Annotated[str, typer.Option("--split", help=SPLIT_HELP + " With --data.")] = "test",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="With --data: only the first N frames.")] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --out that is not a prediction folder.")
     ] = False,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it; `endods demo` calls without
 ) -> None:
     """Predict masks and activities for IMAGES, or for a dataset split with --data.
 
@@ -161,19 +189,19 @@ def predict_cmd(
     if bool(images) == (data is not None):
         why = "not both" if images else "one of them is required"
         raise typer.BadParameter(f"give IMAGES or --data OUT ({why})", param_hint="IMAGES/--data")
-    if data is None and (split is not None or limit is not None):
+    split_given = ctx is not None and ctx.get_parameter_source("split").name != "DEFAULT"
+    if data is None and (split_given or limit is not None):
         raise typer.BadParameter("--split and --limit need --data", param_hint="--split/--limit")
     with user_errors():
         from endoarss.predict import predict, predict_split
 
-        with Progress(TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), console=err_console) as bar:
+        with progress_bar() as bar:  # drawn at the first frame: an early error shows no empty bar
             task = bar.add_task("predict", total=len(images) if images else None)
 
             def step(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
             if data is not None:
-                split = split or "test"
                 options = {"checkpoint": checkpoint, "weights": weights, "limit": limit, "overwrite": overwrite}
                 predict_split(run, data, split, out=out, on_progress=step, **options)
             else:

@@ -1,4 +1,4 @@
-"""`endods validate OUT`: re-open a built dataset and check it against the contract."""
+"""`endods validate DATASET`: re-open a built dataset and check it against the contract."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import typer
 from rich.markup import escape
 
 from cli.common import console, err_console, progress_bar, user_errors
+from endods.text import plural
 
 
 def validate_cmd(
-    out: Path = typer.Argument(..., help="A dataset folder written by `endods build`."),
+    out: Path = typer.Argument(..., metavar="DATASET", help="A dataset folder written by `endods build`."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check schema, mask values, sizes, split disjointness and manifest hashes; exit 1 on problems."""
@@ -28,7 +29,7 @@ def validate_cmd(
     if as_json:
         console.print_json(json.dumps({"valid": not problems, "problems": [p.to_dict() for p in problems]}))
     elif problems:
-        err_console.print(f"[bold red]{len(problems)} problem(s) in {escape(str(out))}:")
+        err_console.print(f"[bold red]{plural(len(problems), 'problem')} in {escape(str(out))}:")
         for p in problems:
             err_console.print(f"  - {p}", highlight=False, markup=False)
     else:

@@ -9,6 +9,7 @@ epoch, batch 16, lr 1e-3 (MTLEndovis/-Gen) or 1e-4 (MTLESD).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -257,7 +258,9 @@ def apply_overrides(base: TrainConfig, overrides: dict[str, Any] | list[str] | N
         if key == "preset":  # a preset sets many fields at once; as a plain value it would only relabel the run
             raise ConfigError(f"preset={value!r} is not an override; choose a preset with --preset {value}")
         if key not in _FIELDS:
-            raise ConfigError(f"unknown config key {key!r}; valid keys: {sorted(_FIELDS)}")
+            close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"unknown config key {key!r}; {hint}valid keys: {sorted(_FIELDS)}")
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
         else:

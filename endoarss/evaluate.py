@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from endoarss.data import SegActDataset, SplitData, dataset_is_local, make_loader, normalize, open_split
+from endoarss.data import DataError, SegActDataset, SplitData, dataset_is_local, make_loader, normalize, open_split
 from endoarss.run import check_labelmaps_compatible, json_safe, load_run
 
-EVAL_FILE = "eval.json"
+EVAL_FILE = "eval.json"  # the latest evaluation, kept for compatibility
+EVAL_DIR = "eval"  # one file per dataset, version, split and mode: eval/<dataset>-<version>-<split>[-compat].json
 CONFUSION_FILE = "confusion_activity.png"
 Progress = Callable[[int, int], None]
 
@@ -124,6 +129,23 @@ def plot_confusion(matrix: np.ndarray, names: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def _dataset_version(data: str | Path) -> str:
+    """The built dataset's version (manifest.json); "hub" for a Hub id (its files carry no local manifest)."""
+    path = Path(data) / "manifest.json"
+    if dataset_is_local(data) and path.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return str(json.loads(path.read_text())["version"]) or "unversioned"
+    return "hub"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def evaluate_run(
     run: Path,
     data: str | Path,
@@ -134,15 +156,23 @@ def evaluate_run(
     weights: str | None = None,
     num_workers: int = 0,
     on_progress: Progress | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate RUN's checkpoint on ``data``/``split``; write ``eval.json`` (+ confusion PNG) to ``out``.
+    """Evaluate RUN's checkpoint on ``data``/``split`` (its first ``limit`` frames if given).
 
-    ``out`` defaults to the RUN folder. The returned dict (also the file content) holds ``metrics``,
-    ``per_class`` (IoU/Dice by class name), the mode (``standard``/``compat``) and where it came from.
+    Writes ``eval/<dataset>-<version>-<split>[-compat].json`` under ``out`` (default: the RUN folder),
+    so evaluations on several datasets live side by side, and copies it to ``eval.json`` (the latest),
+    plus the activity confusion PNG. The returned dict (also the file content) holds ``metrics``,
+    ``per_class`` (IoU/Dice by class name), the mode (``standard``/``compat``), where it came from and
+    ``file``, the path of the per-dataset file.
     """
+    if limit is not None and limit < 1:
+        raise DataError(f"limit must be at least 1, got {limit}")
     dataset_is_local(data)  # a mistyped --data fails before the model is built
     loaded = load_run(Path(run), checkpoint, weights)
     split_data = open_split(data, split)
+    if limit is not None and limit < len(split_data):
+        split_data = replace(split_data, table=split_data.table.select(range(limit)))
     check_labelmaps_compatible(loaded.labelmap, split_data.labelmap, f"{data} [{split}]")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = loaded.model.to(device)
@@ -175,8 +205,10 @@ def evaluate_run(
             "checkpoint": str(loaded.checkpoint),
             "data": str(data),
             "dataset": split_data.dataset,
+            "version": _dataset_version(data),
             "split": split,
             "frames": len(split_data),
+            "limit": limit,
             "metrics": {
                 k: v for k, v in metrics.items() if not k.startswith("per_class") and k != "confusion_activity"
             },
@@ -186,8 +218,11 @@ def evaluate_run(
         }
     )
     out = Path(out) if out is not None else Path(run)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / EVAL_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    name = f"{result['dataset']}-{result['version']}-{split}{'-compat' if compat else ''}.json"
+    result["file"] = str(out / EVAL_DIR / re.sub(r"[^A-Za-z0-9._-]+", "_", name))
+    text = json.dumps(result, indent=2) + "\n"
+    _write_atomic(Path(result["file"]), text)
+    _write_atomic(out / EVAL_FILE, text)
     if result["confusion_activity"] is not None:
         plot_confusion(np.array(result["confusion_activity"]), list(lm.activities), out / CONFUSION_FILE)
     return result

@@ -9,7 +9,8 @@ RUN/
   metrics.jsonl          one JSON object per epoch (losses, task weights, lr, img/s, eval metrics)
   checkpoints/last/      model.safetensors + optimizer/scheduler/weighting/rng (.safetensors + .json) + state.json
   checkpoints/best/      model.safetensors + state.json (epoch, metric, value)
-  eval.json              written by `endods eval`
+  eval/                  one `endods eval` result per <dataset>-<version>-<split>[-compat].json
+  eval.json              the latest `endods eval` result
 ```
 Only trainable weights are stored; frozen backbone weights come from ``weights`` (pretrained) or, for
 random test backbones, from re-seeding with the run's seed before building (bit-identical init).

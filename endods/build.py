@@ -40,14 +40,14 @@ class BuildOptions:
     strict: bool = False
 
 
-def run_pool(jobs: list[Any], fn: Callable[[Any], Any], workers: int) -> Iterator[Any]:
+def run_pool(jobs: Iterable[Any], fn: Callable[[Any], Any], workers: int) -> Iterator[Any]:
     """Map `fn` over `jobs` in order with `workers` threads (in-line for one).
 
     Threads, not processes: the per-frame work (PNG decode, histograms, CRC and sha256 over
     megabytes) runs in C code that releases the GIL, and threads skip pickling every frame's
     megabytes back through a pipe.
     """
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1:
         yield from map(fn, jobs)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:

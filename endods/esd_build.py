@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from endods.build import run_pool
 from endods.errors import EndodsError, SourceError, StrictError
 from endods.hashing import sha256_file
 from endods.pngio import encode_png
@@ -126,6 +127,29 @@ def _annotated_cropped(pf: PlannedFrame, bgr: np.ndarray, crop: Crop) -> bool:
     return (pf.image.width, pf.image.height) == (w, h) and bgr.shape[0] >= y + h and bgr.shape[1] >= x + w
 
 
+def _check_and_encode(
+    plan: EsdPlan,
+    video: Path,
+    pf: PlannedFrame,
+    item: tuple[int, np.ndarray | None, int],
+    crop: Crop,
+    num_classes: int,
+) -> EncodedFrame | tuple[str, str, str]:
+    """The encoded frame, or (frame id, drop reason, detail) for a damaged one (§5.5)."""
+    index, bgr, decoded = item
+    if bgr is None:
+        detail = f"video {video} ends after {decoded} frames; frame {index} ({pf.image.frame_id})"
+        return pf.image.frame_id, "frame_out_of_range", detail
+    if bgr.shape[:2] != (pf.image.height, pf.image.width) and not _annotated_cropped(pf, bgr, crop):
+        got = f"{bgr.shape[1]}x{bgr.shape[0]}"
+        detail = (
+            f"video {video} frame {index} is {got}, but {COCO_NAME} image {pf.image.id} "
+            f"says {pf.image.width}x{pf.image.height}"
+        )
+        return pf.image.frame_id, "unreadable_image", detail
+    return _encode(pf, bgr, plan.coco.mask(pf.image.id), crop, num_classes)
+
+
 def _damaged(session: BuildSession, strict: bool, frame_id: str, reason: str, path: str, detail: str) -> None:
     """§5.5 damaged frames: listed drop by default, StrictError under --strict."""
     if strict:
@@ -146,8 +170,12 @@ def build_mtlesd(
     strict: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
     provenance: dict | None = None,
+    workers: int = 1,
 ) -> Manifest:
-    """Check all inputs, extract the annotated frames of the selected phases, and write the dataset."""
+    """Check all inputs, extract the annotated frames of the selected phases, and write the dataset.
+
+    `workers` threads crop and encode frames; the output is byte-identical for any count.
+    """
     src, activities = Path(src), parse_activities(activities)
     crop = parse_crop(",".join(str(v) for v in crop))
     try:
@@ -167,21 +195,19 @@ def build_mtlesd(
             rel = video.relative_to(src).as_posix()
             session.add_file_hashes({rel: sha256_file(video)})
             by_index = {pf.image.frame_index: pf for pf in frames}
-            for index, bgr, decoded in decode_frames(video, list(by_index)):
-                pf = by_index[index]
-                if bgr is None:
-                    detail = f"video {video} ends after {decoded} frames; frame {index} ({pf.image.frame_id})"
-                    _damaged(session, strict, pf.image.frame_id, "frame_out_of_range", rel, detail)
-                elif bgr.shape[:2] != (pf.image.height, pf.image.width) and not _annotated_cropped(pf, bgr, crop):
-                    got = f"{bgr.shape[1]}x{bgr.shape[0]}"
-                    detail = (
-                        f"video {video} frame {index} is {got}, but {COCO_NAME} image {pf.image.id} "
-                        f"says {pf.image.width}x{pf.image.height}"
-                    )
-                    _damaged(session, strict, pf.image.frame_id, "unreadable_image", rel, detail)
+
+            def work(
+                item: tuple[int, np.ndarray | None, int], video: Path = video, by_index: dict = by_index
+            ) -> EncodedFrame | tuple[str, str, str]:  # defaults bind this video's values (threads run late)
+                return _check_and_encode(plan, video, by_index[item[0]], item, crop, labelmap.num_classes)
+
+            # Decoding stays sequential (one video stream); cropping and PNG encoding run in `workers`
+            # threads, in frame order, so the output does not depend on the worker count.
+            for result in run_pool(decode_frames(video, list(by_index)), work, workers):
+                if isinstance(result, EncodedFrame):
+                    session.add(result)
                 else:
-                    mask = plan.coco.mask(pf.image.id)
-                    session.add(_encode(pf, bgr, mask, crop, labelmap.num_classes))
+                    _damaged(session, strict, *result[:2], rel, result[2])
                 done += 1
                 if on_progress is not None:
                     on_progress(done, total)

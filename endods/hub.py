@@ -32,6 +32,7 @@ from endods.card import render_card
 from endods.card.terms import ENDOVIS_TERMS, dataset_kind, terms_for
 from endods.dataset import open_dataset
 from endods.errors import DatasetError, EndodsError
+from endods.text import plural
 from endods.validate import validate_dataset
 from schemas.manifest import MANIFEST_NAME
 
@@ -130,7 +131,9 @@ def plan_publish(
     problems = validate_dataset(out, on_progress)  # no network: hashes, schema, masks, counts
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems[:20])
-        raise DatasetError(f"{out} is not a valid dataset, refusing to publish ({len(problems)} problems):\n{listing}")
+        raise DatasetError(
+            f"{out} is not a valid dataset, refusing to publish ({plural(len(problems), 'problem')}):\n{listing}"
+        )
     ds = open_dataset(out)
     manifest = ds.manifest
     card = (out / "README.md").read_text(encoding="utf-8")

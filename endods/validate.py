@@ -16,6 +16,7 @@ from endods.dataset import open_dataset
 from endods.errors import DatasetError
 from endods.hashing import sha256_file
 from endods.pngio import PngError, decode_png, png_info
+from endods.text import plural
 from endods.writer import split_num_bytes
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.records import build_features
@@ -200,4 +201,4 @@ def check_openable(out: Path) -> None:
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise DatasetError(f"{out} is not a valid dataset ({len(problems)} problems):\n{listing}{more}")
+        raise DatasetError(f"{out} is not a valid dataset ({plural(len(problems), 'problem')}):\n{listing}{more}")

@@ -42,6 +42,7 @@ class ChangedFrame(BaseModel):
     mask_pixels_changed: int
     activity_before: str
     activity_after: str
+    model_accepted: bool = False  # the submitted labels equal the model's prediction; False: drawn by the reviewer
 
 
 class Parent(BaseModel):

@@ -32,6 +32,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,16 @@ USERNAME = "endods@localhost.test"
 LOG_NAME = "labelstudio-server.log"
 PID_NAME = "labelstudio-server.pid"
 DB_NAME = "label_studio.sqlite3"
+STOP_TIMEOUT_S = 4.0  # SIGINT, then SIGTERM, then SIGKILL: stopped within 5 s even when uwsgi lingers
+# Log markers of the start, in boot order: (marker, what the server is doing once it has appeared).
+START_PHASES = (
+    ("Database and media directory", "loading Label Studio (Python imports)"),
+    ("Initializing database", "initializing the database (first boot runs migrations: ~30-60 s)"),
+    ("Applying ", "applying database migrations"),
+    ("Starting", "starting the web server"),
+    ("Quit the server", "web server up, waiting for /health"),
+)
+Status = Callable[[str], None]
 
 
 class ServerStartError(RuntimeError):
@@ -58,8 +69,8 @@ class ServerHandle:
     log_path: Path
     document_root: Path  # LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT of the server (local-files serving)
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGINT first (clean uwsgi/django shutdown), SIGKILL the process group if it lingers."""
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """SIGINT first (clean uwsgi/django shutdown), then SIGTERM and SIGKILL to the process group."""
         stop_process(self.process, timeout)
         (self.data_dir / PID_NAME).unlink(missing_ok=True)
 
@@ -111,9 +122,32 @@ def server_env(data_dir: Path, token: str, password: str, document_root: Path | 
     return env
 
 
-def wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float) -> None:
+def startup_phase(log_text: str) -> str:
+    """What a starting server is doing, from its log so far (the last boot marker that appeared)."""
+    phase = "launching the label-studio process"
+    for marker, doing in START_PHASES:
+        if marker in log_text:
+            phase = doing
+    applied = log_text.count("Applying ")
+    return f"{phase} ({applied} applied)" if applied and "migrations" in phase else phase
+
+
+def wait_healthy(
+    url: str,
+    process: subprocess.Popen,
+    log_path: Path,
+    timeout: float,
+    on_status: Status | None = None,
+    log_start: int = 0,
+) -> None:
+    """Poll `url`/health until 200; `on_status` hears what the server is doing (from its log after `log_start`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if on_status is not None:
+            with contextlib.suppress(OSError):
+                with open(log_path, "rb") as log:
+                    log.seek(log_start)
+                    on_status(startup_phase(log.read().decode(errors="replace")))
         if process.poll() is not None:
             raise ServerStartError(
                 f"Label Studio exited with code {process.returncode} before {url}/health answered; "
@@ -139,10 +173,12 @@ def start(
     exe: Path | None = None,
     timeout: float = 180.0,
     document_root: Path | None = None,
+    on_status: Status | None = None,
 ) -> ServerHandle:
     """Start a server on 127.0.0.1 and block until `GET /health` is 200.
 
     `document_root`: the local-files document root (default: `data_dir`); created if missing.
+    `on_status`: called about twice a second with what the start is waiting for.
     """
     exe = Path(exe or os.environ.get("ENDODS_LABEL_STUDIO_EXE", DEFAULT_EXE))
     if not exe.exists():
@@ -160,6 +196,7 @@ def start(
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = data_dir / LOG_NAME
+    log_start = log_path.stat().st_size if log_path.exists() else 0  # the log is appended across restarts
     cmd = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -172,38 +209,63 @@ def start(
             start_new_session=True,  # own process group: stop() reaches uwsgi/django children too
         )
     (data_dir / PID_NAME).write_text(f"{process.pid}\n")
-    wait_healthy(url, process, log_path, timeout)
+    wait_healthy(url, process, log_path, timeout, on_status, log_start)
     return ServerHandle(url, token, process, data_dir, log_path, root)
 
 
-def stop_process(process: subprocess.Popen, timeout: float = 20.0) -> None:
+def _group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(pid: int, timeout: float = STOP_TIMEOUT_S, exited: Callable[[], bool] | None = None) -> None:
+    """SIGINT the process group, SIGTERM it after half of `timeout`, SIGKILL it at `timeout`.
+
+    Label Studio's clean SIGINT shutdown can take 20 s; the database is SQLite (transactional), so
+    the escalation loses nothing that a slow shutdown would keep.
+    """
+    done = exited or (lambda: not _group_alive(pid))
+    start = time.monotonic()
+    for sig, until in ((signal.SIGINT, timeout / 2), (signal.SIGTERM, timeout), (signal.SIGKILL, timeout + 1.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        while time.monotonic() - start < until:
+            if done():
+                return
+            time.sleep(0.05)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
     if process.poll() is not None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
+    stop_group(process.pid, timeout, lambda: process.poll() is not None)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(1)
 
 
-def stop(data_dir: Path, timeout: float = 20.0) -> bool:
+def stop(data_dir: Path, timeout: float = STOP_TIMEOUT_S) -> bool:
     """Stop the server whose pid file is in `data_dir`; False when none is recorded."""
     pid_file = Path(data_dir) / PID_NAME
     if not pid_file.exists():
         return False
-    pid = int(pid_file.read_text().strip())
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGINT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            os.killpg(pid, 0)
-            time.sleep(0.3)
-        os.killpg(pid, signal.SIGKILL)
+    stop_group(int(pid_file.read_text().strip()), timeout)
     pid_file.unlink(missing_ok=True)
     return True
+
+
+def _start_with_progress(data_dir: Path, port: int | None, document_root: Path | None) -> ServerHandle:
+    """`start` under a rich spinner that shows the elapsed time and what the start is waiting for."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("Label Studio: {task.description}"), TimeElapsedColumn())
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task("launching the label-studio process", total=None)
+        return start(data_dir, port, document_root=document_root, on_status=lambda s: bar.update(task, description=s))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.monotonic()
     try:
-        handle = start(args.data_dir, args.port, document_root=args.document_root)
+        handle = _start_with_progress(args.data_dir, args.port, args.document_root)
     except ServerStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

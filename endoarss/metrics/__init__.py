@@ -9,13 +9,13 @@ Standard (default), over the whole evaluation set at label resolution:
 - `miou` / `dice`: nan-mean over classes (background included) of IoU / Dice from ONE dataset
   confusion matrix, classes absent from both skipped; `miou_fg` / `dice_fg` without class 0;
 - `hd` / `hd95` (pixels): symmetric Hausdorff distance / pooled 95th percentile (medpy) between
-  class boundaries (mask minus 3x3 erosion, image edge = boundary), mean over (image, foreground
+  class boundaries (mask minus its 4-connected cross erosion, image edge = boundary), mean over (image, foreground
   class) pairs present in both masks; `hd_skipped` counts pairs present in only one mask;
 - `ssim`: skimage SSIM of pred vs GT class maps, data_range = num_classes - 1, mean over images.
 
 Compat (`compat=True`, the paper's released code; see `compat.py` for its quirks):
 
-- `ac`: the release's "Acc" = mean over ALL classes of TP / (TP + FP + 1e-3) (macro precision, MTL.md);
+- `ac`: the release's "Acc" = mean over ALL classes of TP / (TP + FP + 1e-8) (its one 1e-8 ratio);
   `ac_overall`: overall accuracy;
 - `f1`: mean over ALL classes of 2PR / (P + R + 1e-3), P and R with +1e-3 denominators;
 - `miou` / `dice`: mean over ALL classes incl. background of TP / (TP + FP + FN + 1e-3) /

@@ -259,18 +259,26 @@ def run_robustness(
         "seed": seed,
     }
     result = build_result(conditions, scores, "compat" if compat else "standard", info)
-    gallery = _gallery_frame(split_data, names, image_size, at, seed)
+    gallery = _gallery_frame(split_data, names, gallery_severities(levels), image_size, at, seed)
     return write_outputs(result, out, gallery, overwrite)
 
 
+def gallery_severities(levels: Sequence[int]) -> list[int]:
+    """The benchmarked severities the gallery shows: all of them when at most 3, else 1, 3, 5 among them."""
+    levels = sorted(set(levels))
+    if len(levels) <= len(GALLERY_SEVERITIES):
+        return levels
+    return [s for s in GALLERY_SEVERITIES if s in levels] or levels[:: max(1, len(levels) // 3)][:3]
+
+
 def _gallery_frame(
-    split: SplitData, names: list[str], image_size: tuple[int, int], at: str, seed: int
+    split: SplitData, names: list[str], severities: list[int], image_size: tuple[int, int], at: str, seed: int
 ) -> dict[Condition, np.ndarray]:
-    """The first frame exactly as the model saw it: clean and under each corruption at severities 1, 3, 5."""
+    """The first frame exactly as the model saw it: clean and under each corruption at `severities`."""
     row = split.table[0]
     image, mask = decode_record(row)
     shots: dict[Condition, np.ndarray] = {}
-    for condition in [(CLEAN, 0)] + [(n, s) for n in names for s in GALLERY_SEVERITIES]:
+    for condition in [(CLEAN, 0)] + [(n, s) for n in names for s in severities]:
         frame_seed = image_seed(seed, str(row["frame_id"]), *condition)
         shots[condition] = corrupt_sample(image, mask, condition, image_size, at, frame_seed)[0]
     return shots

@@ -1,7 +1,7 @@
 """Robustness plots (matplotlib, Agg backend, imported lazily so the library never needs a display).
 
 Metric vs severity per family (the paper's Figure 6), mean per corruption as bars (Table VII), and a
-gallery of one frame under every corruption at severities 1, 3, 5 (what the model was fed).
+gallery of one frame under every corruption at the benchmarked severities (at most three; what the model was fed).
 """
 
 from __future__ import annotations
@@ -90,15 +90,17 @@ def plot_gallery(shots: dict[tuple[str, int], np.ndarray], path: Path) -> None:
     cols = 1 + len(severities)
     height, width = clean.shape[:2]
     cell = 1.6
+    title_inches = 0.35  # room above the first row for the column titles (a fraction alone cut them off)
+    fig_height = title_inches + 0.1 + len(names) * cell
     fig, axes = plt.subplots(
         len(names),
         cols,
-        figsize=(1.4 + cols * cell * max(width / height, 0.5), 0.3 + len(names) * cell),
+        figsize=(1.4 + cols * cell * max(width / height, 0.5), fig_height),
         squeeze=False,
         gridspec_kw={
             "left": 1.3 / (1.4 + cols * cell * max(width / height, 0.5)),
             "right": 0.99,
-            "top": 0.98,
+            "top": 1 - title_inches / fig_height,
             "bottom": 0.01,
             "wspace": 0.04,
             "hspace": 0.08,

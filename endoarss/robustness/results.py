@@ -152,7 +152,7 @@ def to_markdown(result: RobustnessResult) -> str:
         "",
         f"{info.get('frames')} frames; {len(result.corruptions)} corruptions x severities "
         f"{', '.join(map(str, result.severities))}; corrupted at the {_where(info)}; seed {info.get('seed')}.",
-        f'Metric mode: **{result.mode}** (MTL.md "Metrics"). Fractions are shown in %.{hd_note}',
+        f'Metric mode: **{result.mode}** (docs/model.md "Metrics" in the endods repository). Fractions are shown in %.{hd_note}',
         "",
         "## Overall: family means per severity",
         "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from endods.card.metadata import display_name, present_splits
 from endods.card.terms import DatasetKind
+from endods.text import plural
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import Manifest
 
@@ -225,13 +226,15 @@ def review_section(manifest: Manifest) -> list[str]:
     masks = sum(1 for c in changed if c.mask_pixels_changed > 0)
     activities = sum(1 for c in changed if c.activity_before != c.activity_after)
     pixels = sum(c.mask_pixels_changed for c in changed)
+    accepted = sum(1 for c in changed if c.model_accepted)
     lines = [
         "## Review",
         "",
-        f"This version is a reviewed revision of version `{parent.version}`: annotators corrected it in "
-        f"Label Studio. {len(changed)} frames changed: {masks} with edited masks ({pixels} mask pixels in "
-        f"total) and {activities} with a changed activity. Per-frame changes are listed in `manifest.json` "
-        "(`parent.changed`).",
+        f"This version is a reviewed revision of version `{parent.version}`, reviewed in Label Studio. "
+        f"{plural(len(changed), 'frame')} changed: {masks} with edited masks ({plural(pixels, 'mask pixel')} in "
+        f"total) and {activities} with a changed activity; {accepted} took the model's prediction as is and "
+        f"{len(changed) - accepted} were drawn by a reviewer. Per-frame changes are listed in `manifest.json` "
+        "(`parent.changed`, `model_accepted`).",
     ]
     transitions: dict[tuple[str, str], int] = {}
     for c in changed:

@@ -53,8 +53,8 @@ def export_endoarss(
     max_raw = ds.labelmap.max_class_id + 1
     summary = ExportSummary("endoarss", Path(dest), ds.manifest.dataset, ds.manifest.version)
     summary.notes.append(
-        f"mask raw value = class id + 1 (1..{max_raw}); background and ignore (255) written as 0; "
-        "activity folder = activity index + 1"
+        f"mask raw values are 0 and 2..{max_raw}: class id k >= 1 is written as k + 1, background and ignore "
+        "(255) as 0 (raw 1 never occurs); activity folder = activity index + 1"
     )
     total, done = total_rows(ds, chosen), 0
     if on_progress:

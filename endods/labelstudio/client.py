@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import httpx
 from label_studio_sdk import LabelStudio
@@ -43,7 +44,7 @@ def api_errors(url: str, what: str) -> Iterator[None]:
     try:
         yield
     except ApiError as exc:
-        body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
+        body = _error_text(exc.body)
         hint = " (check LABEL_STUDIO_API_KEY)" if exc.status_code in (401, 403) else ""
         raise LabelStudioError(
             f"Label Studio at {url}: {what} failed with HTTP {exc.status_code}{hint}: {body[:400]}"
@@ -54,21 +55,35 @@ def api_errors(url: str, what: str) -> Iterator[None]:
         ) from None
 
 
+def _error_text(body: Any) -> str:
+    """The server's own message (`detail`/`message`) rather than its whole JSON error body."""
+    if isinstance(body, dict):
+        for key in ("detail", "message", "validation_errors"):
+            if body.get(key):
+                return str(body[key])
+    return body if isinstance(body, str) else json.dumps(body, default=str)
+
+
+def get_project(client: LabelStudio, url: str, project_id: int) -> Any:
+    """The project with this id, or an error saying it does not exist (not the server's 404 body)."""
+    try:
+        with api_errors(url, f"reading project {project_id}"):
+            return client.projects.get(project_id)
+    except LabelStudioError as exc:
+        if not isinstance(exc.__context__, ApiError) or exc.__context__.status_code != 404:
+            raise
+    raise LabelStudioError(
+        f"Label Studio at {url} has no project {project_id} visible to this API key; "
+        f"use the id printed by `endods labelstudio export` (all projects: {url}/projects)"
+    )
+
+
 def connect(url: str, api_key: str) -> LabelStudio:
     """A client whose credentials were checked with one cheap call (fail before any real work)."""
     client = LabelStudio(base_url=url, api_key=api_key, timeout=TIMEOUT_S)
     with api_errors(url, "authentication (GET /api/current-user/whoami)"):
         client.users.whoami()
     return client
-
-
-def find_project(client: LabelStudio, url: str, title: str) -> int | None:
-    """Id of the first project with exactly this title, else None."""
-    with api_errors(url, f"listing projects to find {title!r}"):
-        for project in client.projects.list(title=title):
-            if project.title == title:
-                return int(project.id)
-    return None
 
 
 def upload_files(client: LabelStudio, url: str, project_id: int, files: Sequence[tuple[str, bytes]]) -> list[str]:

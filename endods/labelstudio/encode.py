@@ -38,19 +38,22 @@ class EncodeJob:
 @dataclass(frozen=True)
 class Encoded:
     frame_id: str
-    activity: int  # the label's activity (shown in the task), whatever the prediction says
-    result_json: str  # the prediction's `result` list, serialized
+    activity: int  # the label's activity (shown in the task)
+    result_json: str  # the current label (mask + activity) as a prediction `result` list, serialized
     disagreement: Disagreement | None
+    model_json: str | None = None  # the model's output as a second `result` list, when predictions are given
 
 
 def encode_job(job: EncodeJob, labelmap: LabelMap) -> Encoded:
     mask = decode_png(job.mask_png)
+    label_json = json.dumps(labels_results(mask, job.activity, labelmap))
     if job.prediction is None:
-        return Encoded(job.frame_id, job.activity, json.dumps(labels_results(mask, job.activity, labelmap)), None)
+        return Encoded(job.frame_id, job.activity, label_json, None)
     pred_mask = read_prediction_mask(job.prediction, mask.shape, labelmap)
     pred_activity = job.prediction.activity
     score = score_frame(job.frame_id, mask, job.activity, pred_mask, pred_activity, labelmap)
-    return Encoded(job.frame_id, job.activity, json.dumps(labels_results(pred_mask, pred_activity, labelmap)), score)
+    model_json = json.dumps(labels_results(pred_mask, pred_activity, labelmap))
+    return Encoded(job.frame_id, job.activity, label_json, score, model_json)
 
 
 def encode_chunk(jobs: list[EncodeJob], labelmap: LabelMap) -> list[Encoded]:

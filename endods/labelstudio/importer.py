@@ -9,7 +9,9 @@ Rules (documented in the README):
   ignore because Label Studio has no way to show or edit them;
 - its single activity choice replaces the activity; no choice keeps the base activity;
 - images, group, source, split and facts come unchanged from the base; the new manifest's
-  `parent` names the base version, its outputs and sources, the project, and every changed frame.
+  `parent` names the base version, its outputs and sources, the project, and every changed frame;
+- a changed frame is `model_accepted` when its submitted labels equal the model's prediction on
+  the task (model version `model-...`, see export.py), else it was drawn by the reviewer.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from endods.build import run_pool
 from endods.dataset import open_dataset
-from endods.labelstudio.client import LabelStudioError, api_errors, connect, resolve_credentials
+from endods.labelstudio.client import LabelStudioError, api_errors, connect, get_project, resolve_credentials
 from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
 from endods.labelstudio.rle import RleSizeError, decode_region
 from endods.pngio import decode_png, encode_png
 from endods.split import natural_key
+from endods.text import plural
 from endods.writer import BuildSession, EncodedFrame
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import ChangedFrame, Manifest, Parent
 
 Progress = Callable[[int, int], None]
 BASE_KEYS = ("split", "activity", "group")  # manifest frame keys the writer fills itself
+MODEL_PREFIX = "model-"  # model version of the export's model predictions (labels are "labels-...")
 
 
 def _latest_annotation(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -48,8 +53,8 @@ def fetch_reviewed(
     ``versions``, when given, receives frame_id -> the ``dataset_version`` the task was exported from.
     """
     out: dict[str, tuple[int, dict[str, Any]]] = {}
+    get_project(client, url, project_id)
     with api_errors(url, f"reading tasks of project {project_id}"):
-        client.projects.get(project_id)
         tasks = [
             t.dict() if hasattr(t, "dict") else dict(t) for t in client.tasks.list(project=project_id, fields="all")
         ]
@@ -71,6 +76,16 @@ def fetch_reviewed(
     return out
 
 
+def _check_known(reviewed: dict[str, tuple[int, Any]], man: Manifest, project_id: int, base: Path) -> None:
+    unknown = sorted(set(reviewed) - set(man.frames))
+    if unknown:
+        task_id = reviewed[unknown[0]][0]
+        raise LabelStudioError(
+            f"project {project_id} task {task_id}: frame {unknown[0]!r} is not in base dataset {base} "
+            f"(version {man.version}); {plural(len(unknown), 'such task')} - export/import against the same dataset"
+        )
+
+
 def _check_versions(versions: dict[str, str | None], man: Manifest, project_id: int, base: Path) -> None:
     """Reviewed tasks must come from the base version or the version it was imported from.
 
@@ -81,7 +96,7 @@ def _check_versions(versions: dict[str, str | None], man: Manifest, project_id: 
     foreign = sorted((fid for fid, v in versions.items() if v not in accepted), key=natural_key)
     if foreign:
         raise LabelStudioError(
-            f"project {project_id}: {len(foreign)} reviewed task(s) (first {foreign[0]!r}) were exported from dataset "
+            f"project {project_id}: {plural(len(foreign), 'reviewed task')} (first {foreign[0]!r}) were exported from dataset "
             f"version {versions[foreign[0]]}, but --base {base} is version {man.version}; import into the dataset "
             "that was exported (or pass --any-version if the images are the same)"
         )
@@ -129,8 +144,44 @@ def decode_annotation(
     return mask, activity
 
 
+def fetch_model_results(client: Any, url: str, project_id: int) -> dict[int, list[dict[str, Any]]]:
+    """task id -> `result` of the model's prediction on it (tasks exported with --predictions)."""
+    with api_errors(url, f"reading predictions of project {project_id}"):
+        preds = list(client.predictions.list(project=project_id))
+    return {
+        int(p.task): list(p.result or [])
+        for p in preds
+        if str(p.model_version or "").startswith(MODEL_PREFIX) and p.task is not None
+    }
+
+
 def _class_pixels(mask: np.ndarray, labelmap: LabelMap) -> tuple[int, ...]:
     return tuple(int(n) for n in np.bincount(mask.ravel(), minlength=256)[: labelmap.num_classes])
+
+
+def _change(
+    rec: Any, base_mask: np.ndarray, new: tuple[np.ndarray, int], model: list | None, lm: LabelMap, where: str
+) -> ChangedFrame | None:
+    """The frame's entry in `parent.changed`, or None when the review kept its labels.
+
+    `model_accepted`: the submitted labels equal the model's prediction on the task, decoded by the
+    same rules (a reviewer who picked the model's output and submitted it), as opposed to drawn.
+    """
+    mask, activity = new
+    n_changed = int(np.count_nonzero(mask != base_mask))
+    if not n_changed and activity == rec.activity:
+        return None
+    accepted = False
+    if model is not None:
+        m_mask, m_activity = decode_annotation({"result": model}, base_mask, rec.activity, lm, where + " prediction")
+        accepted = m_activity == activity and np.array_equal(m_mask, mask)
+    return ChangedFrame(
+        frame_id=rec.frame_id,
+        mask_pixels_changed=n_changed,
+        activity_before=lm.activities[rec.activity],
+        activity_after=lm.activities[activity],
+        model_accepted=accepted,
+    )
 
 
 def import_from_labelstudio(
@@ -142,56 +193,51 @@ def import_from_labelstudio(
     overwrite: bool = False,
     on_progress: Progress | None = None,
     any_version: bool = False,
+    workers: int = 1,
 ) -> Manifest:
     """Write `out`: the base dataset with every reviewed frame's labels replaced; return its manifest.
 
     ``any_version`` accepts tasks exported from another dataset version (same frame ids and images).
+    ``workers`` threads decode and re-encode frames (PNG work releases the GIL); the output is the same
+    for any count.
     """
     ds = open_dataset(base)
     lm, man = ds.labelmap, ds.manifest
+    session = BuildSession(out, overwrite=overwrite)  # output checks before any network call
     url, api_key = resolve_credentials(url, api_key)
     client = connect(url, api_key)
     versions: dict[str, str | None] = {}
     reviewed = fetch_reviewed(client, url, project_id, versions)
-    unknown = sorted(set(reviewed) - set(man.frames))
-    if unknown:
-        task_id = reviewed[unknown[0]][0]
-        raise LabelStudioError(
-            f"project {project_id} task {task_id}: frame {unknown[0]!r} is not in base dataset {base} "
-            f"(version {man.version}); {len(unknown)} such task(s) - export/import against the same dataset"
-        )
+    model_results = fetch_model_results(client, url, project_id)
+    _check_known(reviewed, man, project_id, Path(base))
     if not any_version:
         _check_versions(versions, man, project_id, Path(base))
     total, done = sum(ds.num_rows(s) for s in ds.splits), 0
     changed: list[ChangedFrame] = []
-    with BuildSession(out, overwrite=overwrite) as session:
-        for split in ds.splits:
-            for rec in ds.records(split):
-                base_mask = decode_png(rec.mask)
-                mask, mask_png, activity = base_mask, rec.mask, rec.activity
-                if rec.frame_id in reviewed:
-                    task_id, ann = reviewed[rec.frame_id]
-                    where = f"project {project_id} task {task_id} (frame {rec.frame_id!r})"
-                    mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
-                    n_changed = int(np.count_nonzero(mask != base_mask))
-                    if n_changed or activity != rec.activity:
-                        changed.append(
-                            ChangedFrame(
-                                frame_id=rec.frame_id,
-                                mask_pixels_changed=n_changed,
-                                activity_before=lm.activities[rec.activity],
-                                activity_after=lm.activities[activity],
-                            )
-                        )
-                    mask_png = encode_png(mask) if n_changed else rec.mask
-                facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
-                pixels = _class_pixels(mask, lm)
-                session.add(
-                    EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png, pixels, facts)
-                )
-                done += 1
-                if on_progress:
-                    on_progress(done, total)
+
+    def review(rec: Any) -> tuple[EncodedFrame, ChangedFrame | None]:
+        base_mask = decode_png(rec.mask)
+        mask, mask_png, activity, change = base_mask, rec.mask, rec.activity, None
+        if rec.frame_id in reviewed:
+            task_id, ann = reviewed[rec.frame_id]
+            where = f"project {project_id} task {task_id} (frame {rec.frame_id!r})"
+            mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
+            change = _change(rec, base_mask, (mask, activity), model_results.get(task_id), lm, where)
+            mask_png = encode_png(mask) if change is not None and change.mask_pixels_changed else rec.mask
+        facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
+        pixels = _class_pixels(mask, lm)
+        frame = EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png, pixels, facts)
+        return frame, change
+
+    records = (rec for split in ds.splits for rec in ds.records(split))
+    with session:
+        for frame, change in run_pool(records, review, workers):  # in record order, whatever `workers`
+            session.add(frame)
+            if change is not None:
+                changed.append(change)
+            done += 1
+            if on_progress:
+                on_progress(done, total)
         for d in man.dropped:
             session.drop(d.frame_id, d.reason, d.path)
         parent = Parent(

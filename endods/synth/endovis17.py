@@ -11,6 +11,7 @@ frame edges, so cropping changes the counts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -131,6 +132,7 @@ def synth_endovis17(
     damaged: bool = False,
     overwrite: bool = False,
     layout: str = "real",
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SynthReport:
     """Write a synthetic MTLEndovis-Gen source ROOT under `dest`; return what a correct build must yield.
 
@@ -166,6 +168,8 @@ def synth_endovis17(
                 name, stem = f"frame{f:03d}", f"seq{k}_frame{f:03d}"
                 frame_id = f"instrument_dataset_{k}/{name}"
                 activity, answers = scenarios[(f + offset) % len(scenarios)]
+                if on_progress is not None:
+                    on_progress((k - 1) * frames + f, sequences * frames)  # frames started
                 drop = None
                 if k == 1 and frames >= 4 and f == frames - 1:
                     drop = "no_vqla_label"
@@ -201,4 +205,6 @@ def synth_endovis17(
                     "unmapped_instrument_pixels": int(np.isin(types, (4, 5)).sum()),
                 }
         report.files = out.files
+    if on_progress is not None:
+        on_progress(sequences * frames, sequences * frames)
     return report

@@ -11,6 +11,7 @@ build must drop them (FORMATS.md §5.5); the returned report is the truth to com
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -191,6 +192,7 @@ def synth_endovis18(
     overwrite: bool = False,
     ids: str = "2018",
     layout: str = "real",
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SynthReport:
     """Write a synthetic MTLEndovis source ROOT under `dest`; return what a correct build must yield.
 
@@ -238,6 +240,8 @@ def synth_endovis18(
                 frame_id, stem = f"seq_{seq}/{name}", f"seq{seq}_{name}"
                 activity, scenario = SCENARIOS[(counter + offset) % len(SCENARIOS)]
                 counter += 1
+                if on_progress is not None:
+                    on_progress(counter - 1, len(seqs) * frames)  # frames started; the last call is at the end
                 drop = None
                 if seq in NO_VQLA_SEQUENCES or (s_index == 0 and frames >= 4 and f == frames - 1):
                     drop = "no_vqla_label"
@@ -277,4 +281,6 @@ def synth_endovis18(
                     "states": [answer for _tool, answer, _v in scenario],
                 }
         report.files = out.files
+    if on_progress is not None:
+        on_progress(len(seqs) * frames, len(seqs) * frames)
     return report

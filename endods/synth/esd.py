@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,6 +169,7 @@ def synth_esd(
     codec: str = "mp4v",
     end_early: int | None = None,
     overwrite: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EsdSynthReport:
     """Write DEST/videos/, DEST/phases.csv and DEST/annotations.json; return the expected build.
 
@@ -203,6 +205,8 @@ def synth_esd(
                 raise SourceError(f"OpenCV cannot write {path} with codec {fourcc!r}")
             for t in range(written):
                 writer.write(cv2.cvtColor(scene.render(t), cv2.COLOR_RGB2BGR))
+                if on_progress is not None:  # rendering video frames is the slow part
+                    on_progress(v * frames + t + 1, videos * frames)
             writer.release()
             report.videos[video_id] = dest / "videos" / path.name
             report.video_frames[video_id] = written
@@ -254,4 +258,6 @@ def synth_esd(
             {"images": images, "annotations": annotations[::-1], "categories": categories_json},
         )
         report.files = out.files + videos
+    if on_progress is not None:
+        on_progress(videos * frames, videos * frames)
     return report

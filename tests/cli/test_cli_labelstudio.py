@@ -55,9 +55,9 @@ def test_cli_export_local_then_import_never_shows_the_key(app, server, tmp_path:
         "COLUMNS": "200",
     }
     title = f"cli {uuid.uuid4().hex[:8]}"
-    exported = runner.invoke(app, ["labelstudio", "export", str(ds), "--project", title, "--upload", "local"], env=env)
+    exported = runner.invoke(app, ["labelstudio", "export", str(ds), "--title", title, "--upload", "local"], env=env)
     assert exported.exit_code == 0, exported.output
-    match = re.search(r"4 task\(s\) created project (\d+): (\S+)", exported.output)
+    match = re.search(r"4 tasks created project (\d+): (\S+)", exported.output)
     assert match and match.group(2) == f"{server.url}/projects/{match.group(1)}/data", exported.output
     assert f"--project {match.group(1)} --base {ds}" in exported.output
     images = sorted(p.name for p in (server.document_root / "endods-review").glob("mtlendovis-*/*.png"))
@@ -68,10 +68,21 @@ def test_cli_export_local_then_import_never_shows_the_key(app, server, tmp_path:
         app, ["labelstudio", "import", "--project", match.group(1), "--base", str(ds), "--out", str(out)], env=env
     )
     assert imported.exit_code == 0, imported.output
-    assert "0 frame(s) changed" in imported.output  # nobody reviewed: predictions are not labels
+    assert "0 frames changed" in imported.output  # nobody reviewed: predictions are not labels
     assert open_dataset(out).manifest.parent.version == open_dataset(ds).manifest.version
     for result in (exported, imported):
         assert server.token not in result.output and server.token not in (result.stderr or "")
+
+    # --out exists: refused before any annotation is fetched; no empty progress bar drawn
+    again = runner.invoke(
+        app, ["labelstudio", "import", "--project", match.group(1), "--base", str(ds), "--out", str(out)], env=env
+    )
+    assert again.exit_code == 1 and "already exists; pass --overwrite" in again.output and "0/?" not in again.output
+    # an unknown project id: one sentence, not the server's JSON body
+    missing = runner.invoke(
+        app, ["labelstudio", "import", "--project", "999999", "--base", str(ds), "--out", str(tmp_path / "m")], env=env
+    )
+    assert missing.exit_code == 1 and "has no project 999999" in missing.output and "{" not in missing.output
 
     bad = runner.invoke(app, ["labelstudio", "export", str(ds), "--upload", "ftp"], env=env)
     assert bad.exit_code == 1 and "upload must be one of files, local, got 'ftp'" in bad.output

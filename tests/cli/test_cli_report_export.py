@@ -56,8 +56,8 @@ def test_report_default_and_explicit_folder(app, dataset, tmp_path):
     assert result.exit_code == 0, result.output
     default = dataset.parent / "tiny-report"
     assert (default / "report.html").is_file()
-    assert "1 group(s) on both sides" in result.output and "seq_3" in result.output
-    assert "1 test frame(s) with a near-duplicate" in result.output
+    assert "1 group on both sides" in result.output and "seq_3" in result.output
+    assert "1 test frame with a near-duplicate" in result.output
     result = runner.invoke(app, ["report", str(dataset), "--out", str(tmp_path / "r"), "--max-distance", "0"])
     assert result.exit_code == 0, result.output
     stats = json.loads((tmp_path / "r" / "stats.json").read_text())
@@ -98,7 +98,9 @@ def test_export_endoarss_then_import(app, dataset, tmp_path):
 
 
 def test_export_coco_one_split(app, dataset, tmp_path):
-    result = runner.invoke(app, ["export", str(dataset), str(tmp_path / "c"), "--format", "coco", "--split", "test"])
+    result = runner.invoke(
+        app, ["export", str(dataset), str(tmp_path / "c"), "--format", "coco", "--only-split", "test"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "c" / "annotations" / "instances_test.json").read_text())
     assert len(data["images"]) == 3
@@ -108,7 +110,9 @@ def test_export_coco_one_split(app, dataset, tmp_path):
 def test_export_bad_options(app, dataset, tmp_path):
     result = runner.invoke(app, ["export", str(dataset), str(tmp_path / "x"), "--format", "yolo"])
     assert result.exit_code == 2 and "yolo" in result.output
-    result = runner.invoke(app, ["export", str(dataset), str(tmp_path / "x"), "--format", "coco", "--split", "val"])
+    result = runner.invoke(
+        app, ["export", str(dataset), str(tmp_path / "x"), "--format", "coco", "--only-split", "val"]
+    )
     assert result.exit_code == 1 and "no split 'val'" in result.output
 
 

@@ -51,7 +51,7 @@ def _text(output: str) -> str:
 @pytest.mark.slow
 def test_all_corruptions_and_severities(app: typer.Typer, trained: tuple[Path, Path]) -> None:
     run, data = trained
-    result = runner.invoke(app, ["robustness", str(run), "--data", str(data), "--limit", "2", "--num-workers", "0"])
+    result = runner.invoke(app, ["robustness", str(run), "--data", str(data), "--limit", "2", "--workers", "0"])
     assert result.exit_code == 0, result.output
     out = run / "robustness"
     text = _text(result.output)
@@ -121,7 +121,7 @@ def test_bad_options_are_clean_errors(app: typer.Typer, trained: tuple[Path, Pat
 def test_subset_at_native_resolution(app: typer.Typer, trained: tuple[Path, Path], tmp_path: Path) -> None:
     run, data = trained
     args = ["robustness", str(run), "--data", str(data), "--out", str(tmp_path / "R"), "--limit", "1"]
-    args += ["--corruptions", "smoke,gamma", "--severities", "1,3", "--at", "native", "--compat", "--num-workers", "0"]
+    args += ["--corruptions", "smoke,gamma", "--severities", "1,3", "--at", "native", "--compat", "--workers", "0"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     with (tmp_path / "R" / "robustness.csv").open() as stream:
@@ -133,7 +133,7 @@ def test_subset_at_native_resolution(app: typer.Typer, trained: tuple[Path, Path
     assert "compat" in _text(result.output) and " native " in _text(result.output)
 
 
-QUICK = ["--limit", "1", "--corruptions", "gamma", "--severities", "1", "--num-workers", "0"]
+QUICK = ["--limit", "1", "--corruptions", "gamma", "--severities", "1", "--workers", "0"]
 
 
 def test_existing_out_is_kept_unless_ours_or_overwrite(

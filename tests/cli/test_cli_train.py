@@ -71,10 +71,16 @@ def test_train_eval_predict(app: typer.Typer, data: Path, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["frames"] == 4 and payload["mode"] == "standard" and "miou" in payload["metrics"]
-    result = runner.invoke(app, ["eval", str(run), "--data", str(data), "--compat"])
+    result = runner.invoke(app, ["eval", str(run), "--data", str(data), "--compat", "--limit", "2"])
     assert result.exit_code == 0 and "[test] - compat metrics" in _text(
         result.output
     )  # split shown, not eaten as markup
+    version = json.loads((data / "manifest.json").read_text())["version"] or "unversioned"
+    written = run / "eval" / f"mtlendovis-{version}-test-compat.json"
+    assert json.loads(written.read_text())["frames"] == 2 and "2/2" in result.output
+    assert f"writtento{written}" in "".join(_text(result.output).split())
+    assert json.loads((run / "eval.json").read_text()) == json.loads(written.read_text())
+    assert (run / "eval" / f"mtlendovis-{version}-test.json").is_file()  # the --json run's file is kept
 
     image, _ = make_frame(np.random.default_rng(0), 3, 2, (48, 66))
     Image.fromarray(image).save(tmp_path / "frame1.png")

@@ -83,6 +83,8 @@ def test_unknown_key_lists_valid_keys() -> None:
         build_config("endoarss", ["learning_rate=0.1"])
     with pytest.raises(ConfigError, match="unknown preset 'nope'.*endoarss"):
         build_config("nope")
+    with pytest.raises(ConfigError, match=r"unknown config key 'epoch'; did you mean 'epochs'\? valid keys"):
+        build_config("endoarss", ["epoch=1"])
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,22 @@ def test_eval_across_aligned_label_maps(tiny_run, tiny_gen_dataset: Path, tmp_pa
     assert 0 <= result["metrics"]["miou"] <= 1
 
 
+def test_eval_files_per_dataset_and_limit(tiny_run, tiny_dataset: Path, tiny_gen_dataset: Path, tmp_path: Path) -> None:
+    steps: list[tuple[int, int]] = []
+    first = evaluate_run(
+        tiny_run[0], tiny_dataset, "test", out=tmp_path, limit=3, on_progress=lambda d, t: steps.append((d, t))
+    )
+    second = evaluate_run(tiny_run[0], tiny_gen_dataset, "test", out=tmp_path)
+    version = json.loads((tiny_dataset / "manifest.json").read_text())["version"] or "unversioned"
+    assert first["file"] == str(tmp_path / "eval" / f"mtlendovis-{version}-test.json")
+    assert first["frames"] == 3 and first["limit"] == 3 and steps[-1] == (3, 3)
+    assert sum(map(sum, first["confusion_activity"])) == 3
+    # evaluating a second dataset keeps the first one's file; eval.json is the latest
+    assert json.loads(Path(first["file"]).read_text()) == first
+    assert Path(second["file"]).name.startswith("mtlendovis-gen-") and Path(second["file"]).is_file()
+    assert json.loads((tmp_path / "eval.json").read_text()) == second
+
+
 def test_eval_refuses_misaligned_label_maps(tiny_run, tmp_path: Path) -> None:
     esd_dir = _write_esd(tmp_path / "esd")
     with pytest.raises(ConfigError, match="not aligned.*activities"):

@@ -20,9 +20,32 @@ def test_boundary_counts_image_edge_and_skips_interior() -> None:
     assert not edge[1:3, 1:3].any()
     square = np.zeros((5, 5), dtype=bool)
     square[1:4, 1:4] = True
-    # 3x3 square: only its centre survives the 3x3 erosion -> ring of 8.
+    # 3x3 square: only its centre survives the cross erosion -> ring of 8.
     assert boundary(square).sum() == 8
     assert not boundary(square)[2, 2]
+
+
+def test_boundary_uses_the_4_connected_cross() -> None:
+    # A plus of 5 pixels: its centre has all 4 side neighbours inside, so the cross erosion
+    # keeps it (boundary = the 4 arms); a 3x3 square erosion would drop it (boundary 5).
+    plus = np.zeros((5, 5), dtype=bool)
+    plus[2, 1:4] = plus[1:4, 2] = True
+    edge = boundary(plus)
+    assert edge.sum() == 4 and not edge[2, 2]
+
+
+def test_hd_of_diamond_vs_its_ring_is_zero_with_cross_erosion() -> None:
+    # GT: filled diamond |dr| + |dc| <= 2 around (3, 3) in 7x7 (13 px). Cross erosion keeps the
+    # centre and the 4 pixels at distance 1 (their side neighbours are all inside), so the GT
+    # boundary is exactly the 8-pixel outer ring = the prediction (a hollow ring, all boundary):
+    # HD = HD95 = 0. A square erosion would add the inner ring at distance 1 from the outer one
+    # (HD 1, HD95 1).
+    rr, cc = np.mgrid[0:7, 0:7]
+    dist = np.abs(rr - 3) + np.abs(cc - 3)
+    gt = (dist <= 2).astype(np.int64)
+    pred = (dist == 2).astype(np.int64)
+    out = evaluate_predictions([pred], [gt], NO_ACT, NO_ACT, 2, 2)
+    assert out["hd"] == 0.0 and out["hd95"] == 0.0 and out["hd_skipped"] == 0
 
 
 def test_hausdorff_hand_distances_and_skips() -> None:

@@ -105,9 +105,11 @@ def test_compat_segmentation_scores() -> None:
 
 def test_compat_activity_acc_is_macro_precision() -> None:
     out = _evaluate(compat=True)
-    # Column sums (predicted counts) [2, 3, 0, 0]; compat Acc = mean_c TP / (colsum + 1e-3) (MTL.md).
-    assert out["ac"] == pytest.approx((1 / (2 + 1e-3) + 2 / (3 + 1e-3) + 0 + 0) / 4, rel=1e-12)
-    assert out["ac"] == pytest.approx(0.29155, abs=1e-5)  # (1/2.001 + 2/3.001) / 4, != overall accuracy 0.6
+    # Column sums (predicted counts) [2, 3, 0, 0]; compat Acc = mean_c TP / (colsum + 1e-8), the
+    # release's Pixel_Accuracy_Class: (1/2 + 2/3) / 4 = 7/24 = 0.291667 (with 1e-3 it would be 0.291549).
+    assert out["ac"] == pytest.approx((1 / (2 + 1e-8) + 2 / (3 + 1e-8) + 0 + 0) / 4, rel=1e-12)
+    assert out["ac"] == pytest.approx(7 / 24, abs=1e-8)  # != overall accuracy 0.6
+    assert abs(out["ac"] - (1 / 2.001 + 2 / 3.001) / 4) > 1e-4
     assert out["ac_overall"] == pytest.approx(0.6)
     # P = TP / (colsum + 1e-3), R = TP / (rowsum + 1e-3), rowsums [2, 2, 1, 0].
     p0, r0 = 1 / 2.001, 1 / 2.001

@@ -186,3 +186,12 @@ def test_bad_options_are_clear_errors(tiny_run, tiny_dataset: Path, tmp_path: Pa
     with pytest.raises(CorruptionError, match="unknown corruption"):
         bench.run_robustness(run, tiny_dataset, corruptions=["fog"], out=tmp_path)
     assert not (tmp_path / "robustness.csv").exists()
+
+
+def test_gallery_shows_the_benchmarked_severities() -> None:
+    from endoarss.robustness.benchmark import gallery_severities
+
+    assert gallery_severities([1, 5]) == [1, 5]  # not 1, 3, 5: severity 3 was never run
+    assert gallery_severities([4]) == [4]
+    assert gallery_severities([1, 2, 3, 4, 5]) == [1, 3, 5]
+    assert gallery_severities([2, 3, 4, 5]) == [3, 5]

@@ -175,3 +175,23 @@ def test_annotation_made_at_crop_size_keeps_its_mask_and_crops_the_frame(
     record = _records(tmp_path / "out")[frame_id]
     assert np.array_equal(decode_png(record.mask), expected)
     assert record.image == _records(esd_built)[frame_id].image  # the same crop of the same decoded frame
+
+
+def test_cli_workers_2_is_byte_identical_to_workers_1(esd_source: EsdSynthReport, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    outs = {}
+    for workers in (1, 2):
+        outs[workers] = tmp_path / f"w{workers}"
+        args = ["build", "mtlesd", "--src", str(esd_source.root), "--out", str(outs[workers])]
+        result = CliRunner().invoke(app, [*args, "--workers", str(workers)])
+        assert result.exit_code == 0, result.output
+    files = ["README.md", *open_dataset(outs[1]).manifest.outputs]
+    assert any(f.endswith(".parquet") for f in files)
+    for rel in files:
+        assert (outs[2] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+    one, two = (json.loads((outs[w] / "manifest.json").read_text()) for w in (1, 2))
+    one.pop("provenance"), two.pop("provenance")
+    assert one == two and len(one["frames"]) == 12

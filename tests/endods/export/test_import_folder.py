@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from endods.dataset import open_dataset
-from endods.errors import SourceError
+from endods.errors import SourceError, StrictError
 from endods.import_folder import import_endoarss_folder
 from endods.pngio import decode_png
 
@@ -106,12 +106,17 @@ def test_image_without_mask_and_mask_without_image(tmp_path):
     src = tmp_path / "src"
     _pair(src, "train", "1", "seq1_frame000", _raw([0]))
     _write(src, "train/1/image/seq1_frame001.png", np.zeros((12, 16, 3), np.uint8))
-    with pytest.raises(SourceError, match=r"image/seq1_frame001\.png: image has no mask"):
-        import_endoarss_folder(src, tmp_path / "out", "mtlendovis")
-    (src / "train/1/image/seq1_frame001.png").unlink()
+    with pytest.raises(StrictError, match=r"image/seq1_frame001\.png: image has no mask.*reason no_mask"):
+        import_endoarss_folder(src, tmp_path / "out", "mtlendovis", strict=True)
+    assert not (tmp_path / "out").exists()
     _write(src, "test/2/mask/seq1_frame002.png", _raw([0]))
-    with pytest.raises(SourceError, match=r"mask/seq1_frame002\.png: mask has no image"):
-        import_endoarss_folder(src, tmp_path / "out", "mtlendovis")
+    # without strict, both are listed as dropped (docs/formats.md §5.5) and the pair is imported
+    manifest = import_endoarss_folder(src, tmp_path / "out", "mtlendovis")
+    assert list(manifest.frames) == ["seq_1/frame000"]
+    assert [(d.frame_id, d.reason, d.path) for d in manifest.dropped] == [
+        ("seq_1/frame001", "no_mask", "train/1/image/seq1_frame001.png"),
+        ("seq_1/frame002", "no_image", "test/2/mask/seq1_frame002.png"),
+    ]
 
 
 def test_structural_errors(tmp_path):
@@ -133,7 +138,11 @@ def test_structural_errors(tmp_path):
     size = tmp_path / "size"
     _write(size, "train/1/image/seq1_frame000.png", np.zeros((12, 16, 3), np.uint8))
     _write(size, "train/1/mask/seq1_frame000.png", _raw([0], size=(8, 6)))
-    with pytest.raises(SourceError, match="is 8x6 but its image .* is 16x12"):
-        import_endoarss_folder(size, tmp_path / "out", "mtlendovis")
+    with pytest.raises(StrictError, match="is 8x6 but its image .* is 16x12"):
+        import_endoarss_folder(size, tmp_path / "out", "mtlendovis", strict=True)
+    _pair(size, "train", "1", "seq1_frame001", _raw([0, 2]))
+    manifest = import_endoarss_folder(size, tmp_path / "out", "mtlendovis", workers=2)
+    assert list(manifest.frames) == ["seq_1/frame001"]
+    assert [(d.frame_id, d.reason) for d in manifest.dropped] == [("seq_1/frame000", "unreadable_image")]
     with pytest.raises(SourceError, match="not importable"):
         import_endoarss_folder(size, tmp_path / "out", "cityscapes")

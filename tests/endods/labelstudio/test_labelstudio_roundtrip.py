@@ -51,11 +51,11 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
     title = f"roundtrip {uuid.uuid4().hex[:8]}"
     mode = {"upload": upload, "local_root": labelstudio_server.document_root if upload == "local" else None}
     res = export_to_labelstudio(
-        tiny_dataset, url, key, project=title, on_progress=lambda d, t: progress.append((d, t)), **mode
+        tiny_dataset, url, key, title=title, on_progress=lambda d, t: progress.append((d, t)), **mode
     )
     test_ids = [f for f, v in base.items() if v[0] == "test"]
     assert res.frame_ids == test_ids and len(res.task_ids) == 4 and not res.reused_project
-    assert progress[-1] == (8, 8)
+    assert progress[-1] == (4, 4)  # counts frames (tasks), not steps
 
     client = LabelStudio(base_url=url, api_key=key)
     version = open_dataset(tiny_dataset).manifest.version
@@ -125,9 +125,9 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
     assert [c.model_dump() for c in parent.changed] == sorted(
         [
             {"frame_id": f0, "mask_pixels_changed": 0, "activity_before": MTLENDOVIS.activities[a0],
-             "activity_after": MTLENDOVIS.activities[new_activity]},
+             "activity_after": MTLENDOVIS.activities[new_activity], "model_accepted": False},
             {"frame_id": f1, "mask_pixels_changed": changed, "activity_before": MTLENDOVIS.activities[base[f1][3]],
-             "activity_after": MTLENDOVIS.activities[base[f1][3]]},
+             "activity_after": MTLENDOVIS.activities[base[f1][3]], "model_accepted": False},
         ],
         key=lambda c: c["frame_id"],
     )  # fmt: skip
@@ -135,7 +135,7 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
     assert key not in (out / "manifest.json").read_text()
 
     # re-export into the same project: reused, nothing duplicated
-    again = export_to_labelstudio(tiny_dataset, url, key, project=title, **mode)
+    again = export_to_labelstudio(tiny_dataset, url, key, project=res.project_id, **mode)
     assert again.reused_project and again.task_ids == [] and again.skipped == test_ids
     storages = client.import_storage.local.list(project=res.project_id)
     assert len(storages) == (1 if upload == "local" else 0)  # the local-files storage is created once
@@ -147,7 +147,7 @@ def base_facts(path: Path, fid: str) -> list:
 
 def test_import_rejects_task_for_frame_not_in_base(labelstudio_server, tiny_dataset: Path, tmp_path: Path) -> None:
     url, key = labelstudio_server.url, labelstudio_server.token
-    res = export_to_labelstudio(tiny_dataset, url, key, project=f"stray {uuid.uuid4().hex[:8]}", split="train")
+    res = export_to_labelstudio(tiny_dataset, url, key, title=f"stray {uuid.uuid4().hex[:8]}", split="train")
     client = LabelStudio(base_url=url, api_key=key)
     imported = client.projects.import_tasks(
         res.project_id,
@@ -191,7 +191,7 @@ def test_export_with_predictions_orders_tasks_by_disagreement(
         rows.append(f"{frame_stem(fid)},{MTLENDOVIS.activities[activity]}," + ",".join(["0.1"] * 12))
     (preds / "activities.csv").write_text("\n".join(rows) + "\n")
 
-    res = export_to_labelstudio(tiny_dataset, url, key, project=f"pred {uuid.uuid4().hex[:8]}", predictions=preds)
+    res = export_to_labelstudio(tiny_dataset, url, key, title=f"pred {uuid.uuid4().hex[:8]}", predictions=preds)
     # test_ids[2] has an activity mismatch and IoU 1 (score 1.0); test_ids[3] IoU 0 for class 3 (score 1.0):
     # tie -> natural order; the two agreeing frames follow in natural order
     assert res.frame_ids == [test_ids[2], test_ids[3], test_ids[0], test_ids[1]]
@@ -201,7 +201,9 @@ def test_export_with_predictions_orders_tasks_by_disagreement(
     for rank, (task_id, fid) in enumerate(zip(res.task_ids, res.frame_ids, strict=True), start=1):
         task = client.tasks.get(task_id)
         assert task.data["review_rank"] == rank and task.data["frame_id"] == fid
-        (pred,) = client.predictions.list(task=task_id)
+        label_pred, pred = client.predictions.list(task=task_id)  # the current label first, then the model
+        assert label_pred.model_version == f"labels-{open_dataset(tiny_dataset).manifest.version}"
+        assert pred.model_version == "model-pred" and pred.score == label_pred.score
         regions, choices = _decode_prediction(pred.result, base[fid][2].shape)
         m, activity = model[fid]
         assert choices == [[MTLENDOVIS.activities[activity]]]
@@ -213,17 +215,16 @@ def test_export_with_predictions_orders_tasks_by_disagreement(
     assert "Large Needle Driver 0.00" in client.tasks.get(res.task_ids[1]).data["review"]
 
     # predictions for an existing project's frames: a clear message, not the server's HTTP 400
-    title = f"plain {uuid.uuid4().hex[:8]}"
-    export_to_labelstudio(tiny_dataset, url, key, project=title)
-    with pytest.raises(LabelStudioError, match=r"already holds all 4 frames .* pass --project NEW_TITLE"):
-        export_to_labelstudio(tiny_dataset, url, key, project=title, predictions=preds)
+    plain = export_to_labelstudio(tiny_dataset, url, key, title=f"plain {uuid.uuid4().hex[:8]}")
+    with pytest.raises(LabelStudioError, match=r"already holds all 4 frames .* leave out --project"):
+        export_to_labelstudio(tiny_dataset, url, key, project=plain.project_id, predictions=preds)
     # a frame without a prediction fails before any project exists
     (preds / "masks" / f"{frame_stem(test_ids[1])}.png").unlink()
     csv_rows = (preds / "activities.csv").read_text().splitlines()
     (preds / "activities.csv").write_text("\n".join(r for r in csv_rows if not r.startswith(frame_stem(test_ids[1]))))
     lonely = f"missing {uuid.uuid4().hex[:8]}"
     with pytest.raises(LabelStudioError, match=rf"no prediction for frame {test_ids[1]!r}.*1 of 4 frames"):
-        export_to_labelstudio(tiny_dataset, url, key, project=lonely, predictions=preds)
+        export_to_labelstudio(tiny_dataset, url, key, title=lonely, predictions=preds)
     assert lonely not in [p.title for p in client.projects.list()]
 
 
@@ -231,7 +232,7 @@ def test_import_refuses_tasks_exported_from_another_build(
     labelstudio_server, tiny_dataset: Path, tmp_path: Path
 ) -> None:
     url, key = labelstudio_server.url, labelstudio_server.token
-    res = export_to_labelstudio(tiny_dataset, url, key, project=f"other {uuid.uuid4().hex[:8]}", split="train")
+    res = export_to_labelstudio(tiny_dataset, url, key, title=f"other {uuid.uuid4().hex[:8]}", split="train")
     client = LabelStudio(base_url=url, api_key=key)
     fid = next(iter(open_dataset(tiny_dataset).manifest.frames))
     imported = client.projects.import_tasks(  # same frame id, but exported from a different build

@@ -21,7 +21,8 @@ def test_synth_endovis18_and_17_write_trees(tmp_path):
     runner = CliRunner()
     result = runner.invoke(_app(), ["synth", "endovis18", str(tmp_path), "--sequences", "1", "--frames", "1"])
     assert result.exit_code == 0, result.output
-    assert "1 buildable frames" in result.output and "0 frames a build must drop" in result.output
+    assert "1 buildable frame," in result.output and "0 frames a build must drop" in result.output
+    assert "synth endovis18 frames" in result.output and "1/1" in result.output  # the progress bar
     assert (tmp_path / "isinet18/train/annotations/seq1_frame000.png").is_file()
     result = runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--sequences", "1", "--frames", "1"])
     assert result.exit_code == 0, result.output
@@ -39,7 +40,7 @@ def test_synth_esd_writes_the_esd_layout(tmp_path):
     assert [p.name for p in (tmp_path / "videos").iterdir()] == ["ESD_01.mp4"]
     assert (tmp_path / "phases.csv").read_text().startswith("video_id,phase,start_frame,end_frame")
     assert (tmp_path / "annotations.json").is_file()
-    assert "buildable frames" in result.output
+    assert "buildable frames" in result.output and "20/20" in result.output  # rendered video frames
 
 
 def test_synth_refuses_a_file_and_names_the_flag(tmp_path):
@@ -48,6 +49,7 @@ def test_synth_refuses_a_file_and_names_the_flag(tmp_path):
     target.write_text("keep")
     result = runner.invoke(_app(), ["synth", "endovis18", str(target), "--frames", "1"])
     assert result.exit_code == 1 and "is a file" in result.output and "Traceback" not in result.output
+    assert "0/?" not in result.output  # no empty bar before the error
     assert target.read_text() == "keep"
     assert runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--frames", "1"]).exit_code == 0
     again = runner.invoke(_app(), ["synth", "endovis17", str(tmp_path), "--frames", "1"])
