@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from endoarss import efficiency_ablate
-from endoarss.config import PRESETS
+from endoarss.config import PRESETS, build_config
 from endoarss.efficiency import PAPER, Settings, measure_efficiency, preset_spec
 from endoarss.efficiency_ablate import _on_off, measure_optimizations
 from endoarss.errors import ConfigError
@@ -20,13 +20,32 @@ def _one_thread() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_preset_spec_matches_config_presets(name: str) -> None:
-    """The bench reads presets from endoarss.presets; its spec must agree with PRESETS (tasks default filled)."""
-    expected = PRESETS[name]
+def test_preset_spec_matches_the_trained_config(name: str) -> None:
+    """The bench measures the model `endods train --preset NAME` trains: TrainConfig defaults included."""
+    config = build_config(name)
     spec = preset_spec(name)
     for key in ("backbone", "arch", "weighting", "sma"):
-        assert spec[key] == expected[key], key
-    assert tuple(spec["tasks"]) == tuple(expected.get("tasks", ("activity", "segmentation")))
+        assert spec[key] == getattr(config, key), key
+    assert tuple(spec["tasks"]) == tuple(config.tasks)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("endoarss", ("dinov2", "tesla", "db_mtl", True, ("activity", "segmentation"))),
+        ("endoarss-stch", ("dinov2", "tesla", "stch", True, ("activity", "segmentation"))),
+        ("dinov2-mmoe-ew", ("dinov2", "mmoe", "ew", False, ("activity", "segmentation"))),
+        (
+            "resnet101-dselect_k-aligned_mtl",
+            ("resnet101", "dselect_k", "aligned_mtl", False, ("activity", "segmentation")),
+        ),
+        ("seg-only", ("dinov2", "single", "ew", True, ("segmentation",))),
+        ("cls-only", ("dinov2", "single", "ew", True, ("activity",))),
+    ],
+)
+def test_preset_spec_of_paper_rows(name: str, expected: tuple) -> None:
+    spec = preset_spec(name)
+    assert (spec["backbone"], spec["arch"], spec["weighting"], spec["sma"], tuple(spec["tasks"])) == expected
 
 
 @pytest.mark.parametrize("name", ["nope", "dinov2-tesla", "resnet101-tesla-foo", "endoarss-foo"])
