@@ -56,9 +56,14 @@ def test_unknown_preset_raises(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"amp": "fp8"}, "amp"), ({"image_size": 30}, "multiple of"), ({"repeats": 0}, "repeats"), ({"batch": 1}, "batch"),
-     ({"device": "cuda"}, "cuda") if not torch.cuda.is_available() else ({"batch": 1}, "batch")],
-)  # fmt: skip
+    [
+        ({"amp": "fp8"}, "amp"),
+        ({"image_size": 30}, "multiple of"),
+        ({"repeats": 0}, "repeats"),
+        ({"batch": 1}, "batch"),
+        ({"device": "cuda"}, "cuda") if not torch.cuda.is_available() else ({"batch": 1}, "batch"),
+    ],
+)
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         measure_efficiency(**{**TINY, **kwargs})
@@ -95,8 +100,13 @@ def test_on_off_flips_one_switch() -> None:
 
 def test_ablation_measures_on_and_off() -> None:
     progress: list[tuple[int, int]] = []
-    result = measure_optimizations("endoarss", amp="none", **TINY, only=["frozen_backbone", "compile"],
-                                   on_progress=lambda d, t: progress.append((d, t)))  # fmt: skip
+    result = measure_optimizations(
+        "endoarss",
+        amp="none",
+        **TINY,
+        only=["frozen_backbone", "compile"],
+        on_progress=lambda d, t: progress.append((d, t)),
+    )
     opts = result["ablation"]["optimizations"]
     assert progress == [(1, 2), (2, 2)]  # base + one variant; compile is not requested on CPU
     assert "--ablate-compile" in opts["compile"]["skipped"]
