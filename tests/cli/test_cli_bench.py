@@ -23,6 +23,7 @@ def app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow  # ~12 s on 2 idle cores, ~20 s under load: a full ablation, every variant built
 def test_bench_efficiency_prints_table_and_json(app: typer.Typer, tmp_path: Path) -> None:
     out_file = tmp_path / "res" / "eff.json"
     args = "bench efficiency --preset dinov2-hps-ew --backbone-size tiny --batch 2 --image-size 28 --amp none".split()

@@ -77,6 +77,7 @@ def test_blocker_really_blocks(blocked_env: dict[str, str]) -> None:
     assert out.stdout.split("\n")[:4] == [f"refused {n}" for n in ("rich", "typer", "datasets", "endoarss.config")]
 
 
+@pytest.mark.slow  # ~10 s on 2 idle cores, ~20 s under load: a fresh interpreter imports torch and measures
 def test_efficiency_modules_import_and_run_without_extras(blocked_env: dict[str, str]) -> None:
     code = (
         "import sys, json\n"
