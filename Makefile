@@ -12,12 +12,14 @@ DEMO_OUT ?= demo-out
 
 .PHONY: demo test test-compat venv venv-ls browser lint clean
 
-# torch first, pinned to the local CPU wheel: any unpinned torch would pull GBs of CUDA builds.
+# torch first, pinned to the local CPU wheel: the `train` extra's range would otherwise let pip pull GBs
+# of CUDA builds. Then every extra: the tests cover the dataset and the model side.
 $(VENV)/.stamp: pyproject.toml
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(PIP) install torch==2.13.0 $(PIP_QUIET)
-	$(PIP) install -e '.[dev]' $(PIP_QUIET)
-	# imagecorruptions 1.1.2 declares full opencv-python, which would overwrite the headless cv2.
+	$(PIP) install -e '.[train,robustness,dev]' $(PIP_QUIET)
+	# imagecorruptions 1.1.2 declares full opencv-python, which would overwrite the headless cv2; the
+	# robustness extra therefore leaves it out (pyproject.toml says why) and it comes without deps.
 	$(PIP) install --no-deps imagecorruptions==1.1.2 $(PIP_QUIET)
 	$(VENV)/bin/python -c "import torch, cv2, datasets, endods, cli.main" 
 	touch $@
@@ -55,7 +57,7 @@ test: venv venv-ls browser
 test-compat:
 	test -x $(COMPATVENV)/bin/python || $(PY) -m venv $(COMPATVENV)
 	$(COMPATVENV)/bin/pip -q --disable-pip-version-check install torch==2.13.0 $(PIP_QUIET)
-	$(COMPATVENV)/bin/pip -q --disable-pip-version-check install -e '.[dev]' 'transformers<5' $(PIP_QUIET)
+	$(COMPATVENV)/bin/pip -q --disable-pip-version-check install -e '.[train,robustness,dev]' 'transformers<5' $(PIP_QUIET)
 	$(COMPATVENV)/bin/pip -q --disable-pip-version-check install --no-deps imagecorruptions==1.1.2 $(PIP_QUIET)
 	$(COMPATVENV)/bin/python -c "import transformers, huggingface_hub as h; print('transformers', transformers.__version__, 'hub', h.__version__)"
 	$(COMPATVENV)/bin/python -m pytest -q -p no:cacheprovider tests/endoarss tests/endods/hub

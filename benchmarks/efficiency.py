@@ -33,14 +33,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ablate", action="store_true", help="measure every optimization on and off")
     parser.add_argument("--only", default="", help="comma-separated subset of the ablation")
-    parser.add_argument("--ablate-compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="include torch.compile in the ablation (default: on CUDA only)")  # fmt: skip
+    parser.add_argument(
+        "--ablate-compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="include torch.compile in the ablation (default: on CUDA only)",
+    )
     parser.add_argument("--json-out", default=None)
     args = parser.parse_args(argv)
-    kwargs = {"preset": args.preset, "backbone_size": args.backbone_size, "batch": args.batch,
-              "image_size": args.image_size, "device": args.device, "amp": args.amp, "compile": args.compile,
-              "gradient_checkpointing": args.gradient_checkpointing, "channels_last": args.channels_last,
-              "sdpa": not args.eager_attention, "warmup": args.warmup, "repeats": args.repeats}  # fmt: skip
+    kwargs = {
+        "preset": args.preset,
+        "backbone_size": args.backbone_size,
+        "batch": args.batch,
+        "image_size": args.image_size,
+        "device": args.device,
+        "amp": args.amp,
+        "compile": args.compile,
+        "gradient_checkpointing": args.gradient_checkpointing,
+        "channels_last": args.channels_last,
+        "sdpa": not args.eager_attention,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+    }
     if args.ablate:
         from endoarss.efficiency_ablate import measure_optimizations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -14,7 +14,9 @@ from rich.table import Table
 from cli.common import console, progress_bar, user_errors
 from endods.errors import OptionError
 from endods.split import SPLIT_MODES, SplitConfig
-from schemas.manifest import Manifest
+
+if TYPE_CHECKING:
+    from schemas.manifest import Manifest
 
 build_app = typer.Typer(
     help='Build a dataset from its public sources (layouts: "Getting the data" in the README; check with `endods sources ROOT`).',

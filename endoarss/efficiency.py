@@ -56,22 +56,38 @@ def preset_spec(name: str) -> dict[str, Any]:
     return {**{k: fields[k] for k in keys}, "tasks": tuple(fields.get("tasks", TASKS))}
 
 
-def _build(spec: dict[str, Any], size: str, image_size: int, num_activities: int, num_classes: int,
-           settings: Settings, device: torch.device) -> torch.nn.Module:  # fmt: skip
+def _build(
+    spec: dict[str, Any],
+    size: str,
+    image_size: int,
+    num_activities: int,
+    num_classes: int,
+    settings: Settings,
+    device: torch.device,
+) -> torch.nn.Module:
     torch.manual_seed(0)
     extra: dict[str, Any] = {"image_size": image_size, "gradient_checkpointing": settings.gradient_checkpointing}
     if spec["backbone"] == "dinov2":
         extra["attn_implementation"] = "sdpa" if settings.sdpa else "eager"
-    model = create_model(spec["backbone"], spec["arch"], spec["tasks"], num_activities, num_classes, spec["sma"],
-                         backbone_config=backbone_config_for(spec["backbone"], size), **extra)  # fmt: skip
+    model = create_model(
+        spec["backbone"],
+        spec["arch"],
+        spec["tasks"],
+        num_activities,
+        num_classes,
+        spec["sma"],
+        backbone_config=backbone_config_for(spec["backbone"], size),
+        **extra,
+    )
     if not settings.frozen_backbone:  # full fine-tune: weight grads + Adam states for the backbone too
         model.requires_grad_(True)
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if settings.channels_last else model
 
 
-def _task_losses(out: dict[str, torch.Tensor], activity: torch.Tensor, mask: torch.Tensor,
-                 tasks: tuple[str, ...]) -> torch.Tensor:  # fmt: skip
+def _task_losses(
+    out: dict[str, torch.Tensor], activity: torch.Tensor, mask: torch.Tensor, tasks: tuple[str, ...]
+) -> torch.Tensor:
     """Per-task cross-entropies as the trainer computes them (float32, segmentation ignores 255)."""
     losses = [F.cross_entropy(out[t].float(), activity if t == "activity" else mask, ignore_index=255) for t in tasks]
     return torch.stack(losses)
@@ -171,20 +187,33 @@ def measure_efficiency(
     first_call(train_step, "training")
     train_result = phase(train_step, dev, warmup, repeats, batch, baseline)
     train_result["losses_finite"] = bool(torch.isfinite(last["losses"]).all())
-    return _report(preset, spec, backbone_size, batch, image_size, dev, settings, compiled, model,
-                   infer_result, train_result)  # fmt: skip
+    return _report(
+        preset, spec, backbone_size, batch, image_size, dev, settings, compiled, model, infer_result, train_result
+    )
 
 
-def _report(preset: str, spec: dict[str, Any], size: str, batch: int, image_size: int, dev: torch.device,
-            settings: Settings, compiled: dict[str, Any], model: torch.nn.Module, infer: dict[str, Any],
-            train: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _report(
+    preset: str,
+    spec: dict[str, Any],
+    size: str,
+    batch: int,
+    image_size: int,
+    dev: torch.device,
+    settings: Settings,
+    compiled: dict[str, Any],
+    model: torch.nn.Module,
+    infer: dict[str, Any],
+    train: dict[str, Any],
+) -> dict[str, Any]:
     speedup = infer["img_s_median"] / PAPER["infer_img_s"]
     train_ratio, infer_ratio = train["peak_mib"] / PAPER["train_mib"], infer["peak_mib"] / PAPER["infer_mib"]
     on_target = dev.type == "cuda" and size == "base" and batch == 16 and image_size == 224
     met = None
     if on_target:
-        met = bool(speedup >= TARGETS["inference_speedup_vs_paper_min"]
-                   and train_ratio <= TARGETS["train_memory_ratio_vs_paper_max"])  # fmt: skip
+        met = bool(
+            speedup >= TARGETS["inference_speedup_vs_paper_min"]
+            and train_ratio <= TARGETS["train_memory_ratio_vs_paper_max"]
+        )
     return {
         "benchmark": "efficiency",
         "preset": preset,

@@ -114,9 +114,17 @@ def measure_optimizations(
         ablate_compile = device == "cuda"
     backbone = preset_spec(preset)["backbone"]
     base_settings = Settings(amp, compile, sdpa, True, gradient_checkpointing, channels_last)
-    common = {"preset": preset, "backbone_size": backbone_size, "batch": batch, "image_size": image_size,
-              "device": device, "warmup": warmup, "repeats": repeats, "num_activities": num_activities,
-              "num_classes": num_classes}  # fmt: skip
+    common = {
+        "preset": preset,
+        "backbone_size": backbone_size,
+        "batch": batch,
+        "image_size": image_size,
+        "device": device,
+        "warmup": warmup,
+        "repeats": repeats,
+        "num_activities": num_activities,
+        "num_classes": num_classes,
+    }
     skipped = {n: _not_applicable(n, backbone, ablate_compile) for n in names}
     total, done = 1 + sum(reason is None for reason in skipped.values()), 0
     base = measure_efficiency(**common, **asdict(base_settings))
@@ -145,7 +153,11 @@ def measure_optimizations(
         if name == "compile" and not on["compile"]["used"]:
             results[name] = {"what": OPTIMIZATIONS[name], "skipped": f"compile failed: {on['compile']['reason']}"}
             continue
-        results[name] = {"what": OPTIMIZATIONS[name], "ratios_on_over_off": _compare(on, off),
-                         "on": _summary(on), "off": _summary(off)}  # fmt: skip
+        results[name] = {
+            "what": OPTIMIZATIONS[name],
+            "ratios_on_over_off": _compare(on, off),
+            "on": _summary(on),
+            "off": _summary(off),
+        }
     base["ablation"] = {"note": RATIO_NOTE, "base_settings": asdict(base_settings), "optimizations": results}
     return base

@@ -83,8 +83,9 @@ def timed(fn: Callable[[], None], device: torch.device, warmup: int, repeats: in
     return times, warm
 
 
-def phase(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int, batch: int,
-           baseline: int) -> dict[str, Any]:  # fmt: skip
+def phase(
+    fn: Callable[[], None], device: torch.device, warmup: int, repeats: int, batch: int, baseline: int
+) -> dict[str, Any]:
     """Time ``fn`` and take its peak memory (CUDA: over the timed calls; CPU: one extra sampled call)."""
     if device.type == "cuda":
         fn()  # first call allocates lazily-created state (Adam moments) before the peak is reset
@@ -92,11 +93,20 @@ def phase(fn: Callable[[], None], device: torch.device, warmup: int, repeats: in
         torch.cuda.reset_peak_memory_stats()
     times, warm = timed(fn, device, warmup, repeats)
     if device.type == "cuda":
-        memory = {"peak_mib": torch.cuda.max_memory_allocated() / MIB,
-                  "peak_reserved_mib": torch.cuda.max_memory_reserved() / MIB, "memory_kind": "cuda_allocated"}  # fmt: skip
+        memory = {
+            "peak_mib": torch.cuda.max_memory_allocated() / MIB,
+            "peak_reserved_mib": torch.cuda.max_memory_reserved() / MIB,
+            "memory_kind": "cuda_allocated",
+        }
     else:
         release_memory()
         memory = {"peak_mib": cpu_peak_mib(fn, baseline), "memory_kind": "cpu_rss_delta"}
     median = statistics.median(times)
-    return {"step_s_median": median, "step_s_min": min(times), "warmup_s": warm,
-            "img_s_median": batch / median, "img_s_best": batch / min(times), **memory}  # fmt: skip
+    return {
+        "step_s_median": median,
+        "step_s_min": min(times),
+        "warmup_s": warm,
+        "img_s_median": batch / median,
+        "img_s_best": batch / min(times),
+        **memory,
+    }

@@ -14,6 +14,7 @@ from endods.errors import DatasetError
 from endods.split import natural_key
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Manifest
+from schemas.records import SPLITS
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class BuiltDataset:
 
     @property
     def splits(self) -> list[str]:
-        return [s for s in ("train", "test") if self.parquet_files(s)]
+        return [s for s in SPLITS if self.parquet_files(s)]
 
     def parquet_files(self, split: str) -> list[Path]:
         return sorted((self.path / "data").glob(f"{split}-*.parquet"), key=lambda p: natural_key(p.name))

@@ -17,6 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas.records import SPLITS
+
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 # Small row groups: little left to write when the stream ends, and cheap random access for training.
 ROWS_PER_GROUP = 16
@@ -111,7 +113,7 @@ class ShardWriter:
 class BackgroundShards:
     """One ShardWriter per split fed from a bounded queue by a writer thread."""
 
-    def __init__(self, data_dir: Path, schema: pa.Schema, splits: tuple[str, ...] = ("train", "test")) -> None:
+    def __init__(self, data_dir: Path, schema: pa.Schema, splits: tuple[str, ...] = SPLITS) -> None:
         self.writers = {s: ShardWriter(data_dir, s, schema) for s in splits}
         self._queue: queue.Queue = queue.Queue(maxsize=2 * ROWS_PER_GROUP)
         self._error: BaseException | None = None

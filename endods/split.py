@@ -52,11 +52,6 @@ def natural_key(text: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
 
 
-def python_round(x: float | Fraction) -> int:
-    """round() half-to-even, spelled out because the count rule depends on it."""
-    return round(x)
-
-
 def exact_fraction(f: float) -> Fraction:
     """The decimal the user wrote (0.2 -> 1/5), so ties and halves of the count rules are exact.
 
@@ -69,7 +64,7 @@ def exact_fraction(f: float) -> Fraction:
 def paper_test_counts(per_activity: dict[int, int], test_fraction: float) -> dict[int, int]:
     """Largest-remainder allocation of round(N*f) test slots over activities (ties: lower index)."""
     f = exact_fraction(test_fraction)
-    target = python_round(sum(per_activity.values()) * f)
+    target = round(sum(per_activity.values()) * f)  # half-to-even: the count rule depends on it
     counts = {a: math.floor(n * f) for a, n in per_activity.items()}
     remaining = target - sum(counts.values())
     by_remainder = sorted(per_activity, key=lambda a: (-(per_activity[a] * f - counts[a]), a))
@@ -108,7 +103,7 @@ def _group_split(keys: list[SplitKey], config: SplitConfig) -> dict[str, str]:
         sizes[k.group] += 1
     groups = sorted(sizes)
     random.Random(config.seed).shuffle(groups)
-    target = python_round(len(keys) * exact_fraction(config.test_fraction))
+    target = round(len(keys) * exact_fraction(config.test_fraction))  # half-to-even, as above
     test_groups: set[str] = set()
     test_frames = 0
     for g in groups:

@@ -193,12 +193,3 @@ def _check_counts(ds, split: str, frames: int, counts: np.ndarray, activities: d
             Problem("manifest.json", f"{split}: activity counts differ from the data (manifest, data): {diff}")
         )
     return problems
-
-
-def check_openable(out: Path) -> None:
-    """Raise DatasetError early (used by commands that need a valid dataset before doing work)."""
-    problems = validate_dataset(out)
-    if problems:
-        listing = "\n".join(f"  - {p}" for p in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise DatasetError(f"{out} is not a valid dataset ({plural(len(problems), 'problem')}):\n{listing}{more}")

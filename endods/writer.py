@@ -30,7 +30,7 @@ from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
 from endods.spool import Spool
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SourceDigest, SplitCounts, ToolInfo
-from schemas.records import build_features
+from schemas.records import SPLITS, build_features
 
 __all__ = ["BuildSession", "EncodedFrame", "SplitConfig"]
 
@@ -168,10 +168,6 @@ class BuildSession:
         """Source files consumed outside any single frame (label files, COCO json, phase csv)."""
         self._file_hashes.update(hashes)
 
-    @property
-    def frame_count(self) -> int:
-        return len(self._frames)
-
     def finish(
         self,
         dataset: str,
@@ -209,7 +205,7 @@ class BuildSession:
         data_dir = self.staged / "data"
         data_dir.mkdir(exist_ok=True)
         outputs: dict[str, str] = self._stream.close() if self._stream is not None else {}
-        for split_name in ("train", "test"):
+        for split_name in SPLITS:
             ids = sorted((f for f, s in assignment.items() if s == split_name), key=natural_key)
             if not ids:
                 continue  # an empty split is omitted, not written as 0 rows

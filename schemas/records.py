@@ -9,8 +9,7 @@ from schemas.labelmaps import LabelMap
 if TYPE_CHECKING:
     import datasets
 
-FIELDS = ("image", "mask", "activity", "frame_id", "group", "source")
-SOURCES = ("endovis18", "endovis17", "esd")
+# The splits a built dataset can hold, in the order they are written and listed.
 SPLITS = ("train", "test")
 
 

@@ -94,8 +94,8 @@ def _imagecorruptions() -> ModuleType:
             import imagecorruptions.corruptions as reference
     except ImportError as exc:  # also raised when `pkg_resources` (setuptools < 81) is missing
         raise ConfigError(
-            f"the ImageNet-C corruptions need `imagecorruptions` 1.1.2 ({exc}); install it with "
-            "`pip install --no-deps imagecorruptions` and `setuptools<81`"
+            f"the ImageNet-C corruptions need `imagecorruptions` 1.1.2 ({exc}); install them with "
+            "`pip install 'endods[robustness]'` and then `pip install --no-deps imagecorruptions==1.1.2`"
         ) from exc
     return reference
 

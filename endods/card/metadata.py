@@ -11,8 +11,7 @@ from typing import Any
 from endods.card.terms import DatasetKind, dataset_kind
 from schemas.labelmaps import LABEL_MAPS, LabelMap
 from schemas.manifest import Manifest
-
-SPLIT_ORDER = ("train", "test")
+from schemas.records import SPLITS
 
 # The Hub's size_categories buckets (upper bounds, exclusive).
 _SIZE_BUCKETS = (
@@ -54,7 +53,7 @@ def display_name(manifest: Manifest, labelmap: LabelMap) -> str:
 
 def present_splits(manifest: Manifest) -> list[str]:
     """Splits with frames, in train/test order (an empty split is never written)."""
-    return [s for s in SPLIT_ORDER if s in manifest.counts and manifest.counts[s].frames > 0]
+    return [s for s in SPLITS if s in manifest.counts and manifest.counts[s].frames > 0]
 
 
 def size_category(frames: int) -> str:

@@ -6,16 +6,38 @@ The Parquet dataset stays the one source of truth; exports are derived, written 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from endods.errors import DatasetError
-from endods.export.coco import export_coco
-from endods.export.common import SUMMARY_NAME, ExportSummary, ProgressFn
-from endods.export.endoarss_folder import export_endoarss, release_mask
 from endods.export.naming import parse_release_name, release_name
 
+if TYPE_CHECKING:
+    from endods.export.coco import export_coco
+    from endods.export.common import SUMMARY_NAME, ExportSummary, ProgressFn
+    from endods.export.endoarss_folder import export_endoarss, release_mask
+
 EXPORT_FORMATS = ("endoarss", "coco")
+
+# Imported on first use: the CLI reads `endods.export.naming` at startup, and the writers pull in
+# cv2, pycocotools and pyarrow.
+_LAZY = {
+    "export_coco": "endods.export.coco",
+    "SUMMARY_NAME": "endods.export.common",
+    "ExportSummary": "endods.export.common",
+    "ProgressFn": "endods.export.common",
+    "export_endoarss": "endods.export.endoarss_folder",
+    "release_mask": "endods.export.endoarss_folder",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -43,6 +65,8 @@ def export_dataset(
 
     A dataset whose files changed after the build is refused: the export would carry its damage on.
     """
+    from endods.export.coco import export_coco
+    from endods.export.endoarss_folder import export_endoarss
     from endods.validate import check_outputs_unchanged
 
     if fmt not in EXPORT_FORMATS:

@@ -18,7 +18,7 @@ import numpy as np
 from label_studio_sdk.converter.brush import decode_rle, encode_rle, mask2rle
 
 from endods.labelstudio.config import ACTIVITY_FROM, IMAGE_NAME, MASK_FROM
-from schemas.labelmaps import IGNORE_INDEX, LabelMap
+from schemas.labelmaps import LabelMap
 
 ALPHA_THRESHOLD = 128
 
@@ -89,7 +89,3 @@ def mask_results(mask: np.ndarray, labelmap: LabelMap) -> list[dict[str, Any]]:
 def labels_results(mask: np.ndarray, activity: int, labelmap: LabelMap) -> list[dict[str, Any]]:
     """A full prediction/annotation result list: every present class plus the activity choice."""
     return [*mask_results(mask, labelmap), choice_result(labelmap.activities[activity])]
-
-
-def is_ignore(mask: np.ndarray) -> np.ndarray:
-    return mask == IGNORE_INDEX

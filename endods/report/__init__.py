@@ -17,19 +17,19 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-
-import cv2
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from endods import __version__
 from endods.atomic import replace_dir, staging_dir
-from endods.dataset import BuiltDataset, open_dataset
 from endods.errors import OutputExistsError
-from endods.report.figures import write_figures
-from endods.report.html import render_html
-from endods.report.leakage import DEFAULT_MAX_DISTANCE, NearDuplicate, near_duplicates, shared_groups
-from endods.report.overlays import write_contact_sheets
-from endods.report.stats import ProgressFn, collect, decode_record, stats_json
+from endods.report.leakage import DEFAULT_MAX_DISTANCE
+
+# The CLI reads DEFAULT_MAX_DISTANCE through this package at startup: matplotlib, cv2 and pyarrow
+# are imported by build_report, not here, so that `endods --help` stays fast.
+if TYPE_CHECKING:
+    from endods.dataset import BuiltDataset
+    from endods.report.leakage import NearDuplicate
+    from endods.report.stats import ProgressFn
 
 MAX_PAIRS_SHOWN = 24
 PAIR_THUMB_WIDTH = 160
@@ -55,6 +55,11 @@ def default_report_dir(dataset_dir: Path) -> Path:
 
 def _pair_thumbs(ds: BuiltDataset, pairs: list[NearDuplicate], folder: Path) -> list[dict]:
     """Decode just the frames of the shown pairs (a second, targeted read) and write small thumbnails."""
+    import cv2
+    from PIL import Image
+
+    from endods.report.stats import decode_record
+
     wanted = {p.test_frame for p in pairs} | {p.train_frame for p in pairs}
     paths: dict[str, str] = {}
     if wanted:
@@ -81,6 +86,13 @@ def build_report(
     workers: int | None = None,
 ) -> ReportSummary:
     """Write the report folder for the built dataset at `dataset_dir`; replaces a previous report only."""
+    from endods.dataset import open_dataset
+    from endods.report.figures import write_figures
+    from endods.report.html import render_html
+    from endods.report.leakage import near_duplicates, shared_groups
+    from endods.report.overlays import write_contact_sheets
+    from endods.report.stats import collect, stats_json
+
     ds = open_dataset(dataset_dir)
     out = Path(out) if out is not None else default_report_dir(dataset_dir)
     if out.exists() and not all((out / f).is_file() for f in REPORT_FILES):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 HASH_SIZE = 8  # 8x8 = 64 bits
@@ -19,6 +18,8 @@ DEFAULT_MAX_DISTANCE = 6  # bits out of 64; consecutive video frames are typical
 
 def dhash(rgb: np.ndarray, hash_size: int = HASH_SIZE) -> np.ndarray:
     """Packed dHash bits (uint8, hash_size**2 / 8 bytes) of an RGB image of any size."""
+    import cv2  # here, not at module level: the CLI imports DEFAULT_MAX_DISTANCE at startup
+
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     small = cv2.resize(gray, (hash_size + 1, hash_size), interpolation=cv2.INTER_AREA).astype(np.int16)
     bits = small[:, 1:] > small[:, :-1]

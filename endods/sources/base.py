@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# FORMATS.md §5.5 drop reasons, in reporting priority order.
-FILTER_REASONS = ("no_vqla_label", "no_activity", "no_phase", "phase_not_selected")
+# Drop reasons that mean damaged or incomplete source files (`--strict` fails on them, docs/formats.md §5.5).
 DAMAGE_REASONS = ("no_image", "no_mask", "unreadable_image", "frame_out_of_range")
-REASON_ORDER = ("no_vqla_label", "no_activity", "no_image", "no_mask", "unreadable_image")
 
 
 @dataclass(frozen=True)

@@ -76,18 +76,6 @@ class VqlaLabel:
         """Action answers of the frame, in file order (input of `endods.fuse`)."""
         return tuple(q.answer for q in self.state_lines)
 
-    @property
-    def tools(self) -> tuple[str, ...]:
-        """Normalised tool names of the activity lines asked as state questions; informational."""
-        return tuple(tool_name(q.question) for q in self.state_lines if STATE_QUESTION.match(q.question))
-
-
-def tool_name(question: str) -> str:
-    match = STATE_QUESTION.match(question)
-    if match is None:
-        raise ValueError(f"not a state question: {question!r}")
-    return match.group(1).strip().lower().replace("_", " ")
-
 
 def frame_key(path: Path) -> str | None:
     """`frame012` for `frame012_QA.txt` (the loader keys on the part before the first `_`)."""

@@ -23,19 +23,25 @@ def app() -> typer.Typer:
     return app
 
 
+@pytest.mark.slow  # ~12 s on 2 idle cores, ~20 s under load: a full ablation, every variant built
 def test_bench_efficiency_prints_table_and_json(app: typer.Typer, tmp_path: Path) -> None:
     out_file = tmp_path / "res" / "eff.json"
-    args = ["bench", "efficiency", "--preset", "dinov2-hps-ew", "--backbone-size", "tiny", "--batch", "2",
-            "--image-size", "28", "--amp", "none", "--warmup", "0", "--repeats", "1", "--ablate",
-            "--json-out", str(out_file)]  # fmt: skip
+    args = "bench efficiency --preset dinov2-hps-ew --backbone-size tiny --batch 2 --image-size 28 --amp none".split()
+    args += ["--warmup", "0", "--repeats", "1", "--ablate", "--json-out", str(out_file)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     data = json.loads(lines[-1])
     assert json.loads(out_file.read_text()) == data
     assert (data["preset"], data["arch"], data["weighting"], data["batch"]) == ("dinov2-hps-ew", "hps", "ew", 2)
-    assert set(data["ablation"]["optimizations"]) == {"amp", "compile", "sdpa", "frozen_backbone",
-                                                      "gradient_checkpointing", "channels_last"}  # fmt: skip
+    assert set(data["ablation"]["optimizations"]) == {
+        "amp",
+        "compile",
+        "sdpa",
+        "frozen_backbone",
+        "gradient_checkpointing",
+        "channels_last",
+    }
     text = "\n".join(lines[:-1])
     assert "efficiency: dinov2-hps-ew (tiny) on cpu" in text
     assert "RTX 4090, different hardware" in " ".join(text.split())

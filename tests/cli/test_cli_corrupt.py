@@ -46,7 +46,11 @@ def frame_png(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 def test_listed_in_command_modules() -> None:
     tree = ast.parse((Path(__file__).parents[2] / "cli" / "main.py").read_text())
-    lists = [n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and n.targets[0].id == "COMMAND_MODULES"]
+    lists = [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "COMMAND_MODULES"
+    ]
     assert "cli.corrupt" in ast.literal_eval(lists[0])
 
 

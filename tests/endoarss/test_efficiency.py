@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from endoarss import efficiency_ablate
-from endoarss.config import PRESETS
+from endoarss.config import PRESETS, build_config
 from endoarss.efficiency import PAPER, Settings, measure_efficiency, preset_spec
 from endoarss.efficiency_ablate import _on_off, measure_optimizations
 from endoarss.errors import ConfigError
@@ -20,13 +20,32 @@ def _one_thread() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_preset_spec_matches_config_presets(name: str) -> None:
-    """The bench reads presets from endoarss.presets; its spec must agree with PRESETS (tasks default filled)."""
-    expected = PRESETS[name]
+def test_preset_spec_matches_the_trained_config(name: str) -> None:
+    """The bench measures the model `endods train --preset NAME` trains: TrainConfig defaults included."""
+    config = build_config(name)
     spec = preset_spec(name)
     for key in ("backbone", "arch", "weighting", "sma"):
-        assert spec[key] == expected[key], key
-    assert tuple(spec["tasks"]) == tuple(expected.get("tasks", ("activity", "segmentation")))
+        assert spec[key] == getattr(config, key), key
+    assert tuple(spec["tasks"]) == tuple(config.tasks)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("endoarss", ("dinov2", "tesla", "db_mtl", True, ("activity", "segmentation"))),
+        ("endoarss-stch", ("dinov2", "tesla", "stch", True, ("activity", "segmentation"))),
+        ("dinov2-mmoe-ew", ("dinov2", "mmoe", "ew", False, ("activity", "segmentation"))),
+        (
+            "resnet101-dselect_k-aligned_mtl",
+            ("resnet101", "dselect_k", "aligned_mtl", False, ("activity", "segmentation")),
+        ),
+        ("seg-only", ("dinov2", "single", "ew", True, ("segmentation",))),
+        ("cls-only", ("dinov2", "single", "ew", True, ("activity",))),
+    ],
+)
+def test_preset_spec_of_paper_rows(name: str, expected: tuple) -> None:
+    spec = preset_spec(name)
+    assert (spec["backbone"], spec["arch"], spec["weighting"], spec["sma"], tuple(spec["tasks"])) == expected
 
 
 @pytest.mark.parametrize("name", ["nope", "dinov2-tesla", "resnet101-tesla-foo", "endoarss-foo"])
@@ -37,9 +56,14 @@ def test_unknown_preset_raises(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"amp": "fp8"}, "amp"), ({"image_size": 30}, "multiple of"), ({"repeats": 0}, "repeats"), ({"batch": 1}, "batch"),
-     ({"device": "cuda"}, "cuda") if not torch.cuda.is_available() else ({"batch": 1}, "batch")],
-)  # fmt: skip
+    [
+        ({"amp": "fp8"}, "amp"),
+        ({"image_size": 30}, "multiple of"),
+        ({"repeats": 0}, "repeats"),
+        ({"batch": 1}, "batch"),
+        ({"device": "cuda"}, "cuda") if not torch.cuda.is_available() else ({"batch": 1}, "batch"),
+    ],
+)
 def test_bad_arguments_raise(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         measure_efficiency(**{**TINY, **kwargs})
@@ -76,8 +100,13 @@ def test_on_off_flips_one_switch() -> None:
 
 def test_ablation_measures_on_and_off() -> None:
     progress: list[tuple[int, int]] = []
-    result = measure_optimizations("endoarss", amp="none", **TINY, only=["frozen_backbone", "compile"],
-                                   on_progress=lambda d, t: progress.append((d, t)))  # fmt: skip
+    result = measure_optimizations(
+        "endoarss",
+        amp="none",
+        **TINY,
+        only=["frozen_backbone", "compile"],
+        on_progress=lambda d, t: progress.append((d, t)),
+    )
     opts = result["ablation"]["optimizations"]
     assert progress == [(1, 2), (2, 2)]  # base + one variant; compile is not requested on CPU
     assert "--ablate-compile" in opts["compile"]["skipped"]

@@ -77,6 +77,7 @@ def test_blocker_really_blocks(blocked_env: dict[str, str]) -> None:
     assert out.stdout.split("\n")[:4] == [f"refused {n}" for n in ("rich", "typer", "datasets", "endoarss.config")]
 
 
+@pytest.mark.slow  # ~10 s on 2 idle cores, ~20 s under load: a fresh interpreter imports torch and measures
 def test_efficiency_modules_import_and_run_without_extras(blocked_env: dict[str, str]) -> None:
     code = (
         "import sys, json\n"
@@ -97,10 +98,26 @@ def test_efficiency_modules_import_and_run_without_extras(blocked_env: dict[str,
 def test_gpu_script_on_cpu_writes_json(blocked_env: dict[str, str], tmp_path: Path) -> None:
     """The prepared GPU script, run as on the box (blocked imports) in its CPU mode with tiny settings."""
     out_dir = tmp_path / "results"
-    env = {**blocked_env, "DEVICE": "cpu", "SIZE": "tiny", "BATCH": "2", "IMAGE": "28", "REPEATS": "1",
-           "WARMUP": "0", "ABLATE_ONLY": "amp", "OUT": str(out_dir), "PYTHON": sys.executable}  # fmt: skip
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_efficiency.sh")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=240)  # fmt: skip
+    env = {
+        **blocked_env,
+        "DEVICE": "cpu",
+        "SIZE": "tiny",
+        "BATCH": "2",
+        "IMAGE": "28",
+        "REPEATS": "1",
+        "WARMUP": "0",
+        "ABLATE_ONLY": "amp",
+        "OUT": str(out_dir),
+        "PYTHON": sys.executable,
+    }
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_efficiency.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summary = (out_dir / "summary.txt").read_text().splitlines()
     names = [line.split()[0] for line in summary]

@@ -12,7 +12,6 @@ from endods.sources.vqla import (
     frame_key,
     parse_vqla_text,
     read_vqla_label,
-    tool_name,
 )
 
 GOOD = (
@@ -44,7 +43,6 @@ def test_extended_file_activity_lines_are_the_action_answers(tmp_path):
     )
     label = read_vqla_label(_write(tmp_path, text))
     assert label.states == ("Idle", "Clipping", "Suction")
-    assert label.tools == ("bipolar forceps", "clip applier", "suction")
 
 
 def test_wrong_case_suction_is_the_tool_never_the_activity(tmp_path):
@@ -69,7 +67,6 @@ def test_parse_good_file(tmp_path):
     assert [q.line_no for q in label.lines] == [1, 3, 4, 5]
     assert label.lines[1].bbox == (10, 20, 30, 40)
     assert label.states == ("Idle", "Clipping")
-    assert label.tools == ("bipolar forceps", "clip applier")
 
 
 def test_file_without_state_question_has_no_states(tmp_path):
@@ -77,11 +74,10 @@ def test_file_without_state_question_has_no_states(tmp_path):
     assert read_vqla_label(_write(tmp_path, text)).states == ()
 
 
-def test_frame_key_and_tool_name():
+def test_frame_key():
     assert frame_key(Path("frame012_QA.txt")) == "frame012"
     assert frame_key(Path("Frame7.txt")) == "frame7"
     assert frame_key(Path("seq1_frame012.txt")) is None
-    assert tool_name("what is the state of large_needle_driver?") == "large needle driver"
 
 
 @pytest.mark.parametrize(
