@@ -16,7 +16,6 @@ from endods.dataset import open_dataset
 from endods.errors import DatasetError
 from endods.hashing import sha256_file
 from endods.pngio import PngError, decode_png, png_info
-from endods.text import plural
 from endods.writer import split_num_bytes
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.records import build_features
