@@ -60,6 +60,13 @@ def summarize(manifest: Manifest, out: Path) -> None:
 
 def run_build(fn: Callable[..., Manifest], out: Path, **kwargs: Any) -> None:
     """Run a builder with a progress bar, turn library errors into exit 1, print the summary."""
+    from endods.writer import DATASET_OUTPUT
+    from schemas.outputs import check_output
+
+    overwrite = kwargs.get("overwrite", getattr(kwargs.get("options"), "overwrite", False))
+    inputs = [v for v in kwargs.values() if isinstance(v, Path)]
+    with user_errors():  # the output policy runs before any source is read
+        check_output(out, DATASET_OUTPUT, overwrite=bool(overwrite), inputs=inputs)
     with user_errors(), progress_bar() as progress:
         task = progress.add_task("encoding frames", total=None)
 

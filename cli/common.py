@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from endoarss.errors import EndoarssError
 from endods.errors import EndodsError
+from schemas.outputs import OutputError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,7 +23,7 @@ def user_errors() -> Iterator[None]:
     """Print a library error's message in red and exit 1 (no traceback)."""
     try:
         yield
-    except (EndodsError, EndoarssError) as exc:
+    except (EndodsError, EndoarssError, OutputError) as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 

@@ -19,7 +19,8 @@ def export_cmd(
         "test", help="Folder name of the test split in the endoarss layout (the original loader's val mode reads val/)."
     ),
     split: list[str] = typer.Option(None, "--split", help="Export only this split (repeatable; default: all)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing DEST."),
+    overwrite: bool = typer.Option(False, help="Replace an existing DEST (only a previous export)."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the integrity checks of OUT (experts)."),
 ) -> None:
     """Export a built dataset for the original EndoARSS code (endoarss) or for COCO tools (coco)."""
     from endods.export import EXPORT_FORMATS, export_dataset
@@ -33,7 +34,7 @@ def export_cmd(
             def on_progress(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            summary = export_dataset(dataset, dest, fmt, val_name, split or None, overwrite, on_progress)
+            summary = export_dataset(dataset, dest, fmt, val_name, split or None, overwrite, on_progress, not no_verify)
     table = Table(title=f"{summary.dataset} {summary.version} → {fmt}")
     table.add_column("split")
     table.add_column("frames", justify="right")

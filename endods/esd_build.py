@@ -158,7 +158,7 @@ def build_mtlesd(
     _check_crop(plan, crop)
     labelmap = esd_labelmap(activities, plan.coco.class_names)
     total, done = plan.total, 0
-    with BuildSession(out, overwrite=overwrite) as session:
+    with BuildSession(out, overwrite=overwrite, inputs=[src]) as session:
         for frame_id, reason, path in plan.drops:
             session.drop(frame_id, reason, path)
         session.add_file_hashes({name: sha256_file(src / name) for name in (PHASES_NAME, COCO_NAME)})

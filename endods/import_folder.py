@@ -164,7 +164,7 @@ def import_endoarss_folder(
     src = Path(src)
     frames = scan_folder(src, dataset)
     split: dict[str, str] = {}
-    with BuildSession(out, overwrite=overwrite) as session:
+    with BuildSession(out, overwrite=overwrite, inputs=[src]) as session:
         if on_progress:
             on_progress(0, len(frames))
         for done, f in enumerate(frames, start=1):

@@ -27,9 +27,10 @@ from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
 from endods.labelstudio.rle import RleSizeError, decode_region
 from endods.pngio import decode_png, encode_png
 from endods.split import natural_key
-from endods.writer import BuildSession, EncodedFrame
+from endods.writer import DATASET_OUTPUT, BuildSession, EncodedFrame
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import ChangedFrame, Manifest, Parent
+from schemas.outputs import check_output
 
 Progress = Callable[[int, int], None]
 BASE_KEYS = ("split", "activity", "group")  # manifest frame keys the writer fills itself
@@ -147,6 +148,7 @@ def import_from_labelstudio(
 
     ``any_version`` accepts tasks exported from another dataset version (same frame ids and images).
     """
+    check_output(out, DATASET_OUTPUT, overwrite=overwrite, sealed=[base])  # before contacting the server
     ds = open_dataset(base)
     lm, man = ds.labelmap, ds.manifest
     url, api_key = resolve_credentials(url, api_key)
@@ -164,7 +166,7 @@ def import_from_labelstudio(
         _check_versions(versions, man, project_id, Path(base))
     total, done = sum(ds.num_rows(s) for s in ds.splits), 0
     changed: list[ChangedFrame] = []
-    with BuildSession(out, overwrite=overwrite) as session:
+    with BuildSession(out, overwrite=overwrite, sealed=[base]) as session:
         for split in ds.splits:
             for rec in ds.records(split):
                 base_mask = decode_png(rec.mask)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from endoarss.robustness.outdir import check_output, is_robustness_output
-from endods.errors import OutputExistsError
+from schemas.outputs import OutputError
 
 
 def _previous_output(folder: Path) -> Path:
@@ -33,7 +33,7 @@ def test_other_folders_need_overwrite(tmp_path: Path, extra: str) -> None:
         (folder / extra.rstrip("/")).mkdir()
     else:
         (folder / extra).write_text("x")
-    with pytest.raises(OutputExistsError, match=f"{re.escape(str(folder))} already exists.*pass --overwrite"):
+    with pytest.raises(OutputError, match=f"{re.escape(str(folder))} already exists.*pass --overwrite"):
         check_output(folder)
     assert check_output(folder, overwrite=True) == folder
     (folder / "robustness.json").unlink()  # the marker alone is missing
@@ -49,9 +49,9 @@ def test_current_folder_root_and_inputs_are_never_replaced(tmp_path: Path, monke
         ("..", "holds the current folder"),
         ("/", "is the filesystem root"),
     ):
-        with pytest.raises(OutputExistsError, match=message):
+        with pytest.raises(OutputError, match=message):
             check_output(Path(out), overwrite=True)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(OutputExistsError, match=re.escape(f"--out {tmp_path.resolve()}/runs holds the input")):
+    with pytest.raises(OutputError, match=re.escape(f"--out {tmp_path.resolve()}/runs holds the input")):
         check_output(Path("runs"), overwrite=True, inputs=[run])
     assert check_output(Path("runs/RUN/robustness"), inputs=[run]) == tmp_path.resolve() / "runs/RUN/robustness"
