@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["OutputError", "OutputKind", "claim_output", "check_output", "output_lock"]
+__all__ = ["OutputError", "OutputKind", "check_output", "check_place", "claim_output", "output_lock"]
 
-LOCK_MESSAGE = "another command is writing to {out} right now (lock {lock}); wait for it to finish or choose another path"
+LOCK_MESSAGE = (
+    "another command is writing to {out} right now (lock {lock}); wait for it to finish or choose another path"
+)
 
 
 class OutputError(Exception):
@@ -63,21 +65,24 @@ def _holds(folder: Path, path: Path) -> bool:
     return folder == path or folder in path.parents
 
 
-def _check_place(out: Path, inputs: Iterable[Path | str], sealed: Iterable[Path | str]) -> Path:
-    """The path-only checks (no look at the folder's content); return the resolved output path."""
+def check_place(out: Path | str, inputs: Iterable[Path | str] = (), sealed: Iterable[Path | str] = ()) -> Path:
+    """The path-only checks of :func:`check_output`, for a command that adds to ``out`` without replacing it
+    (``train --out``): raise OutputError, else return the resolved output path."""
+    out = _absolute(out)
     real = out.resolve()
     if not out.name or real == Path(real.anchor):
         raise OutputError(f"{out} is the filesystem root; choose a new folder to write to")
     if real.exists() and os.path.ismount(real):
         raise OutputError(f"{out} is a mount point and cannot be replaced; choose a folder inside it")
     protected = [(Path.cwd().resolve(), "the current folder")]
-    protected += [(_absolute(p).resolve(), f"the input {p}") for p in inputs if p is not None]
+    inputs = [p for p in inputs if p is not None and _absolute(p).exists()]  # a Hub id is no local path
+    protected += [(_absolute(p).resolve(), f"the input {p}") for p in inputs]
     for path, what in protected:
         if _holds(real, path):
             where = f"is {what}" if real == path else f"holds {what}"
             raise OutputError(f"{out} {where}; writing there would replace it: choose another path")
     for dataset in sealed:
-        if dataset is None:
+        if dataset is None or not _absolute(dataset).exists():
             continue
         path = _absolute(dataset).resolve()
         if path in real.parents:
@@ -122,7 +127,7 @@ def check_output(
     """
     path = _absolute(out)
     inputs, sealed = list(inputs), list(sealed)
-    _check_place(path, [*inputs, *sealed], sealed)
+    check_place(path, [*inputs, *sealed], sealed)
     _check_content(path, kind, overwrite)
     return path
 

@@ -167,13 +167,15 @@ def test_predict_refuses_a_foreign_folder_or_a_file(tiny_run, tiny_dataset: Path
     notes = tmp_path / "mine" / "notes.txt"
     notes.parent.mkdir()
     notes.write_text("keep")
-    with pytest.raises(OutputError, match=r"mine exists and is not a prediction folder \(it holds notes.txt\)"):
-        predict(tiny_run[0], [a], notes.parent)
-    with pytest.raises(OutputError, match="--overwrite"):
-        predict_split(tiny_run[0], tiny_dataset, out=notes.parent, limit=1)
+    # issue 16 case 4: a folder predict did not write is never replaced, --overwrite or not
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match=r"mine already exists and is not a previous `endods predict` output"):
+            predict(tiny_run[0], [a], notes.parent, overwrite=overwrite)
+        with pytest.raises(OutputError, match="even with --overwrite"):
+            predict_split(tiny_run[0], tiny_dataset, out=notes.parent, limit=1, overwrite=overwrite)
     assert notes.read_text() == "keep"
-    predict(tiny_run[0], [a], notes.parent, overwrite=True)
-    assert sorted(p.name for p in notes.parent.iterdir()) == ["activities.csv", "masks", "overlays"]
+    with pytest.raises(OutputError, match="is inside the dataset"):  # issue 16 case 17, for predict
+        predict_split(tiny_run[0], tiny_dataset, out=tiny_dataset / "preds", limit=1)
     afile = tmp_path / "file.txt"
     afile.write_text("x")
     with pytest.raises(OutputError, match="file.txt exists and is a file, not a folder"):

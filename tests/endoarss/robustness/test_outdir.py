@@ -27,15 +27,16 @@ def test_new_empty_and_previous_outputs_are_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("extra", ["notes.txt", "data/", "corruptions_miou.png/"])
-def test_other_folders_need_overwrite(tmp_path: Path, extra: str) -> None:
+def test_other_folders_are_never_replaced(tmp_path: Path, extra: str) -> None:
+    """Issue 16 case 4: --overwrite replaces only a previous output of the same command."""
     folder = _previous_output(tmp_path / "R")
     if extra.endswith("/"):
         (folder / extra.rstrip("/")).mkdir()
     else:
         (folder / extra).write_text("x")
-    with pytest.raises(OutputError, match=f"{re.escape(str(folder))} already exists.*pass --overwrite"):
-        check_output(folder)
-    assert check_output(folder, overwrite=True) == folder
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match=f"{re.escape(str(folder))} already exists and is not a previous"):
+            check_output(folder, overwrite=overwrite)
     (folder / "robustness.json").unlink()  # the marker alone is missing
     assert not is_robustness_output(folder)
 
@@ -45,13 +46,13 @@ def test_current_folder_root_and_inputs_are_never_replaced(tmp_path: Path, monke
     run.mkdir(parents=True)
     monkeypatch.chdir(run)
     for out, message in (
-        (".", f"--out {re.escape(str(run.resolve()))} is the current folder"),
+        (".", f"{re.escape(str(run.resolve()))} is the current folder"),
         ("..", "holds the current folder"),
         ("/", "is the filesystem root"),
     ):
         with pytest.raises(OutputError, match=message):
             check_output(Path(out), overwrite=True)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(OutputError, match=re.escape(f"--out {tmp_path.resolve()}/runs holds the input")):
+    with pytest.raises(OutputError, match=re.escape(f"{tmp_path.resolve()}/runs holds the input")):
         check_output(Path("runs"), overwrite=True, inputs=[run])
     assert check_output(Path("runs/RUN/robustness"), inputs=[run]) == tmp_path.resolve() / "runs/RUN/robustness"
