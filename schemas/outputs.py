@@ -24,7 +24,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["OutputError", "OutputKind", "check_output", "check_place", "claim_output", "output_lock"]
+__all__ = [
+    "OutputError",
+    "OutputKind",
+    "check_output",
+    "check_output_file",
+    "check_place",
+    "claim_output",
+    "output_lock",
+]
 
 LOCK_MESSAGE = (
     "another command is writing to {out} right now (lock {lock}); wait for it to finish or choose another path"
@@ -129,6 +137,17 @@ def check_output(
     inputs, sealed = list(inputs), list(sealed)
     check_place(path, [*inputs, *sealed], sealed)
     _check_content(path, kind, overwrite)
+    return path
+
+
+def check_output_file(out: Path | str, inputs: Iterable[Path | str] = ()) -> Path:
+    """The policy for a command writing one file (``corrupt``): never an input file, never a folder."""
+    path = _absolute(out)
+    for p in inputs:
+        if _absolute(p).exists() and path.exists() and path.resolve() == _absolute(p).resolve():
+            raise OutputError(f"{out} is the input {p}; writing there would replace it: choose another path")
+    if path.is_dir():
+        raise OutputError(f"{out} is a folder; give a file name to write to")
     return path
 
 
