@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,12 @@ def find_video(root: Path, video_id: str) -> Path:
     folder = root / VIDEOS_DIR
     for suffix in VIDEO_SUFFIXES:
         candidate = folder / f"{video_id}{suffix}"
+        # The id comes from the data: "../x" or "/abs/x" must not open a video outside --src.
+        if not Path(os.path.abspath(candidate)).is_relative_to(os.path.abspath(folder)) or "\x00" in video_id:
+            raise SourceError(
+                f"video_id {video_id!r} points outside {folder}: videos are read only from there "
+                "(fix the video_id in phases.csv/annotations.json)"
+            )
         if candidate.is_file():
             return candidate
     looked = " or ".join(str(folder / f"{video_id}{s}") for s in VIDEO_SUFFIXES)
