@@ -125,9 +125,19 @@ def find_video(root: Path, video_id: str) -> Path:
     raise SourceError(f"video {video_id!r} is referenced but missing: looked for {looked}")
 
 
+def open_video(path: Path) -> cv2.VideoCapture:
+    """cv2.VideoCapture with FFmpeg's own log lines ("moov atom not found") silenced.
+
+    FFmpeg writes them straight to stderr, mixed into our messages, while our SourceError already
+    names the file; OpenCV reads the level at each open. A user's own OPENCV_FFMPEG_LOGLEVEL wins.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    return cv2.VideoCapture(str(path))
+
+
 def probe_video(path: Path) -> None:
     """Open the video and decode its first frame: unopenable or zero-frame videos are input errors."""
-    capture = cv2.VideoCapture(str(path))
+    capture = open_video(path)
     try:
         if not capture.isOpened():
             raise SourceError(f"video {path} cannot be opened (not a video OpenCV can decode, or empty)")
