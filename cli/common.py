@@ -26,6 +26,11 @@ def user_errors() -> Iterator[None]:
     except (EndodsError, EndoarssError, OutputError) as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    except OSError as exc:  # an unreadable input, a full disk: one line naming the path, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc} (check the path, its permissions and free space)"
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 def progress_bar() -> Progress:

@@ -126,12 +126,7 @@ def find_video(root: Path, video_id: str) -> Path:
 
 
 def open_video(path: Path) -> cv2.VideoCapture:
-    """cv2.VideoCapture with FFmpeg's own log lines ("moov atom not found") silenced.
-
-    FFmpeg writes them straight to stderr, mixed into our messages, while our SourceError already
-    names the file; OpenCV reads the level at each open. A user's own OPENCV_FFMPEG_LOGLEVEL wins.
-    """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    """cv2.VideoCapture; FFmpeg's own log lines are silenced when `endods` is imported (see endods/__init__.py)."""
     return cv2.VideoCapture(str(path))
 
 
