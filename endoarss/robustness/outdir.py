@@ -30,9 +30,12 @@ def is_robustness_output(folder: Path) -> bool:
 ROBUSTNESS_OUTPUT = OutputKind("endods robustness", is_robustness_output, needs_overwrite=False)
 
 
-def check_output(out: Path, overwrite: bool = False, inputs: Iterable[Path | str] = ()) -> Path:
+def check_output(
+    out: Path, overwrite: bool = False, inputs: Iterable[Path | str] = (), sealed: Iterable[Path | str] = ()
+) -> Path:
     """The absolute folder to write to; raise OutputError where replacing ``out`` would lose data.
 
-    ``inputs`` (the run, a local dataset) must not be ``out`` or lie inside it.
+    ``inputs`` (the run, a local dataset) must not be ``out`` or lie inside it; nothing is written
+    inside a ``sealed`` input (the dataset: its files are hashed in its manifest).
     """
-    return check_policy(out, ROBUSTNESS_OUTPUT, overwrite=overwrite, inputs=inputs)
+    return check_policy(out, ROBUSTNESS_OUTPUT, overwrite=overwrite, inputs=inputs, sealed=sealed)

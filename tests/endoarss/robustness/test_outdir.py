@@ -56,3 +56,11 @@ def test_current_folder_root_and_inputs_are_never_replaced(tmp_path: Path, monke
     with pytest.raises(OutputError, match=re.escape(f"{tmp_path.resolve()}/runs holds the input")):
         check_output(Path("runs"), overwrite=True, inputs=[run])
     assert check_output(Path("runs/RUN/robustness"), inputs=[run]) == tmp_path.resolve() / "runs/RUN/robustness"
+
+
+def test_case17_never_inside_the_dataset(tmp_path: Path) -> None:
+    """Issue 16 case 17 for robustness: results are never written into the dataset being evaluated."""
+    data = tmp_path / "ds"
+    data.mkdir()
+    with pytest.raises(OutputError, match=re.escape(f"{data / 'rob'} is inside the dataset {data}")):
+        check_output(data / "rob", sealed=[data])
