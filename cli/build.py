@@ -68,6 +68,13 @@ def run_build(fn: Callable[..., Manifest], out: Path, **kwargs: Any) -> None:
 
     EndoVis builders first hand over what they found in the sources, printed as `endods sources` does.
     """
+    from endods.writer import DATASET_OUTPUT
+    from schemas.outputs import check_output
+
+    overwrite = kwargs.get("overwrite", getattr(kwargs.get("options"), "overwrite", False))
+    inputs = [v for v in kwargs.values() if isinstance(v, Path)]
+    with user_errors():  # the output policy runs before any source is read
+        check_output(out, DATASET_OUTPUT, overwrite=bool(overwrite), inputs=inputs)
     if fn.__name__ in ("build_mtlendovis", "build_mtlendovis_gen"):
         from cli.sources import print_sources
 

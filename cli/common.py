@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from endoarss.errors import EndoarssError
 from endods.errors import EndodsError
+from schemas.outputs import OutputError
 
 # One wording per shared option, so every command says the same thing (tests/cli/test_cli_options.py).
 SPLIT_HELP = "Dataset split to use (train or test)."
@@ -27,8 +28,13 @@ def user_errors() -> Iterator[None]:
     """Print a library error's message in red and exit 1 (no traceback)."""
     try:
         yield
-    except (EndodsError, EndoarssError) as exc:
+    except (EndodsError, EndoarssError, OutputError) as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # an unreadable input, a full disk: one line naming the path, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc} (check the path, its permissions and free space)"
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -79,6 +79,9 @@ def corrupt_cmd(
             raise typer.BadParameter(str(exc), param_hint=_bad_option(corruption, severity)) from None
         if out.suffix.lower() not in _FORMATS:
             raise typer.BadParameter(f"{out} must end in .png, .jpg or .jpeg", param_hint="--out")
+        from schemas.outputs import check_output_file
+
+        check_output_file(out, inputs=[image])  # the shared output policy: never overwrite the input
         pixels = _read_rgb(image)
         try:
             result = corrupt(pixels, corruption, severity, seed=seed)

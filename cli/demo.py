@@ -6,7 +6,6 @@ It writes a marker file into --out first, and later replaces only a folder that 
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -94,20 +93,11 @@ def demo_cmd(
 
 def prepare_out(out: Path) -> Path:
     """Empty ``out`` if it is a previous demo output (or create it) and mark it; refuse any other folder."""
-    from endods.atomic import check_replaceable
-    from endods.errors import OutputExistsError
+    from schemas.outputs import OutputKind, check_output
 
-    path = Path(os.path.abspath(out.expanduser()))  # `.` has an empty name; the paths printed stay as typed
-    cwd = Path.cwd().resolve()
-    if not path.name or path.resolve() == cwd or path.resolve() in cwd.parents:
-        raise OutputExistsError(f"--out {path} is or holds the current folder; choose a new folder for the demo")
-    check_replaceable(path)
+    # The shared output policy: never the current folder, root or a mount; only a folder with our marker.
+    path = check_output(out, OutputKind("endods demo", MARKER, needs_overwrite=False))
     if path.is_dir() and any(path.iterdir()):
-        if not (path / MARKER).is_file():
-            raise OutputExistsError(
-                f"{path} already exists and is not a previous `endods demo` output (no {MARKER} in it); "
-                "the demo replaces its --out: choose another path, or remove the folder yourself"
-            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).write_text("written by `endods demo`; the next demo with this --out replaces this folder\n")

@@ -21,7 +21,8 @@ def export_cmd(
     split: list[str] = typer.Option(
         None, "--only-split", help="Export only this split (repeatable; default: every split)."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing DEST."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing DEST (only a previous export)."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the integrity checks of DATASET (experts)."),
 ) -> None:
     """Export a built dataset for the original EndoARSS code (endoarss) or for COCO tools (coco)."""
     from endods.export import EXPORT_FORMATS, export_dataset
@@ -35,7 +36,7 @@ def export_cmd(
             def on_progress(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            summary = export_dataset(dataset, dest, fmt, val_name, split or None, overwrite, on_progress)
+            summary = export_dataset(dataset, dest, fmt, val_name, split or None, overwrite, on_progress, not no_verify)
     table = Table(title=f"{summary.dataset} {summary.version} → {fmt}")
     table.add_column("split")
     table.add_column("frames", justify="right")

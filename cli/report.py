@@ -21,6 +21,7 @@ def report_cmd(
         DEFAULT_MAX_DISTANCE, help="Near-duplicate threshold: dHash bits (of 64) that may differ."
     ),
     overlays: int = typer.Option(12, min=0, help="Frames per activity on each overlay contact sheet."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the integrity checks of OUT (experts)."),
 ) -> None:
     """Write report.html (opens offline), stats.json, figures and overlay contact sheets."""
     from endods.report import build_report
@@ -32,7 +33,7 @@ def report_cmd(
             def on_progress(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            summary = build_report(dataset, report_dir, max_distance, overlays, on_progress)
+            summary = build_report(dataset, report_dir, max_distance, overlays, on_progress, verify=not no_verify)
     frames = ", ".join(f"{n} {s}" for s, n in summary.frames.items())
     console.print(f"report of {frames} frames written to [bold]{escape(str(summary.html))}[/]")
     if summary.shared_groups:

@@ -56,7 +56,7 @@ def train_cmd(
         from endoarss.run import check_run_folder
         from endoarss.train import train
 
-        check_run_folder(out, resume)  # --resume without a checkpoint, an --out that is a file: fail now
+        check_run_folder(out, resume, data)  # --resume without a checkpoint, an --out that is a file: fail now
         if resume:
             cfg = apply_overrides(TrainConfig.load(out / "config.yaml"), overrides or [])
         else:

@@ -6,11 +6,14 @@ placeholders and dict key types preserved) in ``<stem>.json``. Loading never cal
 checkpoint from an untrusted source cannot execute code.
 
 A checkpoint folder is written into a temporary sibling and swapped in, so a crash (even SIGKILL)
-leaves either the old or the new checkpoint, never a half-written one.
+leaves either the old or the new checkpoint, never a half-written one. ``state.json`` records the
+sha256 of every other file (key ``sha256``), checked on load: flipped tensor bytes are an error, not
+silently different weights. Checkpoints written before that key existed load unchecked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,12 +23,40 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from endoarss.errors import CheckpointError
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.json"
+HASHES_KEY = "sha256"  # in state.json: {file name: sha256 hex} of the checkpoint's other files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path) -> None:
+    """CheckpointError if ``path`` differs from the hash its folder's ``state.json`` recorded."""
+    path = Path(path)
+    state_path = path.parent / STATE_FILE
+    if not state_path.is_file():
+        return
+    try:
+        expected = json.loads(state_path.read_text()).get(HASHES_KEY, {}).get(path.name)
+        actual = _sha256(path) if expected else None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: cannot check against {state_path}: {exc}") from None
+    if expected and actual != expected:
+        raise CheckpointError(
+            f"{path}: content differs from the sha256 recorded in {state_path} (the file is corrupted or was "
+            "changed after training); restore it from a backup or retrain"
+        )
 
 
 def _encode(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
@@ -71,10 +102,12 @@ def load_tree(folder: Path, stem: str) -> Any:
     """Inverse of :func:`save_tree`."""
     folder = Path(folder)
     try:
+        verify_file(folder / f"{stem}.safetensors")
+        verify_file(folder / f"{stem}.json")
         tensors = load_file(str(folder / f"{stem}.safetensors"))
         structure = json.loads((folder / f"{stem}.json").read_text())
         return _decode(structure, tensors)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
         raise CheckpointError(f"{folder}: cannot read {stem} state: {exc}") from None
 
 
@@ -86,9 +119,10 @@ def load_model_state(folder: Path) -> dict[str, torch.Tensor]:
     path = Path(folder) / MODEL_FILE
     if not path.is_file():
         raise CheckpointError(f"{path}: no model weights")
+    verify_file(path)
     try:
         return load_file(str(path))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         raise CheckpointError(f"{path}: cannot read weights: {exc}") from None
 
 
@@ -101,7 +135,8 @@ def write_checkpoint(folder: Path, parts: dict[str, Any], model_state: dict[str,
         save_model(model_state, tmp)
         for stem, tree in parts.items():
             save_tree(tree, tmp, stem)
-        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+        hashes = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        (tmp / STATE_FILE).write_text(json.dumps({**state, HASHES_KEY: hashes}, indent=2) + "\n")
         old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
         if folder.exists():
             os.replace(folder, old)
@@ -123,8 +158,10 @@ def find_checkpoint(folder: Path) -> Path | None:
 
 def read_state(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((Path(folder) / STATE_FILE).read_text())
-    except (OSError, ValueError) as exc:
+        state = json.loads((Path(folder) / STATE_FILE).read_text())
+        state.pop(HASHES_KEY, None)  # the checkpoint's own bookkeeping, not training state
+        return state
+    except (OSError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{folder}/{STATE_FILE}: cannot read: {exc}") from None
 
 

@@ -97,6 +97,8 @@ class TrainConfig:
         for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size == 1:  # BatchNorm in the heads cannot normalise a single sample in training
+            raise ConfigError("batch_size must be >= 2: the heads' BatchNorm cannot train on 1-sample batches")
         for name in ("num_workers", "eval_every", "checkpoint_every", "max_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -15,7 +15,7 @@ the segmentation (activity) task writes no masks and overlays (no activities.csv
 
 OUT is written into a hidden sibling folder and swapped in at the end, so it never mixes files of two
 runs (nor holds a half-written result after a crash). An existing OUT is replaced only when it looks
-like a prediction folder (nothing but the entries above) or with ``overwrite=True``.
+like a prediction folder (nothing but the entries above); any other folder is refused (docs/architecture.md, "Outputs").
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ import torch.nn.functional as F
 from endoarss.augment import resize_image
 from endoarss.data import DataError, decode_png, normalize, open_split
 from endoarss.run import LoadedRun, check_labelmaps_compatible, load_run
-from endods.atomic import check_replaceable, replace_dir, staging_dir
-from endods.errors import OutputExistsError
+from endods.atomic import replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
+from schemas.outputs import OutputKind, output_lock
+from schemas.outputs import check_output as check_policy
 from schemas.records import frame_stem
 
 MASKS_DIR = "masks"
@@ -75,18 +76,21 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         raise DataError(f"{path}: cannot write PNG")
 
 
-def check_output(out: Path, overwrite: bool = False) -> None:
-    """Refuse an ``out`` that is a file or link, or a non-empty folder that is not a prediction folder."""
-    out = Path(out)
-    check_replaceable(out)
-    if out.is_dir() and not overwrite:
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in (MASKS_DIR, OVERLAYS_DIR, ACTIVITIES_FILE))
-        if foreign:
-            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-            raise OutputExistsError(
-                f"{out} exists and is not a prediction folder (it holds {shown}); "
-                "pass --overwrite to replace it, or choose another --out"
-            )
+def is_prediction_folder(folder: Path) -> bool:
+    """True if ``folder`` holds nothing but the entries a prediction writes."""
+    return all(p.name in (MASKS_DIR, OVERLAYS_DIR, ACTIVITIES_FILE) for p in Path(folder).iterdir())
+
+
+# Derived results: a previous prediction folder is replaced without --overwrite, any other never.
+PREDICT_OUTPUT = OutputKind("endods predict", is_prediction_folder, needs_overwrite=False)
+
+
+def check_output(
+    out: Path, overwrite: bool = False, inputs: Iterable[Path | str] = (), sealed: Iterable[Path | str] = ()
+) -> None:
+    """Refuse an ``out`` the output policy forbids (:mod:`schemas.outputs`), e.g. a folder that is not a
+    prediction folder, the current folder, or a place inside the dataset being predicted."""
+    check_policy(Path(out), PREDICT_OUTPUT, overwrite=overwrite, inputs=inputs, sealed=sealed)
 
 
 def _check_unique(stems: list[str], what: str) -> None:
@@ -106,8 +110,8 @@ def predict(
     overwrite: bool = False,
 ) -> Path:
     """Predict every image; write ``out`` (see module docstring) and return it. Stems must be unique."""
-    check_output(Path(out), overwrite)
     images = [Path(p) for p in images]
+    check_output(Path(out), overwrite, inputs=images)
     _check_unique([p.stem for p in images], "images")
     loaded = load_run(Path(run), checkpoint, weights)
     batches = (
@@ -136,7 +140,7 @@ def predict_split(
     """
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}")
-    check_output(Path(out), overwrite)
+    check_output(Path(out), overwrite, sealed=[data])
     source = open_split(data, split)
     table = source.table.select_columns(["frame_id", "image"])
     if limit is not None and limit < len(table):
@@ -161,13 +165,14 @@ def _predict_batches(
     loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
 ) -> Path:
     """The shared core: write into a staged sibling of ``out``, swapped in once every frame is done."""
-    staged = staging_dir(out)
-    try:
-        _write_predictions(loaded, batches, total, staged, on_progress)
-        replace_dir(staged, out)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+    with output_lock(out):  # a second predict into the same --out fails here, before writing
+        staged = staging_dir(out)
+        try:
+            _write_predictions(loaded, batches, total, staged, on_progress)
+            replace_dir(staged, out)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
     return out
 
 

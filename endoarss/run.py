@@ -79,13 +79,16 @@ def _missing_weights(weights: str) -> CheckpointError:
     )
 
 
-def check_run_folder(run: Path, resume: bool) -> Path | None:
+def check_run_folder(run: Path, resume: bool, data: str | Path | None = None) -> Path | None:
     """The ``checkpoints/last`` to resume from, or None for a fresh run; ConfigError where ``run`` cannot serve.
 
     A folder without ``checkpoints/last`` has trained nothing (e.g. a run that failed while loading
     data): a fresh run may reuse it (its run files are rewritten) and there is nothing to resume.
     A folder with one needs ``resume``. Reads only, so every rank may call it before any work.
+    ``data`` (a local dataset) must not hold the run: its files are hashed in its manifest.
     """
+    from schemas.outputs import OutputError, check_place
+
     run = Path(run)
     for path in (run, *run.parents):  # the first existing one must be a folder, or mkdir fails
         if path.exists() or path.is_symlink():
@@ -93,6 +96,10 @@ def check_run_folder(run: Path, resume: bool) -> Path | None:
                 what = f"{run} exists" if path == run else f"{run}: {path} exists"
                 raise ConfigError(f"{what} and is not a folder; choose another --out for the RUN folder")
             break
+    try:
+        check_place(run, sealed=[data] if data is not None else [])
+    except OutputError as exc:
+        raise ConfigError(f"--out {exc}") from None
     last = find_checkpoint(run / "checkpoints" / "last")
     if resume and last is None:
         raise ConfigError(f"nothing to resume in {run}: no checkpoints/last; drop --resume to start a new run")

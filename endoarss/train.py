@@ -124,7 +124,7 @@ def train(
     from endoarss.weighting import WeightingConfigError, build_weighting
 
     run = Path(out)
-    resume_from = check_run_folder(run, resume)  # before any data or model work: mistakes fail at once
+    resume_from = check_run_folder(run, resume, data)  # before any data or model work: mistakes fail at once
     check_weights(config.weights)
     cuda = torch.cuda.is_available()
     precision = config.amp if cuda and config.amp != "none" else "no"

@@ -91,7 +91,7 @@ def build_frames(
     """
     roots = {name: Path(p).resolve() for name, p in roots.items() if p is not None}
     frames = list(frames)
-    with BuildSession(out, overwrite=options.overwrite) as session:
+    with BuildSession(out, overwrite=options.overwrite, inputs=roots.values()) as session:
         jobs: list[FrameJob] = []
         label_hashes: dict[str, str] = {}
         for frame in frames:

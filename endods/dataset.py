@@ -59,16 +59,33 @@ class BuiltDataset:
                 for batch in pf.iter_batches(batch_size=batch_size):
                     cols = batch.to_pydict()
                     for i in range(batch.num_rows):
+                        frame_id = cols["frame_id"][i]
                         yield Record(
-                            frame_id=cols["frame_id"][i],
+                            frame_id=frame_id,
                             group=cols["group"][i],
                             source=cols["source"][i],
                             activity=int(cols["activity"][i]),
-                            image=cols["image"][i]["bytes"],
-                            mask=cols["mask"][i]["bytes"],
+                            image=_embedded(path, frame_id, "image", cols["image"][i]),
+                            mask=_embedded(path, frame_id, "mask", cols["mask"][i]),
                         )
             except (OSError, KeyError, pa.ArrowException) as exc:
                 raise DatasetError(f"{path}: cannot read Parquet records ({exc})") from exc
+
+
+def _embedded(path: Path, frame_id: str, column: str, cell: dict | None) -> bytes:
+    """The bytes of an Image cell; a `path` cell (a file outside the dataset) breaks the contract.
+
+    Reading the named file would read anything on this machine the dataset points at
+    (docs/formats.md §5: images and masks are embedded PNG bytes).
+    """
+    data = cell.get("bytes") if isinstance(cell, dict) else None
+    if not isinstance(data, bytes) or (isinstance(cell, dict) and cell.get("path")):
+        where = cell.get("path") if isinstance(cell, dict) else cell
+        raise DatasetError(
+            f"{path}: frame {frame_id}: {column} is not embedded bytes (path {where!r}); a built dataset "
+            "embeds every image and mask, and files it names are never read: rebuild the dataset"
+        )
+    return data
 
 
 def open_dataset(path: Path) -> BuiltDataset:

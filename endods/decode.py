@@ -35,8 +35,11 @@ class FrameDrop:
 
 
 def _read(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:  # e.g. chmod 000: the user must fix it, a dropped frame would hide it
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc}); check the file and its permissions") from None
 
 
 def _image(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from schemas.outputs import OutputError
+
 
 class EndodsError(Exception):
     """Base class; the CLI prints the message and exits 1 without a traceback."""
@@ -15,8 +17,8 @@ class StrictError(EndodsError):
     """A frame would have been dropped as damaged/incomplete, and --strict was given."""
 
 
-class OutputExistsError(EndodsError):
-    """--out already exists and --overwrite was not given."""
+class OutputExistsError(EndodsError, OutputError):
+    """--out already exists and --overwrite was not given (the output policy raises its base, OutputError)."""
 
 
 class DatasetError(EndodsError):

@@ -18,7 +18,7 @@ from endods.build import run_pool
 from endods.errors import EndodsError, SourceError, StrictError
 from endods.hashing import sha256_file
 from endods.pngio import encode_png
-from endods.sources.esd import COCO_NAME, PHASES_NAME, EsdPlan, PlannedFrame, plan_esd
+from endods.sources.esd import COCO_NAME, PHASES_NAME, EsdPlan, PlannedFrame, open_video, plan_esd
 from endods.writer import BuildSession, EncodedFrame, SplitConfig
 from schemas.labelmaps import ESD_ACTIVITIES, ESD_PHASES, MTLESD, LabelMap
 from schemas.manifest import Manifest
@@ -65,7 +65,7 @@ def esd_labelmap(activities: Sequence[str], class_names: list[str]) -> LabelMap:
 
 def decode_frames(path: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray | None, int]]:
     """One forward pass: yield (index, BGR frame or None if past the end, frames decoded so far)."""
-    capture = cv2.VideoCapture(str(path))
+    capture = open_video(path)
     try:
         if not capture.isOpened():
             raise SourceError(f"video {path} cannot be opened")
@@ -186,7 +186,7 @@ def build_mtlesd(
     _check_crop(plan, crop)
     labelmap = esd_labelmap(activities, plan.coco.class_names)
     total, done = plan.total, 0
-    with BuildSession(out, overwrite=overwrite) as session:
+    with BuildSession(out, overwrite=overwrite, inputs=[src]) as session:
         for frame_id, reason, path in plan.drops:
             session.drop(frame_id, reason, path)
         session.add_file_hashes({name: sha256_file(src / name) for name in (PHASES_NAME, COCO_NAME)})

@@ -221,7 +221,7 @@ def import_endoarss_folder(
         except DamagedFrameError as exc:  # decided in order in the caller's thread (strict or drop)
             return exc
 
-    with BuildSession(out, overwrite=overwrite) as session:
+    with BuildSession(out, overwrite=overwrite, inputs=[src]) as session:
         for frame_id, reason, path, detail in scan.unpaired:
             _damaged(session, strict, frame_id, reason, path.relative_to(src).as_posix(), detail)
         if on_progress:

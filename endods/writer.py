@@ -10,9 +10,11 @@ their split's shards by a background thread while later ones are still being enc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -21,18 +23,22 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from endods import __version__
-from endods.atomic import check_replaceable, replace_dir, staging_dir
+from endods.atomic import replace_dir, staging_dir
 from endods.card import render_card
-from endods.errors import OutputExistsError, SourceError
+from endods.errors import SourceError
 from endods.hashing import sha256_file, tree_digest
 from endods.shards import BackgroundShards, ShardWriter
 from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
 from endods.spool import Spool
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SourceDigest, SplitCounts, ToolInfo
+from schemas.outputs import OutputKind, check_output, claim_output
 from schemas.records import SPLITS, build_features
 
-__all__ = ["BuildSession", "EncodedFrame", "SplitConfig"]
+__all__ = ["DATASET_OUTPUT", "BuildSession", "EncodedFrame", "SplitConfig"]
+
+# Every command that writes a dataset (build, build folder, labelstudio import) leaves its manifest.
+DATASET_OUTPUT = OutputKind("endods build", MANIFEST_NAME)
 
 
 @dataclass
@@ -74,11 +80,14 @@ def split_num_bytes(paths: list[Path]) -> int:
 class BuildSession:
     """Stage a dataset in a temp dir beside `out`; `finish` swaps it in, any error discards it."""
 
-    def __init__(self, out: Path, overwrite: bool = False) -> None:
+    def __init__(
+        self, out: Path, overwrite: bool = False, inputs: Iterable[Path | str] = (), sealed: Iterable[Path | str] = ()
+    ) -> None:
+        """``inputs``/``sealed``: what the build reads (see :func:`schemas.outputs.check_output`)."""
         self.out = Path(out)
-        check_replaceable(self.out)
-        if self.out.exists() and not overwrite:
-            raise OutputExistsError(f"output folder {self.out} already exists; pass --overwrite to replace it")
+        self._policy = {"overwrite": overwrite, "inputs": list(inputs), "sealed": list(sealed)}
+        check_output(self.out, DATASET_OUTPUT, **self._policy)
+        self._lock = contextlib.ExitStack()
         self.staged: Path | None = None
         self._frames: dict[str, _Spooled] = {}
         self._dropped: list[Dropped] = []
@@ -89,8 +98,14 @@ class BuildSession:
         self._last_key: dict[str, tuple] = {}
 
     def __enter__(self) -> BuildSession:
-        self.staged = staging_dir(self.out)
-        self._spool = Spool(self.staged / "_spool.bin")
+        # Held until __exit__: a second writer to the same --out fails here, before writing anything.
+        self._lock.enter_context(claim_output(self.out, DATASET_OUTPUT, **self._policy))
+        try:
+            self.staged = staging_dir(self.out)
+            self._spool = Spool(self.staged / "_spool.bin")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
@@ -104,6 +119,7 @@ class BuildSession:
             self._spool = None
         if self.staged is not None and self.staged.exists():
             shutil.rmtree(self.staged, ignore_errors=True)
+        self._lock.close()
 
     def _put(self, data: bytes) -> int:
         assert self._spool is not None, "BuildSession used outside its with-block"

@@ -214,7 +214,7 @@ def run_robustness(
         raise CorruptionError(f"at must be one of {AT_MODES}, got {at!r}")
     if limit is not None and limit < 1:
         raise CorruptionError(f"limit must be >= 1, got {limit}")
-    out = check_output(Path(run) / "robustness" if out is None else out, overwrite, [run, data])
+    out = check_output(Path(run) / "robustness" if out is None else out, overwrite, [run], sealed=[data])
     loaded = load_run(Path(run), checkpoint, weights)
     cfg = loaded.config
     image_size = tuple(cfg.image_size)

@@ -229,26 +229,27 @@ def write_outputs(
     """Write every file into a hidden sibling folder, then swap it in for ``out`` (atomic per folder).
 
     An existing ``out`` is replaced only if it is a previous robustness output or ``overwrite`` is
-    set (see :func:`~endoarss.robustness.outdir.check_output`); otherwise OutputExistsError.
+    set (see :func:`~endoarss.robustness.outdir.check_output`); otherwise OutputError.
     """
     from endoarss.robustness import plots
-    from endoarss.robustness.outdir import check_output
+    from endoarss.robustness.outdir import ROBUSTNESS_OUTPUT
     from endods.atomic import replace_dir, staging_dir
+    from schemas.outputs import claim_output
 
-    out = check_output(out, overwrite)
-    tmp = staging_dir(out)
-    try:
-        (tmp / CSV_FILE).write_text(to_csv(result))
-        (tmp / MD_FILE).write_text(to_markdown(result) + "\n")
-        for metric in result.shown:
-            plots.plot_severity(result, metric, tmp / f"severity_{metric}.png")
-            plots.plot_corruptions(result, metric, tmp / f"corruptions_{metric}.png")
-        plots.plot_gallery(gallery, tmp / GALLERY_FILE)
-        (tmp / JSON_FILE).write_text(json.dumps(result.to_json(), indent=2) + "\n")  # the marker, written last
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with claim_output(out, ROBUSTNESS_OUTPUT, overwrite=overwrite) as out:  # locked until swapped in
+        tmp = staging_dir(out)
+        try:
+            (tmp / CSV_FILE).write_text(to_csv(result))
+            (tmp / MD_FILE).write_text(to_markdown(result) + "\n")
+            for metric in result.shown:
+                plots.plot_severity(result, metric, tmp / f"severity_{metric}.png")
+                plots.plot_corruptions(result, metric, tmp / f"corruptions_{metric}.png")
+            plots.plot_gallery(gallery, tmp / GALLERY_FILE)
+            (tmp / JSON_FILE).write_text(json.dumps(result.to_json(), indent=2) + "\n")  # the marker, written last
+            replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     result.out = out
     result.files = sorted(out.iterdir())
     return result

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from endods.errors import DatasetError
+from endods.export.common import check_dest
 from endods.export.naming import parse_release_name, release_name
 
 if TYPE_CHECKING:
@@ -60,10 +61,12 @@ def export_dataset(
     splits: Sequence[str] | None = None,
     overwrite: bool = False,
     on_progress: ProgressFn | None = None,
+    verify: bool = True,
 ) -> ExportSummary:
     """Dispatch on `fmt`; `val_name` only applies to the EndoARSS layout (COCO keeps split names).
 
     A dataset whose files changed after the build is refused: the export would carry its damage on.
+    ``verify=False`` (``--no-verify``) skips the manifest hashes and the per-record check.
     """
     from endods.export.coco import export_coco
     from endods.export.endoarss_folder import export_endoarss
@@ -71,9 +74,11 @@ def export_dataset(
 
     if fmt not in EXPORT_FORMATS:
         raise DatasetError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-    check_outputs_unchanged(path)
+    check_dest(Path(dest), overwrite, Path(path))
+    if verify:
+        check_outputs_unchanged(path)
     if fmt == "endoarss":
-        return export_endoarss(path, dest, val_name, splits, overwrite, on_progress)
+        return export_endoarss(path, dest, val_name, splits, overwrite, on_progress, verify)
     if fmt == "coco":
-        return export_coco(path, dest, splits, overwrite, on_progress)
+        return export_coco(path, dest, splits, overwrite, on_progress, verify)
     raise DatasetError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")

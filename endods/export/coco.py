@@ -24,6 +24,8 @@ from endods.export.common import (
     ExportSummary,
     ProgressFn,
     UniqueNames,
+    check_dest,
+    check_record,
     select_splits,
     staged_dest,
     total_rows,
@@ -72,8 +74,10 @@ def export_coco(
     splits: Sequence[str] | None = None,
     overwrite: bool = False,
     on_progress: ProgressFn | None = None,
+    verify: bool = True,
 ) -> ExportSummary:
     """Write one COCO file per split plus the images, atomically under `dest`."""
+    check_dest(Path(dest), overwrite, Path(path))
     ds = open_dataset(path)
     chosen = select_splits(ds, splits)
     summary = ExportSummary("coco", Path(dest), ds.manifest.dataset, ds.manifest.version)
@@ -81,7 +85,7 @@ def export_coco(
     total, done = total_rows(ds, chosen), 0
     if on_progress:
         on_progress(0, total)
-    with staged_dest(dest, overwrite) as staged:
+    with staged_dest(dest, overwrite, Path(path)) as staged:
         (staged / "annotations").mkdir()
         names = UniqueNames()
         for split in chosen:
@@ -98,6 +102,8 @@ def export_coco(
                     mask = decode_png(rec.mask, cv2.IMREAD_UNCHANGED)
                 except PngError as exc:
                     raise DatasetError(f"{ds.path}: frame {rec.frame_id} does not decode ({exc})") from exc
+                if verify:
+                    check_record(ds, rec, mask)
                 ignored = int((mask == IGNORE_INDEX).sum())
                 image_id = len(images) + 1
                 images.append(

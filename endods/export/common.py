@@ -11,12 +11,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from endods.atomic import replace_dir, staging_dir
-from endods.dataset import BuiltDataset
-from endods.errors import DatasetError, OutputExistsError
+from endods.dataset import BuiltDataset, Record
+from endods.errors import DatasetError
+from schemas.labelmaps import IGNORE_INDEX
+from schemas.outputs import OutputKind, check_output, claim_output
 
 ProgressFn = Callable[[int, int], None]
 SUMMARY_NAME = "export_summary.json"
+EXPORT_OUTPUT = OutputKind("endods export", SUMMARY_NAME)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FOLDER_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -60,19 +66,43 @@ def total_rows(ds: BuiltDataset, splits: Sequence[str]) -> int:
     return sum(ds.num_rows(s) for s in splits)
 
 
+def check_dest(dest: Path, overwrite: bool, dataset: Path) -> None:
+    """The output policy for an export: never the dataset, inside it, or a folder another command wrote."""
+    check_output(dest, EXPORT_OUTPUT, overwrite=overwrite, sealed=[dataset])
+
+
 @contextlib.contextmanager
-def staged_dest(dest: Path, overwrite: bool) -> Iterator[Path]:
-    """Write into a hidden sibling folder and swap it in only when the export completed."""
+def staged_dest(dest: Path, overwrite: bool, dataset: Path) -> Iterator[Path]:
+    """Lock `dest`, write into a hidden sibling folder and swap it in only when the export completed."""
     dest = Path(dest)
-    if dest.exists() and not overwrite:
-        raise OutputExistsError(f"export destination {dest} already exists; pass --overwrite to replace it")
-    staged = staging_dir(dest)
-    try:
-        yield staged
-        replace_dir(staged, dest)
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
+    with claim_output(dest, EXPORT_OUTPUT, overwrite=overwrite, sealed=[dataset]):
+        staged = staging_dir(dest)
+        try:
+            yield staged
+            replace_dir(staged, dest)
+        finally:
+            if staged.exists():
+                shutil.rmtree(staged, ignore_errors=True)
+
+
+def check_record(ds: BuiltDataset, rec: Record, mask: np.ndarray) -> None:
+    """The streaming integrity check (docs/formats.md §5): a PNG image, mask values in the label map.
+
+    Runs on the decoded mask the export needs anyway, so it costs no second read.
+    """
+    if not rec.image.startswith(PNG_SIGNATURE):
+        raise DatasetError(
+            f"{ds.path}: image of frame {rec.frame_id} is not a PNG (starts {rec.image[:8]!r}); "
+            "the dataset was changed after its build: rebuild it (or pass --no-verify to export it as is)"
+        )
+    values = np.unique(mask)
+    bad = values[(values >= ds.labelmap.num_classes) & (values != IGNORE_INDEX)]
+    if bad.size:
+        raise DatasetError(
+            f"{ds.path}: mask of frame {rec.frame_id} holds value(s) {bad.tolist()} outside the label map "
+            f"(0..{ds.labelmap.num_classes - 1} and {IGNORE_INDEX}); rebuild the dataset "
+            "(or pass --no-verify to export it as is)"
+        )
 
 
 def write_summary(folder: Path, summary: ExportSummary) -> None:

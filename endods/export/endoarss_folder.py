@@ -20,7 +20,9 @@ from endods.export.common import (
     ExportSummary,
     ProgressFn,
     UniqueNames,
+    check_dest,
     check_folder_name,
+    check_record,
     select_splits,
     staged_dest,
     total_rows,
@@ -45,8 +47,10 @@ def export_endoarss(
     splits: Sequence[str] | None = None,
     overwrite: bool = False,
     on_progress: ProgressFn | None = None,
+    verify: bool = True,
 ) -> ExportSummary:
     """Write the built dataset at `path` in the released layout under `dest` (atomically)."""
+    check_dest(Path(dest), overwrite, Path(path))
     ds = open_dataset(path)
     chosen = select_splits(ds, splits)
     check_folder_name(val_name, "--val-name")
@@ -59,7 +63,7 @@ def export_endoarss(
     total, done = total_rows(ds, chosen), 0
     if on_progress:
         on_progress(0, total)
-    with staged_dest(dest, overwrite) as staged:
+    with staged_dest(dest, overwrite, Path(path)) as staged:
         names = UniqueNames()
         for split in chosen:
             folder = val_name if split == "test" else split
@@ -72,6 +76,8 @@ def export_endoarss(
                     mask = decode_png(rec.mask, cv2.IMREAD_UNCHANGED)
                 except PngError as exc:
                     raise DatasetError(f"{ds.path}: mask of frame {rec.frame_id} does not decode ({exc})") from exc
+                if verify:
+                    check_record(ds, rec, mask)
                 raw, ignored = release_mask(mask)
                 for sub, data in (("image", rec.image), ("mask", encode_png(raw))):
                     (activity_dir / sub).mkdir(parents=True, exist_ok=True)

@@ -31,9 +31,10 @@ from endods.labelstudio.rle import RleSizeError, decode_region
 from endods.pngio import decode_png, encode_png
 from endods.split import natural_key
 from endods.text import plural
-from endods.writer import BuildSession, EncodedFrame
+from endods.writer import DATASET_OUTPUT, BuildSession, EncodedFrame
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import ChangedFrame, Manifest, Parent
+from schemas.outputs import check_output
 
 Progress = Callable[[int, int], None]
 BASE_KEYS = ("split", "activity", "group")  # manifest frame keys the writer fills itself
@@ -110,26 +111,33 @@ def decode_annotation(
     by_name = {c.name: c.id for c in labelmap.classes[1:]}
     mask = np.zeros_like(base_mask)
     activity = base_activity
-    for res in ann.get("result") or []:
+    results = ann.get("result") or []
+    if not isinstance(results, list):
+        raise LabelStudioError(f"{where}: annotation result must be a list, got {type(results).__name__}")
+    for res in results:
+        if not isinstance(res, dict) or not isinstance(res.get("value") or {}, dict):
+            raise LabelStudioError(f"{where}: malformed result {str(res)[:80]!r} (expected an object with a value)")
         value, kind = res.get("value") or {}, res.get("type")
         if kind == "brushlabels" and res.get("from_name") == MASK_FROM:
             size = (res.get("original_height"), res.get("original_width"))
             if size != (height, width):
                 raise LabelStudioError(f"{where}: brush region is {size[0]}x{size[1]}, the frame is {height}x{width}")
             labels = value.get("brushlabels") or []
+            if not isinstance(labels, list):
+                labels = [labels]
             unknown = [lab for lab in labels if lab not in by_name]
             if len(labels) != 1 or unknown:
                 raise LabelStudioError(
                     f"{where}: brush label {labels!r} is not exactly one of {list(by_name)} ({labelmap.dataset})"
                 )
             try:
-                region = decode_region(value.get("rle") or [], height, width)
+                region = decode_region(value.get("rle"), height, width)
             except RleSizeError as exc:
-                raise LabelStudioError(f"{where}: mask of the wrong size: {exc}") from None
+                raise LabelStudioError(f"{where}: brush mask refused: {exc}") from None
             mask[region] = by_name[labels[0]]
         elif kind == "choices" and res.get("from_name") == ACTIVITY_FROM:
             choices = value.get("choices") or []
-            if len(choices) != 1:
+            if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], str):
                 raise LabelStudioError(f"{where}: expected one activity choice, got {choices!r}")
             try:
                 activity = labelmap.activity_index(choices[0])
@@ -201,9 +209,10 @@ def import_from_labelstudio(
     ``workers`` threads decode and re-encode frames (PNG work releases the GIL); the output is the same
     for any count.
     """
+    check_output(out, DATASET_OUTPUT, overwrite=overwrite, sealed=[base])  # before contacting the server
     ds = open_dataset(base)
     lm, man = ds.labelmap, ds.manifest
-    session = BuildSession(out, overwrite=overwrite)  # output checks before any network call
+    session = BuildSession(out, overwrite=overwrite, sealed=[base])  # output checks before any network call
     url, api_key = resolve_credentials(url, api_key)
     client = connect(url, api_key)
     versions: dict[str, str | None] = {}

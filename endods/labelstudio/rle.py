@@ -44,9 +44,29 @@ def encode_classes(mask: np.ndarray, class_ids: list[int]) -> list[list[int]]:
     return out
 
 
+def check_rle_header(rle: object, height: int, width: int) -> None:
+    """Refuse an RLE from its header, before the codec allocates what the header claims.
+
+    The codec's first 32 bits are the number of values it will allocate (RGBA: 4 per pixel); an
+    imported RLE may claim up to 2**32 - 1. A valid RLE is also never much longer than its values.
+    """
+    expected = height * width * 4
+    if not isinstance(rle, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in rle):
+        raise RleSizeError(f"RLE must be a list of byte values, got {type(rle).__name__}")
+    if len(rle) < 4 or len(rle) > 2 * expected + 64 or any(v < 0 or v > 255 for v in rle):
+        raise RleSizeError(f"RLE of {len(rle)} values is not a valid encoding of a {height}x{width} mask")
+    claimed = int.from_bytes(bytes(rle[:4]), "big")
+    if claimed != expected:
+        raise RleSizeError(f"RLE header claims {claimed // 4} pixels, expected {height}x{width}={height * width}")
+
+
 def decode_region(rle: list[int], height: int, width: int) -> np.ndarray:
     """Boolean (H, W) region of an RLE; RleSizeError when it has the wrong number of pixels."""
-    flat = decode_rle(rle)
+    check_rle_header(rle, height, width)
+    try:
+        flat = decode_rle(rle)
+    except (ValueError, IndexError, TypeError) as exc:  # a header that fits, and a truncated body
+        raise RleSizeError(f"RLE does not decode ({type(exc).__name__}: {exc})") from None
     if flat.size != height * width * 4:
         raise RleSizeError(f"RLE holds {flat.size // 4} pixels, expected {height}x{width}={height * width}")
     return flat.reshape(height, width, 4)[:, :, 3] >= ALPHA_THRESHOLD

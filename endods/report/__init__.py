@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from endods import __version__
 from endods.atomic import replace_dir, staging_dir
-from endods.errors import OutputExistsError
 from endods.report.leakage import DEFAULT_MAX_DISTANCE
+from schemas.outputs import OutputKind, check_output, claim_output
 
 # The CLI reads DEFAULT_MAX_DISTANCE through this package at startup: matplotlib, cv2 and pyarrow
 # are imported by build_report, not here, so that `endods --help` stays fast.
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 MAX_PAIRS_SHOWN = 24
 PAIR_THUMB_WIDTH = 160
 REPORT_FILES = ("report.html", "stats.json")
+# A previous report is replaced without --overwrite (it is derived data); any other folder never.
+REPORT_OUTPUT = OutputKind("endods report", lambda f: all((f / n).is_file() for n in REPORT_FILES), False)
 
 __all__ = ["ReportSummary", "build_report", "default_report_dir"]
 
@@ -84,20 +86,42 @@ def build_report(
     overlay_per_activity: int = 12,
     on_progress: ProgressFn | None = None,
     workers: int | None = None,
+    verify: bool = True,
 ) -> ReportSummary:
-    """Write the report folder for the built dataset at `dataset_dir`; replaces a previous report only."""
+    """Write the report folder for the built dataset at `dataset_dir`; replaces a previous report only.
+
+    ``verify`` (off with ``--no-verify``): manifest hashes first, then mask values and PNG signatures
+    on the one pass that collects the statistics.
+    """
     from endods.dataset import open_dataset
+
+    out = Path(out) if out is not None else default_report_dir(dataset_dir)
+    ds = open_dataset(dataset_dir)
+    check_output(out, REPORT_OUTPUT, sealed=[dataset_dir])
+    if verify:
+        from endods.validate import check_outputs_unchanged
+
+        check_outputs_unchanged(dataset_dir)
+    with claim_output(out, REPORT_OUTPUT, sealed=[dataset_dir]):
+        return _write_report(ds, out, max_distance, overlay_per_activity, on_progress, workers, verify)
+
+
+def _write_report(
+    ds: BuiltDataset,
+    out: Path,
+    max_distance: int,
+    overlay_per_activity: int,
+    on_progress: ProgressFn | None,
+    workers: int | None,
+    verify: bool,
+) -> ReportSummary:
     from endods.report.figures import write_figures
     from endods.report.html import render_html
     from endods.report.leakage import near_duplicates, shared_groups
     from endods.report.overlays import write_contact_sheets
     from endods.report.stats import collect, stats_json
 
-    ds = open_dataset(dataset_dir)
-    out = Path(out) if out is not None else default_report_dir(dataset_dir)
-    if out.exists() and not all((out / f).is_file() for f in REPORT_FILES):
-        raise OutputExistsError(f"report folder {out} exists and is not an endods report; choose another --out")
-    data = collect(ds, overlay_per_activity, on_progress, workers)
+    data = collect(ds, overlay_per_activity, on_progress, workers, verify=verify)
     leaks: list[NearDuplicate] = []
     if "train" in data.splits and "test" in data.splits:
         leaks = near_duplicates(

@@ -118,8 +118,13 @@ def collect(
     overlay_per_activity: int = 12,
     on_progress: ProgressFn | None = None,
     workers: int | None = None,
+    verify: bool = True,
 ) -> Collected:
-    """Single pass over every split; `workers` decoding threads (default: CPU count, at most 8)."""
+    """Single pass over every split; `workers` decoding threads (default: CPU count, at most 8).
+
+    Mask values outside the label map are always refused (the statistics would be wrong);
+    ``verify`` also refuses images that are not PNG (a JPEG decodes, but breaks the contract).
+    """
     workers = workers or min(8, os.cpu_count() or 1)
     labelmap = ds.labelmap
     n_cls, n_act = labelmap.num_classes, labelmap.num_activities
@@ -137,6 +142,11 @@ def collect(
         ids: list[str] = []
         hashes: list[np.ndarray] = []
         for rec, (counts, size, frame_hash, thumb) in _analysed(ds, split, wanted, workers):
+            if verify and not rec.image.startswith(b"\x89PNG\r\n\x1a\n"):
+                raise DatasetError(
+                    f"{ds.path}: frame {rec.frame_id}: image is not a PNG (starts {rec.image[:8]!r}); rebuild the "
+                    "dataset (or pass --no-verify)"
+                )
             bad_values = np.flatnonzero(counts[n_cls:IGNORE_INDEX]) + n_cls
             if bad_values.size:
                 bad = int(bad_values[0])

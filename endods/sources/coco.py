@@ -179,6 +179,14 @@ def _check_segmentation(path: Path, ann_id: object, seg: object, image: CocoImag
                 f"{path}: annotation {ann_id}: RLE size {size!r} is not its image's [height, width] "
                 f"[{image.height}, {image.width}] (or the RLE has no counts)"
             )
+        total = _rle_total(seg["counts"])
+        if isinstance(total, str):
+            raise SourceError(f"{path}: annotation {ann_id}: RLE does not rasterise: its counts hold {total}")
+        if total != image.height * image.width:
+            raise SourceError(
+                f"{path}: annotation {ann_id}: RLE counts cover {total} pixels, its image has "
+                f"{image.height}x{image.width} = {image.height * image.width}; the mask would come out wrong"
+            )
     elif isinstance(seg, list) and seg:
         for polygon in seg:
             numbers = isinstance(polygon, list) and all(
@@ -188,3 +196,35 @@ def _check_segmentation(path: Path, ann_id: object, seg: object, image: CocoImag
                 raise SourceError(f"{path}: annotation {ann_id}: polygon {polygon!r} is not a list of >= 3 x,y pairs")
     else:
         raise SourceError(f"{path}: annotation {ann_id}: segmentation must be an RLE object or polygons, got {seg!r}")
+
+
+def _rle_total(counts: object) -> int | str:
+    """Pixels an RLE's counts cover (uncompressed list, or COCO's compressed string); a text if malformed.
+
+    The compressed form is decoded as pycocotools' rleFrString does (6-bit groups, deltas from the
+    count two back), in pure Python and without allocating the mask.
+    """
+    if isinstance(counts, list):
+        ok = all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)
+        return sum(counts) if ok else "non-negative integers expected"
+    if not isinstance(counts, str):
+        return f"counts of type {type(counts).__name__}"
+    values: list[int] = []
+    pos = 0
+    while pos < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            if pos >= len(counts):
+                return "a truncated compressed string"
+            c = ord(counts[pos]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            pos, k = pos + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(values) > 2:
+            x += values[-2]
+        if x < 0:
+            return "a negative run length"
+        values.append(x)
+    return sum(values)

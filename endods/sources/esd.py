@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,15 +113,26 @@ def find_video(root: Path, video_id: str) -> Path:
     folder = root / VIDEOS_DIR
     for suffix in VIDEO_SUFFIXES:
         candidate = folder / f"{video_id}{suffix}"
+        # The id comes from the data: "../x" or "/abs/x" must not open a video outside --src.
+        if not Path(os.path.abspath(candidate)).is_relative_to(os.path.abspath(folder)) or "\x00" in video_id:
+            raise SourceError(
+                f"video_id {video_id!r} points outside {folder}: videos are read only from there "
+                "(fix the video_id in phases.csv/annotations.json)"
+            )
         if candidate.is_file():
             return candidate
     looked = " or ".join(str(folder / f"{video_id}{s}") for s in VIDEO_SUFFIXES)
     raise SourceError(f"video {video_id!r} is referenced but missing: looked for {looked}")
 
 
+def open_video(path: Path) -> cv2.VideoCapture:
+    """cv2.VideoCapture; FFmpeg's own log lines are silenced when `endods` is imported (see endods/__init__.py)."""
+    return cv2.VideoCapture(str(path))
+
+
 def probe_video(path: Path) -> None:
     """Open the video and decode its first frame: unopenable or zero-frame videos are input errors."""
-    capture = cv2.VideoCapture(str(path))
+    capture = open_video(path)
     try:
         if not capture.isOpened():
             raise SourceError(f"video {path} cannot be opened (not a video OpenCV can decode, or empty)")

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from endods.errors import OutputExistsError
+from schemas.outputs import check_place, output_lock
 
 # Part codes of a tool canvas; EndoVis17 ground truth uses 10/20/30 for the same parts.
 SHAFT, WRIST, CLASPER = 1, 2, 3
@@ -175,14 +176,41 @@ class TreeWriter:
 def staged_tree(dest: Path, names: tuple[str, ...], overwrite: bool) -> Iterator[TreeWriter]:
     """Write source folders `names` under DEST atomically: into a temp dir, renamed at the end.
 
-    An existing DEST/<name> is an error unless `overwrite`; a failed run leaves DEST untouched.
+    An existing DEST/<name> is an error unless `overwrite`, and is replaced only if a previous synth
+    wrote it (listed in DEST/.endods-synth: a real download is never replaced by synthetic data).
+    DEST is locked while writing. A failed run leaves DEST untouched.
     """
     if dest.exists() and not dest.is_dir():
         raise OutputExistsError(f"{dest} is a file; synthetic sources are written into a folder")
+    for name in names:  # a replaced folder is never the current folder or one holding it
+        if not (dest / name).is_file():
+            check_place(dest / name)
+    with output_lock(dest):
+        ours = _synth_names(dest)
+        for name in names:
+            if (dest / name).exists() and not overwrite:
+                raise OutputExistsError(f"{dest / name} already exists (pass --overwrite to replace it)")
+            if (dest / name).exists() and name not in ours:
+                raise OutputExistsError(
+                    f"{dest / name} already exists and was not written by `endods synth` (not listed in "
+                    f"{dest / SYNTH_MARKER}); it is never replaced, even with --overwrite: choose another DEST"
+                )
+        with _staged_names(dest, names) as writer:
+            yield writer
+        (dest / SYNTH_MARKER).write_text("".join(f"{n}\n" for n in sorted(ours | set(names))))
+
+
+SYNTH_MARKER = ".endods-synth"
+
+
+def _synth_names(dest: Path) -> set[str]:
+    marker = dest / SYNTH_MARKER
+    return set(marker.read_text().split()) if marker.is_file() else set()
+
+
+@contextmanager
+def _staged_names(dest: Path, names: tuple[str, ...]) -> Iterator[TreeWriter]:
     dest.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if (dest / name).exists() and not overwrite:
-            raise OutputExistsError(f"{dest / name} already exists (pass --overwrite to replace it)")
     tmp = dest / f".synth.tmp-{names[0]}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

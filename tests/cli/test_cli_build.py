@@ -124,10 +124,13 @@ def test_existing_out_needs_overwrite(tmp_path, endovis18_source):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    _assert_error(_build(endovis18_source[0], out), str(out), "--overwrite")
+    for extra in ((), ("--overwrite",)):  # a folder the build did not write is never replaced (issue 16 case 4)
+        _assert_error(_build(endovis18_source[0], out, *extra), str(out), "not a previous `endods build` output")
     assert (out / "keep.txt").read_text() == "mine"
-    assert _build(endovis18_source[0], out, "--overwrite").exit_code == 0
-    assert not (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    assert _build(endovis18_source[0], out).exit_code == 0  # an empty folder holds nothing to lose
+    _assert_error(_build(endovis18_source[0], out), str(out), "pass --overwrite")
+    assert _build(endovis18_source[0], out, "--overwrite").exit_code == 0  # our own dataset is replaced
 
 
 def test_bad_option_values_and_odd_paths_give_one_message(tmp_path, endovis18_source):

@@ -146,9 +146,9 @@ def test_existing_out_is_kept_unless_ours_or_overwrite(
     base = ["robustness", str(run), "--data", str(data), *QUICK]
     dataset_files = sorted(p.name for p in data.iterdir())
     for out, extra, message in (
-        (mine, [], f"{mine} already exists and is not a previous robustness output (no robustness.json, or other"),
-        (mine, [], "files in it); pass --overwrite to replace it, or choose another path"),
-        (data, [], f"--out {data} is the input {data}; the results would replace everything in it"),
+        (mine, [], f"{mine} already exists and is not a previous `endods robustness` output"),
+        (mine, ["--overwrite"], "it is never replaced, even with --overwrite"),  # issue 16 case 4
+        (data, [], f"{data} is the input {data}; writing there would replace it"),
         (data, ["--overwrite"], "choose another path"),  # never the dataset being evaluated
     ):
         result = runner.invoke(app, [*base, "--out", str(out), *extra])
@@ -158,9 +158,10 @@ def test_existing_out_is_kept_unless_ours_or_overwrite(
     assert sorted(p.name for p in data.iterdir()) == dataset_files and (data / "manifest.json").is_file()
     assert not list(tmp_path.glob(".mine.*"))  # refused before any work: no staging folder
 
-    result = runner.invoke(app, [*base, "--out", str(mine), "--overwrite"])
+    (mine / "notes.txt").unlink()  # an empty folder holds nothing to lose
+    result = runner.invoke(app, [*base, "--out", str(mine)])
     assert result.exit_code == 0, result.output
-    assert not (mine / "notes.txt").exists() and (mine / "robustness.json").is_file()
+    assert (mine / "robustness.json").is_file()
     # a previous robustness output is replaced without --overwrite
     (mine / "robustness.csv").write_text("stale")
     result = runner.invoke(app, [*base, "--out", str(mine), "--severities", "2"])
@@ -179,6 +180,6 @@ def test_out_dot_is_refused_without_traceback(
     for extra in ([], ["--overwrite"]):
         result = runner.invoke(app, ["robustness", str(run), "--data", str(data), *QUICK, "--out", ".", *extra])
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output  # no traceback
-        assert f"--out {tmp_path.resolve()} is the current folder" in _text(result.output)
+        assert f"{tmp_path.resolve()} is the current folder" in _text(result.output)
         assert "choose another path" in _text(result.output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]

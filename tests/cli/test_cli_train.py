@@ -95,17 +95,15 @@ def test_train_eval_predict(app: typer.Typer, data: Path, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "P" / "masks").iterdir()) == ["frame2.png"]
     assert [r[0] for r in csv.reader((tmp_path / "P" / "activities.csv").open())] == ["frame", "frame2"]
-    # a folder that is not a prediction output is replaced only with --overwrite
+    # a folder that is not a prediction output is never replaced (issue 16 case 4)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     args = ["predict", str(run), str(tmp_path / "frame2.png"), "--out", str(tmp_path / "mine")]
-    result = runner.invoke(app, args)
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "not a prediction folder (it holds notes.txt); pass --overwrite" in _text(result.output)
+    for extra in ([], ["--overwrite"]):
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "is not a previous `endods predict` output" in _text(result.output)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
-    result = runner.invoke(app, [*args, "--overwrite"])
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["activities.csv", "masks", "overlays"]
 
     # --data: frames of the built dataset, named by frame id, ready for `labelstudio export --predictions`
     result = runner.invoke(
@@ -191,4 +189,4 @@ def test_data_and_out_mistakes_are_named(app: typer.Typer, tmp_path: Path, monke
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
     result = runner.invoke(app, ["predict", str(tmp_path), str(image), "--out", str(image)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "f.png exists and is a file, not a folder" in _text(result.output)
+    assert f"{image} is the input {image}" in _text(result.output)

@@ -13,9 +13,9 @@ from PIL import Image
 from endoarss.data import DataError
 from endoarss.predict import overlay, predict, predict_split
 from endods.dataset import open_dataset
-from endods.errors import OutputExistsError
 from endods.labelstudio.predictions import frame_stem, load_predictions, read_prediction_mask
 from schemas.labelmaps import MTLENDOVIS
+from schemas.outputs import OutputError
 from tests.endoarss.conftest import TINY_SIZE, make_frame
 
 
@@ -167,15 +167,17 @@ def test_predict_refuses_a_foreign_folder_or_a_file(tiny_run, tiny_dataset: Path
     notes = tmp_path / "mine" / "notes.txt"
     notes.parent.mkdir()
     notes.write_text("keep")
-    with pytest.raises(OutputExistsError, match=r"mine exists and is not a prediction folder \(it holds notes.txt\)"):
-        predict(tiny_run[0], [a], notes.parent)
-    with pytest.raises(OutputExistsError, match="--overwrite"):
-        predict_split(tiny_run[0], tiny_dataset, out=notes.parent, limit=1)
+    # issue 16 case 4: a folder predict did not write is never replaced, --overwrite or not
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match=r"mine already exists and is not a previous `endods predict` output"):
+            predict(tiny_run[0], [a], notes.parent, overwrite=overwrite)
+        with pytest.raises(OutputError, match="even with --overwrite"):
+            predict_split(tiny_run[0], tiny_dataset, out=notes.parent, limit=1, overwrite=overwrite)
     assert notes.read_text() == "keep"
-    predict(tiny_run[0], [a], notes.parent, overwrite=True)
-    assert sorted(p.name for p in notes.parent.iterdir()) == ["activities.csv", "masks", "overlays"]
+    with pytest.raises(OutputError, match="is inside the dataset"):  # issue 16 case 17, for predict
+        predict_split(tiny_run[0], tiny_dataset, out=tiny_dataset / "preds", limit=1)
     afile = tmp_path / "file.txt"
     afile.write_text("x")
-    with pytest.raises(OutputExistsError, match="file.txt exists and is a file, not a folder"):
+    with pytest.raises(OutputError, match="file.txt exists and is a file, not a folder"):
         predict(tiny_run[0], [a], afile)
     assert afile.read_text() == "x"

@@ -11,10 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from endods.dataset import open_dataset
-from endods.errors import OutputExistsError, SourceError
+from endods.errors import SourceError
 from endods.pngio import decode_png, encode_png
 from endods.writer import BuildSession, EncodedFrame, SplitConfig
 from schemas.labelmaps import MTLENDOVIS
+from schemas.outputs import OutputError
 
 
 def _frames(n: int = 12, seed: int = 0) -> list[EncodedFrame]:
@@ -80,7 +81,7 @@ def test_order_independent_bytes(tmp_path):
 def test_existing_output_needs_overwrite_and_failure_keeps_previous(tmp_path):
     out = tmp_path / "out"
     first = _build(out, _frames(seed=1))
-    with pytest.raises(OutputExistsError, match=str(out)):
+    with pytest.raises(OutputError, match=str(out)):
         BuildSession(out)
     with pytest.raises(RuntimeError):
         with BuildSession(out, overwrite=True) as s:
@@ -98,7 +99,7 @@ def test_output_that_is_a_file_or_a_link_is_refused_before_any_work(tmp_path):
     (tmp_path / "file").write_text("hi")
     (tmp_path / "link").symlink_to(target)
     for name, needle in (("file", "is a file"), ("link", "symbolic link")):
-        with pytest.raises(OutputExistsError, match=needle):
+        with pytest.raises(OutputError, match=needle):
             _build(tmp_path / name, _frames(), overwrite=True)
     assert (tmp_path / "file").read_text() == "hi" and (tmp_path / "link").resolve() == target
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "link", "real"]  # no staging left

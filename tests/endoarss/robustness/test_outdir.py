@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from endoarss.robustness.outdir import check_output, is_robustness_output
-from endods.errors import OutputExistsError
+from schemas.outputs import OutputError
 
 
 def _previous_output(folder: Path) -> Path:
@@ -27,15 +27,16 @@ def test_new_empty_and_previous_outputs_are_accepted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("extra", ["notes.txt", "data/", "corruptions_miou.png/"])
-def test_other_folders_need_overwrite(tmp_path: Path, extra: str) -> None:
+def test_other_folders_are_never_replaced(tmp_path: Path, extra: str) -> None:
+    """Issue 16 case 4: --overwrite replaces only a previous output of the same command."""
     folder = _previous_output(tmp_path / "R")
     if extra.endswith("/"):
         (folder / extra.rstrip("/")).mkdir()
     else:
         (folder / extra).write_text("x")
-    with pytest.raises(OutputExistsError, match=f"{re.escape(str(folder))} already exists.*pass --overwrite"):
-        check_output(folder)
-    assert check_output(folder, overwrite=True) == folder
+    for overwrite in (False, True):
+        with pytest.raises(OutputError, match=f"{re.escape(str(folder))} already exists and is not a previous"):
+            check_output(folder, overwrite=overwrite)
     (folder / "robustness.json").unlink()  # the marker alone is missing
     assert not is_robustness_output(folder)
 
@@ -45,13 +46,21 @@ def test_current_folder_root_and_inputs_are_never_replaced(tmp_path: Path, monke
     run.mkdir(parents=True)
     monkeypatch.chdir(run)
     for out, message in (
-        (".", f"--out {re.escape(str(run.resolve()))} is the current folder"),
+        (".", f"{re.escape(str(run.resolve()))} is the current folder"),
         ("..", "holds the current folder"),
         ("/", "is the filesystem root"),
     ):
-        with pytest.raises(OutputExistsError, match=message):
+        with pytest.raises(OutputError, match=message):
             check_output(Path(out), overwrite=True)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(OutputExistsError, match=re.escape(f"--out {tmp_path.resolve()}/runs holds the input")):
+    with pytest.raises(OutputError, match=re.escape(f"{tmp_path.resolve()}/runs holds the input")):
         check_output(Path("runs"), overwrite=True, inputs=[run])
     assert check_output(Path("runs/RUN/robustness"), inputs=[run]) == tmp_path.resolve() / "runs/RUN/robustness"
+
+
+def test_case17_never_inside_the_dataset(tmp_path: Path) -> None:
+    """Issue 16 case 17 for robustness: results are never written into the dataset being evaluated."""
+    data = tmp_path / "ds"
+    data.mkdir()
+    with pytest.raises(OutputError, match=re.escape(f"{data / 'rob'} is inside the dataset {data}")):
+        check_output(data / "rob", sealed=[data])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from endods.dataset import open_dataset
-from endods.errors import DatasetError, OutputExistsError
+from endods.errors import DatasetError
 from endods.export import (
     SUMMARY_NAME,
     export_dataset,
@@ -23,6 +23,7 @@ from endods.export import (
 )
 from endods.import_folder import import_endoarss_folder
 from endods.pngio import decode_png
+from schemas.outputs import OutputError
 
 
 def _records(path: Path) -> dict[str, tuple]:
@@ -163,7 +164,7 @@ def test_split_selection_and_errors(tiny_built, tmp_path):
         export_endoarss(path, tmp_path / "x", splits=["validation"])
     with pytest.raises(DatasetError, match="--val-name"):
         export_endoarss(path, tmp_path / "x", val_name="train")
-    with pytest.raises(OutputExistsError, match="only_test"):
+    with pytest.raises(OutputError, match="only_test"):
         export_endoarss(path, tmp_path / "only_test")
     assert not (tmp_path / "x").exists()
     export_endoarss(path, tmp_path / "only_test", overwrite=True)

@@ -55,7 +55,7 @@ def test_later_region_wins_and_ignore_pixels_survive() -> None:
         (lambda m: brush_result(np.ones((10, 10), bool), "Bipolar Forceps"), r"brush region is 10x10, the frame is 128x160"),
         (lambda m: {**brush_result(m, "Bipolar Forceps"), "original_width": 160, "original_height": 128,
                     "value": {**brush_result(np.ones((8, 8), bool), "x")["value"], "brushlabels": ["Bipolar Forceps"]}},
-         r"mask of the wrong size: RLE holds 64 pixels, expected 128x160"),
+         r"brush mask refused: RLE header claims 64 pixels, expected 128x160"),
         (lambda m: choice_result("dancing"), r"unknown activity 'dancing'"),
         (lambda m: {"type": "rectanglelabels", "from_name": "box", "value": {}}, r"unexpected result type 'rectanglelabels'"),
     ],

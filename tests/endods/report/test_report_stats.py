@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from endods.errors import DatasetError, OutputExistsError
+from endods.errors import DatasetError
 from endods.report import build_report, default_report_dir
+from schemas.outputs import OutputError
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_refuses_to_replace_a_foreign_folder(tiny_built, tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(OutputExistsError, match="mine"):
+    with pytest.raises(OutputError, match="mine"):
         build_report(tiny_built[0], foreign)
     assert (foreign / "notes.txt").read_text() == "keep me"
 
