@@ -62,7 +62,7 @@ def build_model(cfg: TrainConfig, labelmap: LabelMap) -> torch.nn.Module:
         rank=cfg.rank,
         weights=cfg.weights,
         backbone_config=backbone_config,
-        **{"image_size": max(cfg.image_size), **cfg.arch_kwargs},
+        **{"image_size": max(cfg.image_size), "sma_dim": cfg.sma_dim, **cfg.arch_kwargs},
     )
 
 
