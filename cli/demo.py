@@ -25,6 +25,7 @@ DEMO_TRAINING = [
     "num_workers=0",
     "lr=2e-3",
     "seed=0",
+    "weights=random",  # no download: the demo shows the stack trains, not pretrained accuracy
 ]
 
 

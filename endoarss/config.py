@@ -47,6 +47,7 @@ class TrainConfig:
     weights: str | None = None  # local save_pretrained dir / hub cache of the pretrained backbone
     arch: str = "tesla"
     sma: bool = True
+    sma_dim: int = 16  # SMA width d; 16 from a measured speed/memory/accuracy trade-off (docs/sma.md)
     rank: int = 4
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     tasks: tuple[str, ...] = TASKS
@@ -94,7 +95,7 @@ class TrainConfig:
             )
         if self.backbone == "resnet101" and self.sma:
             raise ConfigError("sma attaches to DINOv2's patch embedding; use backbone=dinov2 (or sma=false)")
-        for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size"):
+        for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size", "sma_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch_size == 1:  # BatchNorm in the heads cannot normalise a single sample in training

@@ -175,15 +175,18 @@ class DinoBackbone(nn.Module):
         with self.routing.use(groups, index, weights):
             return layer(hidden)
 
-    def tokens(
-        self, images: Tensor, groups: int = 1, index: Tensor | None = None, weights: Tensor | None = None
-    ) -> Tensor:
-        """Final normalised tokens (G*B, 1 + N, D): CLS first, then patches in raster order."""
+    def embed(self, images: Tensor) -> Tensor:
+        """SMA (if any) + patch/position embeddings: (B, 1 + N, D), the input of the first layer."""
         h, w = images.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
             raise ConfigError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
         pixels = self.sma(images) if self.sma is not None else images
-        hidden = self.model.embeddings(pixels.to(self.model.embeddings.cls_token.dtype))
+        return self.model.embeddings(pixels.to(self.model.embeddings.cls_token.dtype))
+
+    def encode(
+        self, hidden: Tensor, groups: int = 1, index: Tensor | None = None, weights: Tensor | None = None
+    ) -> Tensor:
+        """Transformer layers + final norm over embedded tokens, with the given adapter routing."""
         if groups > 1:  # identical for every group up to the first adapted layer: embed once
             hidden = hidden.repeat(groups, 1, 1)
         for layer in self.model.encoder.layer:
@@ -193,14 +196,23 @@ class DinoBackbone(nn.Module):
                 hidden = self._run_layer(layer, hidden, groups, index, weights)
         return self.model.layernorm(hidden)
 
-    def forward(
+    def tokens(
         self, images: Tensor, groups: int = 1, index: Tensor | None = None, weights: Tensor | None = None
     ) -> Tensor:
-        tokens = self.tokens(images, groups, index, weights)
+        """Final normalised tokens (G*B, 1 + N, D): CLS first, then patches in raster order."""
+        return self.encode(self.embed(images), groups, index, weights)
+
+    def feature_map(self, tokens: Tensor, images: Tensor) -> Tensor:
+        """Patch tokens of :meth:`tokens` as a (G*B, D, H/14, W/14) map."""
         gh, gw = images.shape[-2] // self.patch_size, images.shape[-1] // self.patch_size
         # (B, h, w, D) -> (B, D, h, w) as a view: the result is channels_last in memory, which the
         # conv heads consume without a copy when the model runs channels_last.
         return tokens[:, 1:].reshape(tokens.shape[0], gh, gw, -1).permute(0, 3, 1, 2)
+
+    def forward(
+        self, images: Tensor, groups: int = 1, index: Tensor | None = None, weights: Tensor | None = None
+    ) -> Tensor:
+        return self.feature_map(self.tokens(images, groups, index, weights), images)
 
 
 class ResNetBackbone(nn.Module):

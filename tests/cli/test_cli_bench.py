@@ -34,14 +34,9 @@ def test_bench_efficiency_prints_table_and_json(app: typer.Typer, tmp_path: Path
     data = json.loads(lines[-1])
     assert json.loads(out_file.read_text()) == data
     assert (data["preset"], data["arch"], data["weighting"], data["batch"]) == ("dinov2-hps-ew", "hps", "ew", 2)
-    assert set(data["ablation"]["optimizations"]) == {
-        "amp",
-        "compile",
-        "sdpa",
-        "frozen_backbone",
-        "gradient_checkpointing",
-        "channels_last",
-    }
+    assert set(data["ablation"]["optimizations"]) == {"amp", "compile", "sdpa", "frozen_backbone",
+                                                      "gradient_checkpointing", "channels_last", "sma"}  # fmt: skip
+    assert data["ablation"]["optimizations"]["sma"]["skipped"] == "the preset has no SMA block"
     text = "\n".join(lines[:-1])
     assert "efficiency: dinov2-hps-ew (tiny) on cpu" in text
     assert "RTX 4090, different hardware" in " ".join(text.split())

@@ -63,7 +63,7 @@ def test_batched_pass_equals_per_task_loop(router: str, sma: bool) -> None:
     images = torch.randn(3, 3, 56, 56, dtype=torch.float64)
     grads = {}
     outs = {}
-    for mode in ("loop", "batched"):
+    for mode in ("loop", "batched", "split"):
         model.mode = mode
         model.zero_grad()
         outs[mode] = model(images)
@@ -71,6 +71,7 @@ def test_batched_pass_equals_per_task_loop(router: str, sma: bool) -> None:
         grads[mode] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     for task in ("activity", "segmentation"):
         torch.testing.assert_close(outs["batched"][task], outs["loop"][task], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(outs["split"][task], outs["loop"][task], rtol=1e-10, atol=1e-12)
     # the two tasks really see different features (their adapters differ), in both modes
     for mode in ("loop", "batched"):
         model.mode = mode
@@ -81,6 +82,7 @@ def test_batched_pass_equals_per_task_loop(router: str, sma: bool) -> None:
     assert len(grads["loop"]) == sum(p.requires_grad for p in model.parameters())
     for name, g in grads["loop"].items():
         torch.testing.assert_close(grads["batched"][name], g, rtol=1e-9, atol=1e-12, msg=name)
+        torch.testing.assert_close(grads["split"][name], g, rtol=1e-9, atol=1e-12, msg=name)
 
 
 def test_task_loss_gives_zero_gradient_on_other_adapters() -> None:
