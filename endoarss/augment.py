@@ -94,8 +94,13 @@ def train_transform(
     params: AugmentParams,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random scale/crop + flip (image and mask alike), colour jitter (image), resize to the model input."""
+    """Random scale/crop + flip (image and mask alike), resize to the model input, colour jitter (image).
+
+    The input is the frame at its working size (``endoarss.frames.working_size``), and jitter runs after
+    the resize, on the fewest pixels; both changed the pixels once (the mean grey that contrast uses is
+    taken on the resized crop), which is why runs from before the decoded-sample cache do not resume
+    bit-exactly on this version.
+    """
     draw = draw_augment(rng, params, *image.shape[:2])
     image, mask = apply_geometry(image, mask, draw)
-    image = jitter_colors(image, draw)
-    return resize_image(image, size), resize_mask(mask, size)
+    return jitter_colors(resize_image(image, size), draw), resize_mask(mask, size)

@@ -128,6 +128,7 @@ def write_run_files(
         "mixed_precision": accelerator.mixed_precision,
         "dataset": split.dataset,
         "train_frames": len(split),
+        "verify": cfg.verify,  # false: an expert skipped the dataset integrity checks (--no-verify)
     }
     info = run_info(cfg, data, version, extra)
     if resumed and info_path.is_file():

@@ -1,0 +1,142 @@
+"""Model-side data loading throughput at real size (1280x1024 frames), today's path vs the cache, side by side.
+
+Prints one JSON line (img/s, one worker process unless named):
+- ``train_today`` / ``eval_today``: the reader before the decoded-sample cache (full-size decode, full-size
+  crop and colour jitter, then resize), re-implemented here as it was, for the ratio;
+- ``train_cold`` / ``eval_cold``: decode into working arrays (cache off, or the first epoch's fill);
+- ``cache_fill``: ``attach_cache`` on a cold cache (decode + write + checksum), 1 worker process;
+- ``train_cached`` / ``eval_cached``: samples read back from the cache (epoch >= 2);
+- ``loader_w1`` / ``loader_w2``: the training DataLoader (cached, batch 16) with 1 and 2 workers;
+- ``e2e_*``: an inference pass (eval DataLoader, 1 worker, + a tiny model on CPU) against the model alone
+  on the same batches, and the share of the end-to-end time spent waiting for data.
+Usage: python benchmarks/loader_throughput.py [--frames N] [--image-size 224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from endoarss.augment import AugmentParams, draw_augment, jitter_colors, resize_image, resize_mask
+from endoarss.data import SegActDataset, make_loader, normalize, open_split
+from endoarss.data_cache import attach_cache
+from endoarss.frames import decode_record
+
+
+def today_item(ds: SegActDataset, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The pre-cache ``SegActDataset.__getitem__`` pixels: jitter on the full-size crop, then resize."""
+    index, epoch = key
+    image, mask = decode_record(ds.data.table[index], verify=False)
+    if not ds.train:
+        return resize_image(image, ds.image_size), mask
+    rng = np.random.default_rng([ds.seed, epoch, index])
+    draw = draw_augment(rng, ds.augment, *image.shape[:2])
+    top, left, h, w = draw.crop
+    image, mask = image[top : top + h, left : left + w], mask[top : top + h, left : left + w]
+    if draw.flip:
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    image = jitter_colors(np.ascontiguousarray(image), draw)
+    return resize_image(image, ds.image_size), resize_mask(np.ascontiguousarray(mask), ds.image_size)
+
+
+def rate(fn, n: int, repeat: int = 1) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    for r in range(repeat):
+        for i in range(n):
+            fn((i, r + 1))
+    return n * repeat / (time.perf_counter() - start)
+
+
+def loader_rate(ds: SegActDataset, workers: int, epochs: int = 2) -> float:
+    loader = make_loader(ds, 16, True, 0, workers, drop_last=False)
+    loader.sampler.set_epoch(0)
+    for _ in loader:  # start-up (worker spawn) is not what we measure
+        break
+    count, start = 0, time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        loader.sampler.set_epoch(epoch)
+        for batch in loader:
+            count += len(batch["frame_id"])
+    return count / (time.perf_counter() - start)
+
+
+def end_to_end(eval_ds: SegActDataset, image_size: int) -> dict[str, float]:
+    from endoarss.config import build_config
+    from endoarss.run import build_model
+
+    cfg = build_config("endoarss", ["backbone_size=tiny", f"image_size={image_size}", "amp=none"])
+    model = build_model(cfg, eval_ds.data.labelmap).eval()
+    loader = make_loader(eval_ds, 16, False, 0, 1, False)
+    batches, count = [], 0
+    start = time.perf_counter()
+    with torch.no_grad():
+        for batch in loader:
+            model(normalize(batch["image"]))
+            batches.append(batch["image"])
+            count += len(batch["image"])
+        e2e = time.perf_counter() - start
+        start = time.perf_counter()
+        for images in batches:
+            model(normalize(images))
+        alone = time.perf_counter() - start
+    return {"e2e_img_s": count / e2e, "e2e_model_only_img_s": count / alone,
+            "e2e_data_share": max(0.0, 1 - alone / e2e)}  # fmt: skip
+
+
+def make_dataset(root: Path, frames: int) -> Path:
+    from endods.build import BuildOptions, build_mtlendovis
+    from endods.split import SplitConfig
+    from endods.synth import synth_endovis18
+
+    synth_endovis18(root / "src", sequences=3, frames=frames // 3 + 2, seed=0)
+    out = root / "ds"
+    build_mtlendovis(root / "src", out, BuildOptions(split=SplitConfig("paper", 0.2, 0)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=24, help="synthetic frames to build (real size)")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the split for cached rates")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)  # per-worker-process numbers, as DataLoader workers run (pin_worker_threads)
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["ENDODS_CACHE"] = str(root / "cache")
+        data = make_dataset(root, args.frames)
+        size = (args.image_size, args.image_size)
+        train = SegActDataset(open_split(data, "train"), size, True, AugmentParams(), seed=0)
+        evals = SegActDataset(open_split(data, "test"), size, False)
+        n_train, n_eval = len(train), len(evals)
+        res: dict[str, float | int | str] = {"frames_train": n_train, "frames_eval": n_eval, "cpus": os.cpu_count()}
+        res["train_today"] = rate(lambda k: today_item(train, k), n_train)
+        res["train_cold"] = rate(train.__getitem__, n_train)
+        res["eval_today"] = rate(lambda k: today_item(evals, k), n_eval)
+        res["eval_cold"] = rate(evals.__getitem__, n_eval)
+        start = time.perf_counter()
+        attach_cache(train, "auto", 1)
+        res["cache_fill"] = n_train / (time.perf_counter() - start)
+        attach_cache(evals, "auto", 1)
+        res["train_cached"] = rate(train.__getitem__, n_train, args.repeat)
+        res["eval_cached"] = rate(evals.__getitem__, n_eval, args.repeat)
+        res["loader_w1"] = loader_rate(train, 1)
+        res["loader_w2"] = loader_rate(train, 2)
+        res.update(end_to_end(evals, args.image_size))
+        res["cold_vs_today_train"] = res["train_cold"] / res["train_today"]
+        res["cached_vs_today_train"] = res["train_cached"] / res["train_today"]
+        res["w2_vs_w1"] = res["loader_w2"] / res["loader_w1"]
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}))
+
+
+if __name__ == "__main__":
+    main()
