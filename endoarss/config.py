@@ -160,6 +160,8 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def _coerce(key: str, value: Any, where: str) -> Any:
     """Check ``value`` against the field type hint; convert lossless cases (list→tuple, int→float)."""
     hint = _HINTS[key]
+    if key == "cache" and isinstance(value, bool):  # YAML reads `cache=off` / `cache: on` as booleans
+        value = "auto" if value else "off"
     try:
         return _coerce_to(hint, value)
     except (TypeError, ValueError):
