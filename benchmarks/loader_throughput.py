@@ -25,10 +25,22 @@ import cv2
 import numpy as np
 import torch
 
-from endoarss.augment import AugmentParams, draw_augment, jitter_colors, resize_image, resize_mask
+from endoarss.augment import AugmentParams, draw_augment, resize_image, resize_mask
 from endoarss.data import SegActDataset, make_loader, normalize, open_split
 from endoarss.data_cache import attach_cache
 from endoarss.frames import decode_record
+
+
+def today_jitter(image: np.ndarray, draw) -> np.ndarray:  # noqa: ANN001
+    """The pre-cache colour jitter: three float32 passes over the image."""
+    if draw.brightness == draw.contrast == draw.saturation == 1.0:
+        return image
+    x = image.astype(np.float32) * draw.brightness
+    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    x = (x - grey.mean()) * draw.contrast + grey.mean()
+    grey = (x @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    x = grey + (x - grey) * draw.saturation
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
 def today_item(ds: SegActDataset, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +55,7 @@ def today_item(ds: SegActDataset, key: tuple[int, int]) -> tuple[np.ndarray, np.
     image, mask = image[top : top + h, left : left + w], mask[top : top + h, left : left + w]
     if draw.flip:
         image, mask = image[:, ::-1], mask[:, ::-1]
-    image = jitter_colors(np.ascontiguousarray(image), draw)
+    image = today_jitter(np.ascontiguousarray(image), draw)
     return resize_image(image, ds.image_size), resize_mask(np.ascontiguousarray(mask), ds.image_size)
 
 
