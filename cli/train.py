@@ -110,12 +110,13 @@ def eval_cmd(
     checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
     as_json: bool = typer.Option(False, "--json", help="Print eval.json to stdout instead of tables."),
     weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the dataset integrity checks (experts)."),
 ) -> None:
     """Evaluate RUN on a dataset split; writes RUN/eval.json (+ activity confusion PNG)."""
     with user_errors():
         from endoarss.evaluate import evaluate_run
 
-        result = evaluate_run(run, data, split, compat, checkpoint, weights=weights)
+        result = evaluate_run(run, data, split, compat, checkpoint, weights=weights, verify=not no_verify)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
@@ -152,6 +153,9 @@ def predict_cmd(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing --out that is not a prediction folder.")
     ] = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="With --data: skip the dataset integrity checks (experts).")
+    ] = False,
 ) -> None:
     """Predict masks and activities for IMAGES, or for a dataset split with --data.
 
@@ -174,7 +178,8 @@ def predict_cmd(
 
             if data is not None:
                 split = split or "test"
-                options = {"checkpoint": checkpoint, "weights": weights, "limit": limit, "overwrite": overwrite}
+                options = {"checkpoint": checkpoint, "weights": weights, "limit": limit, "overwrite": overwrite,
+                           "verify": not no_verify}  # fmt: skip
                 predict_split(run, data, split, out=out, on_progress=step, **options)
             else:
                 predict(run, images or [], out, checkpoint, weights=weights, on_progress=step, overwrite=overwrite)
