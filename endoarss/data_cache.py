@@ -57,7 +57,10 @@ def split_key(split: SplitData) -> str:
             manifest = json.loads((Path(split.source) / "manifest.json").read_text())
         except (OSError, ValueError):
             manifest = None
-    return dataset_key(split.source, split.split, files, manifest, str(getattr(split.table, "_fingerprint", "")))
+    fingerprint = str(getattr(split.table, "_fingerprint", ""))
+    return dataset_key(
+        split.source, f"{split.split}[:{len(split)}]", files, manifest, fingerprint
+    )  # a --limit is its own entry
 
 
 class _Prepared(Dataset):

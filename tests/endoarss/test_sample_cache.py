@@ -282,3 +282,39 @@ def test_case10_train_verifies_hashes_and_no_verify_is_recorded(tiny_dataset: Pa
     summary = train(build_config("endoarss", [*overrides, "verify=false"]), data, tmp_path / "run2")
     assert summary["global_step"] == 1  # out-of-range values train as ignored pixels, no IndexError
     assert json.loads((tmp_path / "run2" / "run_info.json").read_text())["verify"] is False
+
+
+def test_case10_eval_and_predict_cli_verify_and_no_verify(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:
+    """`endods eval/predict --data` on a dataset changed after its build: a one-line error, or --no-verify."""
+    import typer
+    from typer.testing import CliRunner
+
+    from cli.train import register
+
+    app = typer.Typer()
+    register(app)
+    data = _tampered(tiny_dataset, tmp_path / "ds", "mask", {"bytes": _png(np.zeros((64, 80), np.uint8))},
+                     reseal=False)  # fmt: skip
+    run = Path(shutil.copytree(tiny_run[0], tmp_path / "run"))  # eval writes eval.json into RUN
+    cases = {
+        "eval": ["eval", str(run), "--data", str(data), "--split", "train"],
+        "predict": [
+            "predict",
+            str(run),
+            "--data",
+            str(data),
+            "--split",
+            "train",
+            "--limit",
+            "2",
+            "--out",
+            str(tmp_path / "pred"),
+        ],  # fmt: skip
+    }
+    for name, args in cases.items():
+        refused = CliRunner().invoke(app, args)
+        assert refused.exit_code == 1, (name, refused.output)
+        assert "changed after it was built" in refused.output and "Traceback" not in refused.output
+        allowed = CliRunner().invoke(app, [*args, "--no-verify"])
+        assert allowed.exit_code == 0, (name, allowed.output)
+    assert json.loads((run / "eval.json").read_text())["verified"] is False
