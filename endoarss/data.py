@@ -1,14 +1,16 @@
-"""Read a built dataset (DESIGN.md "Built dataset") straight into PyTorch.
+"""Read a built dataset (docs/architecture.md "Built dataset") straight into PyTorch.
 
 Source = a local folder written by ``endods build`` (``data/{split}-*.parquet`` + ``manifest.json``) or a
-Hub dataset id. PNG bytes are decoded in the DataLoader workers (``cv2.imdecode``), never up front, so a
-split of full-resolution frames costs only its Parquet bytes in memory.
+Hub dataset id. PNG bytes are decoded in the DataLoader workers (``endoarss.frames``), never up front, or
+read back from the decoded-sample cache (``endoarss.data_cache``), so a split of full-resolution frames
+costs only its Parquet bytes in memory.
 
 Batches carry **uint8** images; :func:`normalize` turns them into ImageNet-normalised floats on the
-model's device (4x less host→device traffic than float32). Training batches hold the mask resized to the
-model input (nearest); evaluation batches hold the image at the model input and the untouched mask at
-label resolution (``label_masks``, a list since frames may differ in size) because predictions are
-upsampled back to label resolution before metrics (MTL.md).
+model's device (4x less host→device traffic than float32). Training batches hold the uint8 mask resized
+to the model input (nearest; the loss takes ``.long()`` on the device, 8x less worker traffic);
+evaluation batches hold the image at the model input and the untouched mask at label resolution
+(``label_masks``, a list since frames may differ in size) because predictions are upsampled back to
+label resolution before metrics (docs/model.md).
 
 Data order and augmentation are pure functions of (seed, epoch, sample index) — see :class:`EpochSampler`
 — so an interrupted run resumes on exactly the batches it would have seen.
@@ -201,7 +203,7 @@ class SegActDataset(Dataset):
             if self.augment is not None:
                 rng = np.random.default_rng([self.seed, epoch, int(index)])
                 image, mask = train_transform(image, mask, self.image_size, self.augment, rng)
-            item["mask"] = torch.from_numpy(mask.astype(np.int64))
+            item["mask"] = torch.from_numpy(np.array(mask, np.uint8))  # uint8: 8x less worker IPC; .long() on device
         else:
             item["label_mask"] = np.array(mask)  # a private copy: collate keeps it after the map moves on
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))

@@ -82,7 +82,7 @@ def _task_losses(out: dict[str, torch.Tensor], batch: dict[str, Any], tasks: lis
         if t == "activity":
             losses.append(F.cross_entropy(out[t].float(), batch["activity"]))
         else:
-            losses.append(F.cross_entropy(out[t].float(), batch["mask"], ignore_index=255))
+            losses.append(F.cross_entropy(out[t].float(), batch["mask"].long(), ignore_index=255))
     return torch.stack(losses)
 
 
