@@ -7,7 +7,7 @@
 #
 #   bash benchmarks/gpu_efficiency.sh                       # cuda, ViT-B size, batch 16, 224x224, bf16
 #   DEVICE=cpu SIZE=tiny BATCH=2 IMAGE=56 bash benchmarks/gpu_efficiency.sh   # CPU smoke test
-# Knobs (env): SIZE BATCH IMAGE AMP REPEATS WARMUP OUT PYTHON; ABLATE_ONLY=amp,sdpa restricts the
+# Knobs (env): SIZE BATCH IMAGE AMP REPEATS WARMUP OUT PYTHON E2E_BATCH E2E_WORKERS E2E_FRAMES E2E_PASSES; ABLATE_ONLY=amp,sdpa restricts the
 # ablation; ABLATE_COMPILE=0/1 (default 1 on cuda, 0 on cpu where inductor compiles take minutes).
 set -u
 DEVICE="${1:-${DEVICE:-cuda}}"
@@ -66,6 +66,13 @@ if [ "$ABLATE_COMPILE" = 1 ]; then
 else
     echo "efficiency_endoarss_compile skipped (ABLATE_COMPILE=0)" | tee -a "$OUT/summary.txt"
 fi
+# End-to-end with real data loading (issue 20): real-size frames built here, read through the decoded-sample
+# cache by $E2E_WORKERS DataLoader workers; loader img/s vs model img/s vs both at batch $E2E_BATCH. Needs
+# opencv, datasets and pyarrow besides the above; where they are missing the step fails and is recorded.
+E2E_WORKERS="${E2E_WORKERS:-$(nproc)}"
+step loader_e2e 170 "$PYTHON" benchmarks/loader_throughput.py --e2e-only --device "$DEVICE" --amp "$AMP" \
+    --batch "${E2E_BATCH:-64}" --workers "$E2E_WORKERS" --backbone-size "$SIZE" --image-size "$IMAGE" \
+    --frames "${E2E_FRAMES:-96}" --passes "${E2E_PASSES:-3}"
 step tesla_batched 40 "$PYTHON" benchmarks/tesla_batched.py --device "$DEVICE" --size "$SIZE" --batch "$BATCH" --repeats "$REPEATS"
 echo "== done: results in $OUT"
 cat "$OUT/summary.txt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,17 @@ err_console = Console(stderr=True)
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Print a library error's message in red and exit 1 (no traceback)."""
+    """Print a library error's message in red and exit 1 (no traceback); library notices (a rebuilt or
+    unused sample cache) as one yellow ``warning:`` line instead of Python's two-line warning format."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if category.__name__ == "CacheWarning":  # endoarss.sample_cache; not imported: no torch here
+            err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
     try:
         yield
     except (EndodsError, EndoarssError, OutputError) as exc:
@@ -36,6 +47,9 @@ def user_errors() -> Iterator[None]:
         message = f"{where}{exc.strerror or exc} (check the path, its permissions and free space)"
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+
+    finally:
+        warnings.showwarning = previous
 
 
 class _ShownOnFirstUpdate(Progress):

@@ -123,6 +123,7 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON to stdout instead of tables."),
     weights: str = typer.Option(None, "--weights", help="Pretrained backbone location, if moved."),
     limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N frames of the split."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the dataset integrity checks (experts)."),
 ) -> None:
     """Evaluate RUN on a dataset split; writes RUN/eval/<dataset>-<version>-<split>[-compat].json.
 
@@ -142,6 +143,7 @@ def eval_cmd(
             checkpoint,
             weights=weights,
             limit=limit,
+            verify=not no_verify,
             on_progress=None if as_json else lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:
@@ -184,6 +186,9 @@ def predict_cmd(
         bool, typer.Option("--overwrite", help="Replace an existing --out that is not a prediction folder.")
     ] = False,
     ctx: typer.Context = None,  # type: ignore[assignment]  # Typer fills it; `endods demo` calls without
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="With --data: skip the dataset integrity checks (experts).")
+    ] = False,
 ) -> None:
     """Predict masks and activities for IMAGES, or for a dataset split with --data.
 
@@ -206,7 +211,8 @@ def predict_cmd(
                 bar.update(task, completed=done, total=total)
 
             if data is not None:
-                options = {"checkpoint": checkpoint, "weights": weights, "limit": limit, "overwrite": overwrite}
+                options = {"checkpoint": checkpoint, "weights": weights, "limit": limit, "overwrite": overwrite,
+                           "verify": not no_verify}  # fmt: skip
                 predict_split(run, data, split, out=out, on_progress=step, **options)
             else:
                 predict(run, images or [], out, checkpoint, weights=weights, on_progress=step, overwrite=overwrite)

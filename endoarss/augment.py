@@ -58,16 +58,22 @@ def apply_geometry(image: np.ndarray, mask: np.ndarray, draw: AugmentDraw) -> tu
     return np.ascontiguousarray(image), np.ascontiguousarray(mask)
 
 
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as PIL/torchvision grey
+
+
 def jitter_colors(image: np.ndarray, draw: AugmentDraw) -> np.ndarray:
-    """Brightness, then contrast (around the mean grey), then saturation (around per-pixel grey)."""
+    """Brightness, then contrast (around the mean grey), then saturation (around per-pixel grey).
+
+    The three steps are linear in the pixel, so they fold into one 3x4 colour matrix applied by
+    ``cv2.transform`` with rounding and clipping once at the end: ~20x faster than three float32 passes
+    and within one grey level of them.
+    """
     if draw.brightness == draw.contrast == draw.saturation == 1.0:
         return image
-    x = image.astype(np.float32) * draw.brightness
-    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    x = (x - grey.mean()) * draw.contrast + grey.mean()
-    grey = (x @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
-    x = grey + (x - grey) * draw.saturation
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    b, c, s = draw.brightness, draw.contrast, draw.saturation
+    mean_grey = b * float(np.dot(cv2.mean(image)[:3], GREY_WEIGHTS))
+    matrix = s * c * b * np.eye(3) + (1 - s) * c * b * np.outer(np.ones(3), GREY_WEIGHTS)
+    return cv2.transform(image, np.hstack([matrix, np.full((3, 1), (1 - c) * mean_grey)]))
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -94,8 +100,13 @@ def train_transform(
     params: AugmentParams,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Random scale/crop + flip (image and mask alike), colour jitter (image), resize to the model input."""
+    """Random scale/crop + flip (image and mask alike), resize to the model input, colour jitter (image).
+
+    The input is the frame at its working size (``endoarss.frames.working_size``), and jitter runs after
+    the resize, on the fewest pixels. Both, and the one-matrix jitter, changed the pixels once (by a
+    level or so; the mean grey that contrast uses is taken on the resized crop), which is why a run
+    started before the decoded-sample cache does not resume bit-exactly on this version.
+    """
     draw = draw_augment(rng, params, *image.shape[:2])
     image, mask = apply_geometry(image, mask, draw)
-    image = jitter_colors(image, draw)
-    return resize_image(image, size), resize_mask(mask, size)
+    return jitter_colors(resize_image(image, size), draw), resize_mask(mask, size)

@@ -62,6 +62,8 @@ class TrainConfig:
     color_jitter: float = 0.2
     num_workers: int = 4
     eval_split: str = "test"
+    cache: str = "auto"  # decoded-sample cache: auto | off | a folder (endoarss.sample_cache)
+    verify: bool = True  # check manifest hashes, PNG signatures and mask values before/while reading
     # optimisation
     batch_size: int = 16
     eval_batch_size: int = 16
@@ -108,6 +110,8 @@ class TrainConfig:
             raise ConfigError(f"image_size must be multiples of 14 for dinov2 patches, got {h}x{w}")
         if self.best_metric is not None and self.best_metric not in BEST_METRICS:
             raise ConfigError(f"best_metric={self.best_metric!r} is not one of {list(BEST_METRICS)}")
+        if not self.cache.strip():
+            raise ConfigError("cache must be auto, off or a folder, got an empty value")
         lo, hi = self.scale_range
         if not 1.0 <= lo <= hi:
             raise ConfigError(f"scale_range must satisfy 1 <= lo <= hi, got {self.scale_range}")
@@ -160,6 +164,8 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def _coerce(key: str, value: Any, where: str) -> Any:
     """Check ``value`` against the field type hint; convert lossless cases (list→tuple, int→float)."""
     hint = _HINTS[key]
+    if key == "cache" and isinstance(value, bool):  # YAML reads `cache=off` / `cache: on` as booleans
+        value = "auto" if value else "off"
     try:
         return _coerce_to(hint, value)
     except (TypeError, ValueError):

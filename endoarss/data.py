@@ -1,14 +1,16 @@
-"""Read a built dataset (DESIGN.md "Built dataset") straight into PyTorch.
+"""Read a built dataset (docs/architecture.md "Built dataset") straight into PyTorch.
 
 Source = a local folder written by ``endods build`` (``data/{split}-*.parquet`` + ``manifest.json``) or a
-Hub dataset id. PNG bytes are decoded in the DataLoader workers (``cv2.imdecode``), never up front, so a
-split of full-resolution frames costs only its Parquet bytes in memory.
+Hub dataset id. PNG bytes are decoded in the DataLoader workers (``endoarss.frames``), never up front, or
+read back from the decoded-sample cache (``endoarss.data_cache``), so a split of full-resolution frames
+costs only its Parquet bytes in memory.
 
 Batches carry **uint8** images; :func:`normalize` turns them into ImageNet-normalised floats on the
-model's device (4x less host→device traffic than float32). Training batches hold the mask resized to the
-model input (nearest); evaluation batches hold the image at the model input and the untouched mask at
-label resolution (``label_masks``, a list since frames may differ in size) because predictions are
-upsampled back to label resolution before metrics (MTL.md).
+model's device (4x less host→device traffic than float32). Training batches hold the uint8 mask resized
+to the model input (nearest; the loss takes ``.long()`` on the device, 8x less worker traffic);
+evaluation batches hold the image at the model input and the untouched mask at label resolution
+(``label_masks``, a list since frames may differ in size) because predictions are upsampled back to
+label resolution before metrics (docs/model.md).
 
 Data order and augmentation are pure functions of (seed, epoch, sample index) — see :class:`EpochSampler`
 — so an interrupted run resumes on exactly the batches it would have seen.
@@ -29,9 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from endoarss.augment import AugmentParams, resize_image, resize_mask, train_transform
+from endoarss.augment import AugmentParams, train_transform
 from endoarss.dataset_source import is_local
-from endoarss.errors import EndoarssError
+from endoarss.frames import DataError, decode_png, decode_record, eval_arrays, train_arrays, working_size
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -44,16 +46,14 @@ __all__ = [
     "SplitData",
     "collate",
     "dataset_is_local",
+    "decode_png",
+    "decode_record",
     "load_labelmap",
     "make_loader",
     "normalize",
     "open_split",
     "usable_workers",
 ]
-
-
-class DataError(EndoarssError):
-    """A dataset cannot be opened, lacks a split, or does not follow the built-dataset contract."""
 
 
 @dataclass
@@ -150,32 +150,14 @@ def _labelmap_from_activities(source: str | Path, names: list[str] | None) -> La
     raise DataError(f"{source}: no manifest.json and activity names {names} match no known label map")
 
 
-def decode_png(cell: dict[str, Any], flags: int, where: str) -> np.ndarray:
-    """Decode a ``datasets.Image(decode=False)`` cell ({bytes, path}) with OpenCV."""
-    raw = cell.get("bytes")
-    if raw is None and cell.get("path"):
-        raw = Path(cell["path"]).read_bytes()
-    arr = None if raw is None else cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
-    if arr is None:
-        raise DataError(f"{where}: cannot decode image bytes")
-    return arr
-
-
-def decode_record(row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB uint8 HxWx3, class-id uint8 HxW) of one record."""
-    where = f"frame {row.get('frame_id')}"
-    image = cv2.cvtColor(decode_png(row["image"], cv2.IMREAD_COLOR, where), cv2.COLOR_BGR2RGB)
-    mask = decode_png(row["mask"], cv2.IMREAD_GRAYSCALE, where)
-    if mask.shape != image.shape[:2]:
-        raise DataError(f"{where}: mask {mask.shape} and image {image.shape[:2]} differ in size")
-    return image, mask
-
-
 class SegActDataset(Dataset):
     """Map-style dataset over a :class:`SplitData`; ``train=True`` augments, else keeps label-res masks.
 
     Keys are an index or an ``(index, epoch)`` pair (from :class:`EpochSampler`); the augmentation RNG is
-    seeded with (seed, epoch, index).
+    seeded with (seed, epoch, index). Each frame is first brought to its working arrays
+    (:func:`endoarss.frames.train_arrays` / ``eval_arrays``), from the decoded-sample cache once
+    :func:`endoarss.data_cache.attach_cache` gave it one, else by decoding; both give identical
+    arrays, so a sample does not depend on whether the cache is used.
     """
 
     def __init__(
@@ -185,31 +167,45 @@ class SegActDataset(Dataset):
         train: bool,
         augment: AugmentParams | None = None,
         seed: int = 0,
+        verify: bool = True,
     ) -> None:
         self.data = data
         self.image_size = tuple(image_size)
         self.train = train
         self.augment = augment
         self.seed = seed
+        self.verify = verify
+        self.cache: Any = None  # a SampleCache, set by endoarss.data_cache.attach_cache
+        max_scale = augment.scale_range[1] if train and augment is not None else 1.0
+        self.size = working_size(self.image_size, max_scale) if train else self.image_size
+        meta = data.table.select_columns(["activity", "frame_id"]).to_dict()  # small columns only, not the PNGs
+        self.activities, self.frame_ids = meta["activity"], meta["frame_id"]
 
     def __len__(self) -> int:
         return len(self.data)
 
+    def prepare(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Working (image, mask) of frame ``index`` decoded from the table (what the cache stores)."""
+        row = self.data.table[int(index)]
+        fn = train_arrays if self.train else eval_arrays
+        return fn(row, self.size, self.data.labelmap.num_classes, self.verify)
+
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.cache is not None:
+            return self.cache.image(index), self.cache.mask(index)
+        return self.prepare(index)
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
-        row = self.data.table[int(index)]
-        image, mask = decode_record(row)
-        item: dict[str, Any] = {"activity": int(row["activity"]), "frame_id": row["frame_id"]}
+        image, mask = self.arrays(int(index))
+        item: dict[str, Any] = {"activity": int(self.activities[index]), "frame_id": self.frame_ids[index]}
         if self.train:
             if self.augment is not None:
                 rng = np.random.default_rng([self.seed, epoch, int(index)])
                 image, mask = train_transform(image, mask, self.image_size, self.augment, rng)
-            else:
-                image, mask = resize_image(image, self.image_size), resize_mask(mask, self.image_size)
-            item["mask"] = torch.from_numpy(mask.astype(np.int64))
+            item["mask"] = torch.from_numpy(np.array(mask, np.uint8))  # uint8: 8x less worker IPC; .long() on device
         else:
-            item["label_mask"] = mask
-            image = resize_image(image, self.image_size)
+            item["label_mask"] = np.array(mask)  # a private copy: collate keeps it after the map moves on
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         return item
 
@@ -275,15 +271,38 @@ def make_loader(
 
     ``num_workers`` is capped at the usable CPUs; the batches do not depend on it (see EpochSampler).
     """
+    workers = usable_workers(num_workers)
+    if workers:
+        single_thread_opencv()
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=EpochSampler(len(dataset), seed, shuffle),
-        num_workers=usable_workers(num_workers),
+        num_workers=workers,
         collate_fn=collate,
         drop_last=drop_last,
         persistent_workers=False,
+        worker_init_fn=pin_worker_threads,
     )
+
+
+def single_thread_opencv() -> None:
+    """Set OpenCV to one thread in *this* process, before DataLoader workers fork from it.
+
+    OpenCV's pthreads pool cannot be resized in a forked child whose parent had used it: the child
+    waits forever for pool threads that fork did not copy (measured: 12 hangs in 20 forks with
+    OpenCV 4.12). So the parent, which only collates batches once workers decode, pins first.
+    """
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+
+
+def pin_worker_threads(worker_id: int) -> None:
+    """One OpenCV and one torch thread per DataLoader worker: workers are the parallelism, and nested
+    thread pools on a few cores oversubscribe them. The parent pinned OpenCV before forking (see
+    :func:`single_thread_opencv`), so this call is then a no-op that keeps spawned workers pinned too."""
+    single_thread_opencv()
+    torch.set_num_threads(1)
 
 
 def usable_workers(requested: int) -> int:

@@ -42,14 +42,23 @@ def evaluate_model(
     device: torch.device | str = "cpu",
     autocast: contextlib.AbstractContextManager | None = None,
     on_progress: Progress | None = None,
+    cache: str = "off",
+    verify: bool = True,
 ) -> dict[str, Any]:
-    """Metrics dict of :class:`endoarss.metrics.SegActMeter` for the tasks the model has."""
+    """Metrics dict of :class:`endoarss.metrics.SegActMeter` for the tasks the model has.
+
+    ``cache`` (auto | off | folder) reads the split through the decoded-sample cache; ``verify`` checks
+    PNG signatures and mask values while reading (``endoarss.frames``).
+    """
+    from endoarss.data_cache import attach_cache
     from endoarss.metrics import SegActMeter
 
     labelmap = split.labelmap
     tasks = list(getattr(model, "tasks", ()))
     meter = SegActMeter(labelmap.num_classes, labelmap.num_activities, compat=compat)
-    loader = make_loader(SegActDataset(split, image_size, train=False), batch_size, False, 0, num_workers, False)
+    dataset = SegActDataset(split, image_size, train=False, verify=verify)
+    attach_cache(dataset, cache, num_workers)
+    loader = make_loader(dataset, batch_size, False, 0, num_workers, False)
     for out, batch in inference_batches(model, loader, len(split), device, autocast, on_progress):
         score_batch(out, batch, tasks, lambda i: meter)
     return task_metrics(meter, tasks)
@@ -157,6 +166,8 @@ def evaluate_run(
     num_workers: int = 0,
     on_progress: Progress | None = None,
     limit: int | None = None,
+    verify: bool = True,
+    cache: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate RUN's checkpoint on ``data``/``split`` (its first ``limit`` frames if given).
 
@@ -165,11 +176,17 @@ def evaluate_run(
     plus the activity confusion PNG. The returned dict (also the file content) holds ``metrics``,
     ``per_class`` (IoU/Dice by class name), the mode (``standard``/``compat``), where it came from and
     ``file``, the path of the per-dataset file.
+    ``verify`` checks the dataset (manifest hashes first, frames while reading); ``cache`` as the
+    ``cache`` config key.
     """
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}")
     dataset_is_local(data)  # a mistyped --data fails before the model is built
     loaded = load_run(Path(run), checkpoint, weights)
+    if verify:
+        from endoarss.data_cache import verify_dataset
+
+        verify_dataset(data)
     split_data = open_split(data, split)
     if limit is not None and limit < len(split_data):
         split_data = replace(split_data, table=split_data.table.select(range(limit)))
@@ -190,6 +207,8 @@ def evaluate_run(
         device,
         autocast,
         on_progress,
+        cache,
+        verify,
     )
     lm = split_data.labelmap
     per_class = {}
@@ -209,6 +228,7 @@ def evaluate_run(
             "split": split,
             "frames": len(split_data),
             "limit": limit,
+            "verified": verify,
             "metrics": {
                 k: v for k, v in metrics.items() if not k.startswith("per_class") and k != "confusion_activity"
             },

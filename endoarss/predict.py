@@ -132,8 +132,11 @@ def predict_split(
     limit: int | None = None,
     on_progress: Progress | None = None,
     overwrite: bool = False,
+    verify: bool = True,
 ) -> Path:
     """Predict the frames of ``split`` of a built dataset (folder or Hub id), the first ``limit`` if given.
+
+    ``verify`` checks the manifest hashes first and every image's PNG signature while decoding it.
 
     Outputs are named by frame stem and ``frame`` holds the frame_id, so ``out`` is a valid
     ``endods labelstudio export --predictions`` folder for the same split (with ``limit``: for those frames).
@@ -141,6 +144,10 @@ def predict_split(
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}")
     check_output(Path(out), overwrite, sealed=[data])
+    if verify:
+        from endoarss.data_cache import verify_dataset
+
+        verify_dataset(data)
     source = open_split(data, split)
     table = source.table.select_columns(["frame_id", "image"])
     if limit is not None and limit < len(table):
@@ -148,15 +155,15 @@ def predict_split(
     _check_unique([frame_stem(f) for f in table["frame_id"]], f"frames of {data} [{split}]")
     loaded = load_run(Path(run), checkpoint, weights)
     check_labelmaps_compatible(loaded.labelmap, source.labelmap, f"{data} [{split}]")
-    return _predict_batches(loaded, _split_batches(table, batch_size), len(table), Path(out), on_progress)
+    return _predict_batches(loaded, _split_batches(table, batch_size, verify), len(table), Path(out), on_progress)
 
 
-def _split_batches(table: Any, batch_size: int) -> Iterator[list[Frame]]:
+def _split_batches(table: Any, batch_size: int, verify: bool = True) -> Iterator[list[Frame]]:
     """Decode the images of a ``datasets`` table batch by batch (never the whole split at once)."""
     for cols in table.iter(batch_size=batch_size):
         batch = []
         for frame_id, cell in zip(cols["frame_id"], cols["image"], strict=True):
-            image = cv2.cvtColor(decode_png(cell, cv2.IMREAD_COLOR, f"frame {frame_id}"), cv2.COLOR_BGR2RGB)
+            image = cv2.cvtColor(decode_png(cell, cv2.IMREAD_COLOR, f"frame {frame_id}", verify), cv2.COLOR_BGR2RGB)
             batch.append((frame_stem(frame_id), frame_id, image))
         yield batch
 

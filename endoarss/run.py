@@ -138,6 +138,7 @@ def write_run_files(
         "mixed_precision": accelerator.mixed_precision,
         "dataset": split.dataset,
         "train_frames": len(split),
+        "verify": cfg.verify,  # false: an expert skipped the dataset integrity checks (--no-verify)
     }
     if backbone_weights is not None:  # resolved id + revision / local path, and the random-backbone warning
         extra["backbone_weights"] = backbone_weights.to_json()

@@ -31,6 +31,7 @@ from endoarss.augment import AugmentParams
 from endoarss.checkpoint import write_checkpoint
 from endoarss.config import TrainConfig
 from endoarss.data import SegActDataset, make_loader, normalize, open_split
+from endoarss.data_cache import attach_cache, verify_dataset
 from endoarss.errors import ConfigError
 from endoarss.evaluate import evaluate_model
 from endoarss.run import (
@@ -82,7 +83,7 @@ def _task_losses(out: dict[str, torch.Tensor], batch: dict[str, Any], tasks: lis
         if t == "activity":
             losses.append(F.cross_entropy(out[t].float(), batch["activity"]))
         else:
-            losses.append(F.cross_entropy(out[t].float(), batch["mask"], ignore_index=255))
+            losses.append(F.cross_entropy(out[t].float(), batch["mask"].long(), ignore_index=255))
     return torch.stack(losses)
 
 
@@ -135,6 +136,8 @@ def train(
     accelerator = Accelerator(cpu=not cuda, mixed_precision=precision)
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     with accelerator.main_process_first():
+        if config.verify:
+            verify_dataset(data)
         train_split = open_split(data, "train")
     cfg = config.resolved(train_split.dataset)
     if resume_from is not None:
@@ -153,7 +156,9 @@ def train(
         progress = restore_last(resume_from, model, optimizer, scheduler, weighting)
 
     augment = AugmentParams(cfg.hflip, cfg.scale_range, cfg.color_jitter) if cfg.augment else None
-    train_ds = SegActDataset(train_split, cfg.image_size, True, augment, cfg.seed)
+    train_ds = SegActDataset(train_split, cfg.image_size, True, augment, cfg.seed, cfg.verify)
+    with accelerator.main_process_first():  # rank 0 fills the cache; the others then open it
+        attach_cache(train_ds, cfg.cache, cfg.num_workers)
     loader = make_loader(train_ds, cfg.batch_size, True, cfg.seed, cfg.num_workers, drop_last=True)
     sampler = loader.sampler
     if len(loader) < world:
@@ -247,7 +252,8 @@ def train(
             if do_eval and eval_split is not None:
                 with accelerator.autocast():
                     metrics = evaluate_model(unwrapped, eval_split, cfg.image_size, cfg.eval_batch_size,
-                                             cfg.num_workers, device=accelerator.device)  # fmt: skip
+                                             cfg.num_workers, device=accelerator.device,
+                                             cache=cfg.cache, verify=cfg.verify)  # fmt: skip
                 last_metrics = metrics
             line = {"epoch": epoch, "step": progress.global_step, "lr": lr, **progress.sums.means(),
                     "throughput_img_s": (progress.sums.images - images_before) / seconds if seconds > 0 else None,

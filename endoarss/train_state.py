@@ -23,7 +23,8 @@ from endoarss.config import TrainConfig
 from endoarss.errors import ConfigError
 
 # Keys that may change when resuming a run (they do not change what has been computed so far).
-RESUMABLE_KEYS = {"epochs", "max_steps", "num_workers", "eval_every", "checkpoint_every", "eval_batch_size"}
+RESUMABLE_KEYS = {"epochs", "max_steps", "num_workers", "eval_every", "checkpoint_every", "eval_batch_size",
+                  "cache", "verify"}  # fmt: skip
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from endoarss.augment import resize_image
-from endoarss.data import SplitData, collate, decode_record, open_split, usable_workers
+from endoarss.data import SegActDataset, SplitData, collate, decode_record, open_split, usable_workers
 from endoarss.robustness import imagenet_c
 from endoarss.robustness.corruptions import CORRUPTIONS, MIN_SIZE, SEVERITIES, CorruptionError, corrupt, corrupt_pair
 from endoarss.robustness.outdir import check_output
@@ -120,7 +120,13 @@ class CorruptedSplit(Dataset):
     """Items ``condition_index * frames + frame``: a frame under one condition, as evaluation batches hold it."""
 
     def __init__(
-        self, data: SplitData, image_size: tuple[int, int], conditions: Sequence[Condition], at: str, seed: int
+        self,
+        data: SplitData,
+        image_size: tuple[int, int],
+        conditions: Sequence[Condition],
+        at: str,
+        seed: int,
+        cache: str = "off",
     ) -> None:
         self.data = data
         self.image_size = tuple(image_size)
@@ -128,22 +134,33 @@ class CorruptedSplit(Dataset):
         self.at = at
         self.seed = seed
         self.frames = len(data)
+        # at="input" corrupts the frame resized to the model input: exactly the evaluation arrays, which
+        # the decoded-sample cache holds (at="native" needs the stored resolution, so it decodes).
+        self.inputs = SegActDataset(data, image_size, train=False) if at == "input" else None
+        if self.inputs is not None:
+            from endoarss.data_cache import attach_cache
+
+            attach_cache(self.inputs, cache)
 
     def __len__(self) -> int:
         return self.frames * len(self.conditions)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         which, frame = divmod(int(index), self.frames)
-        row = self.data.table[frame]
-        image, mask = decode_record(row)
+        if self.inputs is not None:
+            image, mask = self.inputs.arrays(frame)
+            activity, frame_id = self.inputs.activities[frame], self.inputs.frame_ids[frame]
+        else:
+            row = self.data.table[frame]
+            (image, mask), activity, frame_id = decode_record(row), row["activity"], row["frame_id"]
         name, severity = self.conditions[which]
-        seed = image_seed(self.seed, str(row["frame_id"]), name, severity)
-        image, mask = corrupt_sample(image, mask, (name, severity), self.image_size, self.at, seed)
+        seed = image_seed(self.seed, str(frame_id), name, severity)
+        image, mask = corrupt_sample(image, np.array(mask), (name, severity), self.image_size, self.at, seed)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
             "label_mask": mask,
-            "activity": int(row["activity"]),
-            "frame_id": row["frame_id"],
+            "activity": int(activity),
+            "frame_id": frame_id,
             "condition": which,
         }
 
@@ -233,7 +250,7 @@ def run_robustness(
     if device == "cuda" and cfg.amp != "none":
         autocast = torch.autocast("cuda", dtype=torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
     conditions: list[Condition] = [(CLEAN, 0)] + [(n, s) for n in names for s in levels]
-    dataset = CorruptedSplit(split_data, image_size, conditions, at, seed)
+    dataset = CorruptedSplit(split_data, image_size, conditions, at, seed, cfg.cache)
     lm = split_data.labelmap
     scores = evaluate_conditions(
         loaded.model.to(device),

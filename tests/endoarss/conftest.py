@@ -93,8 +93,17 @@ def write_dataset(
         counts={},
         frames=frames,
     )
-    (out / "manifest.json").write_text(manifest.to_json())
+    seal(out, manifest)
     return out
+
+
+def seal(out: Path, manifest: Manifest) -> None:
+    """List every Parquet file's sha256 in the manifest, as `endods build` does (train/eval verify them)."""
+    from endods.hashing import sha256_file
+
+    manifest.outputs = {f"data/{p.name}": sha256_file(p) for p in sorted((out / "data").glob("*.parquet"))}
+    manifest.version = manifest.compute_version()
+    (out / "manifest.json").write_text(manifest.to_json())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -102,6 +111,7 @@ def _isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep `datasets`' Arrow cache out of the user's home and offline."""
     cache = tmp_path_factory.mktemp("hf-cache")
     os.environ.setdefault("HF_DATASETS_CACHE", str(cache))
+    os.environ["ENDODS_CACHE"] = str(tmp_path_factory.mktemp("endods-cache"))  # the decoded-sample cache
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # One intra-op thread: on a shared 2-core box, 2 threads oversubscribe and run ~10x slower.
     os.environ.setdefault("OMP_NUM_THREADS", "1")

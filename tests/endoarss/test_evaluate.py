@@ -77,6 +77,7 @@ def _write_esd(out: Path) -> Path:
 
     from schemas.manifest import Manifest, ToolInfo
     from schemas.records import build_features
+    from tests.endoarss.conftest import seal
 
     def png(arr: np.ndarray, mode: str) -> dict:
         buf = io.BytesIO()
@@ -97,7 +98,7 @@ def _write_esd(out: Path) -> Path:
     )
     manifest = Manifest(dataset="mtlesd", tool=ToolInfo(version="t"), options={}, label_maps=MTLESD.to_dict(),
                         counts={}, frames={})  # fmt: skip
-    (out / "manifest.json").write_text(manifest.to_json())
+    seal(out, manifest)  # eval verifies the manifest hashes first
     return out
 
 

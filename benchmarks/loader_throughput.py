@@ -1,0 +1,218 @@
+"""Model-side data loading throughput at real size (1280x1024 frames), today's path vs the cache, side by side.
+
+Prints one JSON line (img/s, one worker process unless named):
+- ``train_today`` / ``eval_today``: the reader before the decoded-sample cache (full-size decode, full-size
+  crop and colour jitter, then resize), re-implemented here as it was, for the ratio;
+- ``train_cold`` / ``eval_cold``: decode into working arrays (cache off, or the first epoch's fill);
+- ``cache_fill``: ``attach_cache`` on a cold cache (decode + write + checksum), 1 worker process;
+- ``train_cached`` / ``eval_cached``: samples read back from the cache (epoch >= 2);
+- ``loader_w1`` / ``loader_w2``: the training DataLoader (cached, batch 16) with 1 and 2 workers;
+- ``e2e_*``: inference over the cached frames: the DataLoader alone, the model alone on the same batches
+  and both (default: 1 worker, a tiny random model on CPU, batch 16), and the share of the end-to-end
+  time lost to data. ``benchmarks/gpu_efficiency.sh`` runs it on a GPU (ViT-B, batch 64, bf16).
+Usage: python benchmarks/loader_throughput.py [--frames N] [--image-size 224]
+       python benchmarks/loader_throughput.py --e2e-only --device cuda --batch 64 --amp bf16 --backbone-size base
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from endoarss.augment import AugmentParams, draw_augment, resize_image, resize_mask
+from endoarss.data import SegActDataset, make_loader, normalize, open_split
+from endoarss.data_cache import attach_cache
+from endoarss.frames import decode_record
+
+
+def today_jitter(image: np.ndarray, draw) -> np.ndarray:  # noqa: ANN001
+    """The pre-cache colour jitter: three float32 passes over the image."""
+    if draw.brightness == draw.contrast == draw.saturation == 1.0:
+        return image
+    x = image.astype(np.float32) * draw.brightness
+    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    x = (x - grey.mean()) * draw.contrast + grey.mean()
+    grey = (x @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    x = grey + (x - grey) * draw.saturation
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def today_item(ds: SegActDataset, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The pre-cache ``SegActDataset.__getitem__`` pixels: jitter on the full-size crop, then resize."""
+    index, epoch = key
+    image, mask = decode_record(ds.data.table[index], verify=False)
+    if not ds.train:
+        return resize_image(image, ds.image_size), mask
+    rng = np.random.default_rng([ds.seed, epoch, index])
+    draw = draw_augment(rng, ds.augment, *image.shape[:2])
+    top, left, h, w = draw.crop
+    image, mask = image[top : top + h, left : left + w], mask[top : top + h, left : left + w]
+    if draw.flip:
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    image = today_jitter(np.ascontiguousarray(image), draw)
+    return resize_image(image, ds.image_size), resize_mask(np.ascontiguousarray(mask), ds.image_size)
+
+
+def rate(fn, n: int, repeat: int = 1) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    for r in range(repeat):
+        for i in range(n):
+            fn((i, r + 1))
+    return n * repeat / (time.perf_counter() - start)
+
+
+class Repeated(torch.utils.data.Dataset):
+    """``times`` copies of a dataset's keys in one epoch, so worker start-up (once per epoch) is amortised
+    as over a real split of thousands of frames."""
+
+    def __init__(self, ds: SegActDataset, times: int) -> None:
+        self.ds, self.times = ds, times
+
+    def __len__(self) -> int:
+        return len(self.ds) * self.times
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        index, epoch = key
+        return self.ds[(index % len(self.ds), epoch)]
+
+
+def loader_rate(ds: SegActDataset, workers: int, times: int = 20) -> float:
+    """Steady-state img/s of the training DataLoader (batch 16) over ``times`` passes of the frames."""
+    loader = make_loader(Repeated(ds, times), 16, True, 0, workers, drop_last=False)
+    loader.sampler.set_epoch(1)
+    batches = iter(loader)
+    next(batches)  # worker start-up is not what we measure
+    count, start = 0, time.perf_counter()
+    for batch in batches:
+        count += len(batch["frame_id"])
+    return count / (time.perf_counter() - start)
+
+
+def end_to_end(data: Path, image_size: int, device: str = "cpu", batch: int = 16, workers: int = 1,
+               size: str = "tiny", amp: str = "none", passes: int = 1) -> dict[str, float]:  # fmt: skip
+    """Inference over the (cached) train frames: the loader alone, the model alone on the same batches,
+    and both together (what a user sees), in img/s; ``e2e_data_share`` = time not explained by the model."""
+    from endoarss.config import build_config
+    from endoarss.run import build_model
+
+    ds = SegActDataset(open_split(data, "train"), (image_size, image_size), False)
+    attach_cache(ds, "auto", workers)
+    cfg = build_config("endoarss", [f"backbone_size={size}", f"image_size={image_size}", "amp=none"])
+    model = build_model(cfg, ds.data.labelmap).eval().to(device)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    autocast = torch.autocast(device, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    loader = make_loader(ds, batch, False, 0, workers, False)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def timed(fn) -> float:  # noqa: ANN001
+        sync()
+        start = time.perf_counter()
+        count = fn()
+        sync()
+        return count / (time.perf_counter() - start)
+
+    def loader_only() -> int:
+        return sum(len(b["image"]) for _ in range(passes) for b in loader)
+
+    images = [b["image"] for b in loader]
+
+    def model_only() -> int:
+        with torch.no_grad(), autocast:
+            for _ in range(passes):
+                for x in images:
+                    model(normalize(x.to(device, non_blocking=True)))
+        return passes * sum(len(x) for x in images)
+
+    def both() -> int:
+        count = 0
+        with torch.no_grad(), autocast:
+            for _ in range(passes):
+                for b in loader:
+                    model(normalize(b["image"].to(device, non_blocking=True)))
+                    count += len(b["image"])
+        return count
+
+    model_only()  # warm-up (cuDNN/cuBLAS autotuning, lazy init)
+    res = {"e2e_loader_img_s": timed(loader_only), "e2e_model_only_img_s": timed(model_only)}
+    res["e2e_img_s"] = timed(both)
+    res["e2e_data_share"] = max(0.0, 1 - res["e2e_img_s"] / res["e2e_model_only_img_s"])
+    return res
+
+
+def make_dataset(root: Path, frames: int) -> Path:
+    from endods.build import BuildOptions, build_mtlendovis
+    from endods.split import SplitConfig
+    from endods.synth import synth_endovis18
+
+    synth_endovis18(root / "src", sequences=3, frames=frames // 3 + 2, seed=0)
+    out = root / "ds"
+    build_mtlendovis(root / "src", out, BuildOptions(split=SplitConfig("paper", 0.2, 0)))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=24, help="synthetic frames to build (real size)")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--repeat", type=int, default=3, help="passes over the split for cached rates")
+    parser.add_argument("--e2e-only", action="store_true", help="only the end-to-end measurement (GPU bench)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=16, help="end-to-end batch size")
+    parser.add_argument("--workers", type=int, default=1, help="end-to-end DataLoader workers")
+    parser.add_argument("--backbone-size", default="tiny", help="end-to-end model size (random weights)")
+    parser.add_argument("--amp", default="none", choices=["bf16", "fp16", "none"])
+    parser.add_argument("--passes", type=int, default=1, help="end-to-end passes over the frames")
+    args = parser.parse_args()
+    if args.device == "cpu":
+        cv2.setNumThreads(1)  # per-worker-process numbers, as DataLoader workers run (pin_worker_threads)
+        torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ["ENDODS_CACHE"] = str(root / "cache")
+        data = make_dataset(root, args.frames)
+        res: dict[str, float | int | str] = {"cpus": os.cpu_count(), "device": args.device}
+        if not args.e2e_only:
+            res.update(per_sample(data, args.image_size, args.repeat))
+        e2e = end_to_end(data, args.image_size, args.device, args.batch, args.workers, args.backbone_size,
+                         args.amp, args.passes)  # fmt: skip
+        res.update(e2e, e2e_batch=args.batch, e2e_workers=args.workers, e2e_model=args.backbone_size, amp=args.amp)
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}))
+
+
+def per_sample(data: Path, image_size: int, repeat: int) -> dict[str, float | int]:
+    """Per-sample and DataLoader rates, today's reader vs cold vs cached (see the module docstring)."""
+    size = (image_size, image_size)
+    train = SegActDataset(open_split(data, "train"), size, True, AugmentParams(), seed=0)
+    evals = SegActDataset(open_split(data, "test"), size, False)
+    n_train, n_eval = len(train), len(evals)
+    res: dict[str, float | int] = {"frames_train": n_train, "frames_eval": n_eval}
+    res["train_today"] = rate(lambda k: today_item(train, k), n_train)
+    res["train_cold"] = rate(train.__getitem__, n_train)
+    res["eval_today"] = rate(lambda k: today_item(evals, k), n_eval)
+    res["eval_cold"] = rate(evals.__getitem__, n_eval)
+    start = time.perf_counter()
+    attach_cache(train, "auto", 1)
+    res["cache_fill"] = n_train / (time.perf_counter() - start)
+    attach_cache(evals, "auto", 1)
+    res["train_cached"] = rate(train.__getitem__, n_train, repeat)
+    res["eval_cached"] = rate(evals.__getitem__, n_eval, repeat)
+    res["loader_w1"] = loader_rate(train, 1)
+    res["loader_w2"] = loader_rate(train, 2)
+    res["cold_vs_today_train"] = res["train_cold"] / res["train_today"]
+    res["cold_vs_today_eval"] = res["eval_cold"] / res["eval_today"]
+    res["cached_vs_today_train"] = res["train_cached"] / res["train_today"]
+    res["w2_vs_w1"] = res["loader_w2"] / res["loader_w1"]
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Decode one built-dataset record into the arrays the model side works on, checking it on the way.
+
+The reader accepts only embedded PNG bytes: a cell that names a file (``path``) instead of carrying
+``bytes`` breaks the built-dataset contract (docs/formats.md §6.2) and is refused, never opened, so a
+dataset cannot make training read files outside it. With ``verify`` on (the default) the same pass
+that decodes a frame also checks the PNG signature and that every mask value is a class id of the
+label map or the ignore id, so integrity costs no second read. With ``verify`` off (experts, recorded
+in the RUN) bytes in another format are decoded as OpenCV can and out-of-range mask values become the
+ignore id rather than crashing the loss or the metrics.
+
+Working arrays: training samples are resized once to a *working size* (the model input times the
+largest augmentation scale) before augmentation, evaluation samples to the model input with the mask
+kept at label resolution. These are what the decoded-sample cache stores (``endoarss.sample_cache``).
+Colour conversion runs after the resize (per-channel filters commute with a channel swap), which is
+bit-identical and cheaper than converting the full-size frame.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+from endoarss.augment import resize_image, resize_mask
+from endoarss.errors import EndoarssError
+from schemas.labelmaps import IGNORE_INDEX
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NO_VERIFY_HINT = "rebuild the dataset with `endods build`, or pass --no-verify (train: verify=false) to read it anyway"
+
+
+class DataError(EndoarssError):
+    """A dataset cannot be opened, lacks a split, or does not follow the built-dataset contract."""
+
+
+def cell_bytes(cell: Any, where: str, what: str = "image") -> bytes:
+    """The embedded bytes of a ``datasets.Image(decode=False)`` cell; a ``path``-only cell is refused."""
+    raw = cell.get("bytes") if isinstance(cell, dict) else None
+    if raw is not None:
+        return raw
+    path = cell.get("path") if isinstance(cell, dict) else None
+    if path:
+        raise DataError(
+            f"{where}: the {what} cell names a file ({path!r}) instead of embedding PNG bytes; built datasets "
+            "must embed every image (docs/formats.md §6.2), so the file is not read - rebuild the dataset"
+        )
+    raise DataError(f"{where}: the {what} cell holds no image bytes")
+
+
+def decode_png(cell: dict[str, Any], flags: int, where: str, verify: bool = True, what: str = "image") -> np.ndarray:
+    """Decode a cell's embedded bytes with OpenCV; with ``verify`` the bytes must carry the PNG signature."""
+    raw = cell_bytes(cell, where, what)
+    if verify and not raw.startswith(PNG_SIGNATURE):
+        raise DataError(f"{where}: the {what} bytes are not a PNG (they start {raw[:8]!r}); {NO_VERIFY_HINT}")
+    arr = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+    if arr is None:
+        raise DataError(f"{where}: cannot decode the {what} bytes")
+    return arr
+
+
+def check_mask_values(mask: np.ndarray, num_classes: int | None, where: str, verify: bool = True) -> np.ndarray:
+    """``mask`` when every value is a class id or the ignore id; else an error (verify) or ignore-mapped copy."""
+    if num_classes is None or num_classes >= IGNORE_INDEX:
+        return mask
+    hist = cv2.calcHist([mask], [0], None, [256], [0, 256]).ravel()
+    bad = np.flatnonzero(hist[num_classes:IGNORE_INDEX]) + num_classes
+    if not bad.size:
+        return mask
+    if verify:
+        raise DataError(
+            f"{where}: mask values {bad[:8].tolist()} are outside the label map (class ids 0..{num_classes - 1}, "
+            f"ignore {IGNORE_INDEX}); {NO_VERIFY_HINT} with those pixels ignored"
+        )
+    lut = np.arange(256, dtype=np.uint8)
+    lut[num_classes:IGNORE_INDEX] = IGNORE_INDEX
+    return lut[mask]
+
+
+def decode_bgr_and_mask(
+    row: dict[str, Any], num_classes: int | None = None, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(BGR uint8 HxWx3, class-id uint8 HxW) of one record at its stored resolution, checked."""
+    where = f"frame {row.get('frame_id')}"
+    image = decode_png(row["image"], cv2.IMREAD_COLOR, where, verify, "image")
+    mask = decode_png(row["mask"], cv2.IMREAD_GRAYSCALE, where, verify, "mask")
+    if mask.shape != image.shape[:2]:
+        raise DataError(f"{where}: mask {mask.shape} and image {image.shape[:2]} differ in size")
+    return image, check_mask_values(mask, num_classes, where, verify)
+
+
+def decode_record(
+    row: dict[str, Any], num_classes: int | None = None, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB uint8 HxWx3, class-id uint8 HxW) of one record at its stored resolution."""
+    image, mask = decode_bgr_and_mask(row, num_classes, verify)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), mask
+
+
+def working_size(image_size: tuple[int, int], max_scale: float) -> tuple[int, int]:
+    """Training working size: the model input times the largest zoom, so a crop is never upsampled."""
+    h, w = image_size
+    return math.ceil(h * max_scale), math.ceil(w * max_scale)
+
+
+def train_arrays(
+    row: dict[str, Any], size: tuple[int, int], num_classes: int | None, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB image, nearest-resized mask), both at the working ``size``."""
+    image, mask = decode_bgr_and_mask(row, num_classes, verify)
+    return cv2.cvtColor(resize_image(image, size), cv2.COLOR_BGR2RGB), resize_mask(mask, size)
+
+
+def eval_arrays(
+    row: dict[str, Any], size: tuple[int, int], num_classes: int | None, verify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(RGB image at the model input ``size``, mask at label resolution)."""
+    image, mask = decode_bgr_and_mask(row, num_classes, verify)
+    return cv2.cvtColor(resize_image(image, size), cv2.COLOR_BGR2RGB), mask
