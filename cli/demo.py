@@ -26,6 +26,7 @@ DEMO_TRAINING = [
     "num_workers=0",
     "lr=2e-3",
     "seed=0",
+    "weights=random",  # no download: the demo shows the stack trains, not pretrained accuracy
 ]
 
 

@@ -45,7 +45,7 @@ def train_cmd(
         raise typer.BadParameter("--data and --out are required", param_hint="--data/--out")
     with user_errors():
         from endoarss.config import TrainConfig, apply_overrides, build_config
-        from endoarss.run import check_run_folder
+        from endoarss.run import check_run_folder, check_weights
         from endoarss.train import train
 
         check_run_folder(out, resume)  # --resume without a checkpoint, an --out that is a file: fail now
@@ -53,6 +53,10 @@ def train_cmd(
             cfg = apply_overrides(TrainConfig.load(out / "config.yaml"), overrides or [])
         else:
             cfg = build_config(preset, overrides or [])
+        backbone = check_weights(cfg.weights, cfg.backbone, cfg.backbone_size)  # fails here, before any data work
+        console.print(backbone.describe(), highlight=False, markup=False)
+        if backbone.warning():
+            err_console.print(f"[yellow]warning:[/] {backbone.warning()}", highlight=False)
         with _TrainProgress() as bar:
             summary = train(cfg, data, out, resume=resume, on_progress=bar.update)
         if bar.main:

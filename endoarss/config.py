@@ -46,6 +46,7 @@ class TrainConfig:
     weights: str | None = None  # local save_pretrained dir / hub cache of the pretrained backbone
     arch: str = "tesla"
     sma: bool = True
+    sma_dim: int = 16  # SMA width d; 16 from a measured speed/memory/accuracy trade-off (docs/sma.md)
     rank: int = 4
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     tasks: tuple[str, ...] = TASKS
@@ -93,7 +94,7 @@ class TrainConfig:
             )
         if self.backbone == "resnet101" and self.sma:
             raise ConfigError("sma attaches to DINOv2's patch embedding; use backbone=dinov2 (or sma=false)")
-        for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size"):
+        for name in ("batch_size", "eval_batch_size", "epochs", "rank", "step_size", "sma_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("num_workers", "eval_every", "checkpoint_every", "max_steps"):

@@ -47,6 +47,7 @@ class Settings:
     frozen_backbone: bool = True
     gradient_checkpointing: bool = False
     channels_last: bool = False
+    sma: bool = True  # False drops the preset's SMA block (the ablation measures its share); no-op without one
 
 
 def preset_spec(name: str) -> dict[str, Any]:
@@ -62,7 +63,8 @@ def _build(spec: dict[str, Any], size: str, image_size: int, num_activities: int
     extra: dict[str, Any] = {"image_size": image_size, "gradient_checkpointing": settings.gradient_checkpointing}
     if spec["backbone"] == "dinov2":
         extra["attn_implementation"] = "sdpa" if settings.sdpa else "eager"
-    model = create_model(spec["backbone"], spec["arch"], spec["tasks"], num_activities, num_classes, spec["sma"],
+    sma = spec["sma"] and settings.sma
+    model = create_model(spec["backbone"], spec["arch"], spec["tasks"], num_activities, num_classes, sma,
                          backbone_config=backbone_config_for(spec["backbone"], size), **extra)  # fmt: skip
     if not settings.frozen_backbone:  # full fine-tune: weight grads + Adam states for the backbone too
         model.requires_grad_(True)
@@ -94,6 +96,7 @@ def measure_efficiency(
     num_activities: int = 12,
     num_classes: int = 8,
     prime: bool = True,
+    sma: bool = True,
 ) -> dict[str, Any]:
     """Measure one configuration: inference first (so training's allocator growth does not hide its peak),
     then training steps (forward, per-task CE, the preset's weighting backward, Adam). JSON-able dict.
@@ -101,7 +104,7 @@ def measure_efficiency(
     ``prime``: the first call per device type in a process first runs a discarded one-step measurement.
     """
     spec = preset_spec(preset)
-    settings = Settings(amp, compile, sdpa, frozen_backbone, gradient_checkpointing, channels_last)
+    settings = Settings(amp, compile, sdpa, frozen_backbone, gradient_checkpointing, channels_last, sma)
     if amp not in ("bf16", "fp16", "none"):
         raise ConfigError(f"amp={amp!r} is not one of ['bf16', 'fp16', 'none']")
     if batch < 2 or repeats < 1 or warmup < 0:  # training BatchNorm (heads' image pooling) needs 2+ images
@@ -189,6 +192,7 @@ def _report(preset: str, spec: dict[str, Any], size: str, batch: int, image_size
         "benchmark": "efficiency",
         "preset": preset,
         **{k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()},
+        "sma": bool(spec["sma"] and settings.sma),  # the ablation's sma=off run drops the preset's block
         "backbone_size": size,
         "batch": batch,
         "image_size": image_size,

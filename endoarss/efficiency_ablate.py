@@ -25,6 +25,7 @@ OPTIMIZATIONS: dict[str, str] = {
     "(requires_grad on every weight: weight grads + Adam states for the backbone)",
     "gradient_checkpointing": "activation checkpointing per transformer layer / ResNet stage vs none",
     "channels_last": "channels_last memory format (conv heads, SMA) vs contiguous",
+    "sma": "the preset's SMA block in front of the backbone vs none; sma_share_of_train_memory is its share",
 }
 RATIO_NOTE = (
     "ratios are on/off: *_time_ratio < 1 and *_throughput_ratio > 1 mean faster with the optimization on, "
@@ -40,7 +41,7 @@ def _on_off(base: Settings, name: str) -> tuple[Settings, Settings]:
     return replace(base, **{name: True}), replace(base, **{name: False})
 
 
-def _not_applicable(name: str, backbone: str, ablate_compile: bool) -> str | None:
+def _not_applicable(name: str, backbone: str, ablate_compile: bool, has_sma: bool = True) -> str | None:
     if name == "compile" and not ablate_compile:
         return (
             "not requested (default off on CPU: inductor compiles of the training graph take minutes); --ablate-compile"
@@ -49,6 +50,8 @@ def _not_applicable(name: str, backbone: str, ablate_compile: bool) -> str | Non
         return "no attention in a ResNet backbone"
     if name == "frozen_backbone" and backbone != "dinov2":
         return "the ResNet baseline is fine-tuned, never frozen"
+    if name == "sma" and not has_sma:
+        return "the preset has no SMA block"
     return None
 
 
@@ -112,12 +115,12 @@ def measure_optimizations(
         raise ConfigError(f"unknown optimizations {unknown}; choose from {list(OPTIMIZATIONS)}")
     if ablate_compile is None:
         ablate_compile = device == "cuda"
-    backbone = preset_spec(preset)["backbone"]
+    backbone, has_sma = preset_spec(preset)["backbone"], preset_spec(preset)["sma"]
     base_settings = Settings(amp, compile, sdpa, True, gradient_checkpointing, channels_last)
     common = {"preset": preset, "backbone_size": backbone_size, "batch": batch, "image_size": image_size,
               "device": device, "warmup": warmup, "repeats": repeats, "num_activities": num_activities,
               "num_classes": num_classes}  # fmt: skip
-    skipped = {n: _not_applicable(n, backbone, ablate_compile) for n in names}
+    skipped = {n: _not_applicable(n, backbone, ablate_compile, has_sma) for n in names}
     total, done = 1 + sum(reason is None for reason in skipped.values()), 0
     base = measure_efficiency(**common, **asdict(base_settings))
     done += 1
@@ -147,5 +150,8 @@ def measure_optimizations(
             continue
         results[name] = {"what": OPTIMIZATIONS[name], "ratios_on_over_off": _compare(on, off),
                          "on": _summary(on), "off": _summary(off)}  # fmt: skip
+        if name == "sma":  # share of the training peak (above the process baseline) that the block adds
+            peak_on, peak_off = on["train"]["peak_mib"], off["train"]["peak_mib"]
+            results[name]["sma_share_of_train_memory"] = 1 - peak_off / peak_on if peak_on else None
     base["ablation"] = {"note": RATIO_NOTE, "base_settings": asdict(base_settings), "optimizations": results}
     return base

@@ -31,8 +31,8 @@ import torch
 
 from endoarss.checkpoint import find_checkpoint, load_model_state
 from endoarss.config import TrainConfig
-from endoarss.dataset_source import is_local
 from endoarss.errors import CheckpointError, ConfigError
+from endoarss.models.weights import RANDOM, BackboneWeights, resolve_weights
 from schemas.labelmaps import LabelMap
 
 CONFIG_FILE = "config.yaml"
@@ -47,9 +47,9 @@ def build_model(cfg: TrainConfig, labelmap: LabelMap) -> torch.nn.Module:
     """``create_model`` from a config; seeds torch first so a random backbone is reproducible."""
     from endoarss.models import backbone_config_for, create_model
 
-    check_weights(cfg.weights)
+    resolved = check_weights(cfg.weights, cfg.backbone, cfg.backbone_size)
     backbone_config = cfg.backbone_config
-    if backbone_config is None and cfg.weights is None:
+    if backbone_config is None and resolved.path is None:
         backbone_config = backbone_config_for(cfg.backbone, cfg.backbone_size)
     torch.manual_seed(cfg.seed)
     return create_model(
@@ -60,22 +60,16 @@ def build_model(cfg: TrainConfig, labelmap: LabelMap) -> torch.nn.Module:
         num_classes=labelmap.num_classes,
         sma=cfg.sma,
         rank=cfg.rank,
-        weights=cfg.weights,
+        weights=resolved.path,
         backbone_config=backbone_config,
-        **{"image_size": max(cfg.image_size), **cfg.arch_kwargs},
+        **{"image_size": max(cfg.image_size), "sma_dim": cfg.sma_dim, **cfg.arch_kwargs},
     )
 
 
-def check_weights(weights: str | None) -> None:
-    """A ``weights`` location must be an existing path or a Hub model id ``ORG/NAME`` (no Hub call here)."""
-    if weights is not None:
-        is_local(weights, _missing_weights)
-
-
-def _missing_weights(weights: str) -> CheckpointError:
-    return CheckpointError(
-        f"weights {weights}: no such folder (give a save_pretrained folder of the backbone, or a Hub model id ORG/NAME)"
-    )
+def check_weights(weights: str | None, backbone: str = "dinov2", backbone_size: str = "base") -> BackboneWeights:
+    """Resolve ``weights`` (see ``endoarss.models.weights``): a Hub checkpoint is found in the cache or
+    downloaded now, so a missing one fails before any data work with the ways out in the message."""
+    return resolve_weights(weights, backbone, backbone_size)
 
 
 def check_run_folder(run: Path, resume: bool) -> Path | None:
@@ -111,7 +105,15 @@ def clear_untrained_run(run: Path) -> None:
 
 
 def write_run_files(
-    run: Path, cfg: TrainConfig, split: Any, model: Any, labelmap: LabelMap, accelerator: Any, data: str, resumed: bool
+    run: Path,
+    cfg: TrainConfig,
+    split: Any,
+    model: Any,
+    labelmap: LabelMap,
+    accelerator: Any,
+    data: str,
+    resumed: bool,
+    backbone_weights: BackboneWeights | None = None,
 ) -> None:
     """config.yaml, labelmap.json, model.json and run_info.json (a resume appends to ``resumes``)."""
     (run / CONFIG_FILE).write_text(cfg.to_yaml())
@@ -129,6 +131,8 @@ def write_run_files(
         "dataset": split.dataset,
         "train_frames": len(split),
     }
+    if backbone_weights is not None:  # resolved id + revision / local path, and the random-backbone warning
+        extra["backbone_weights"] = backbone_weights.to_json()
     info = run_info(cfg, data, version, extra)
     if resumed and info_path.is_file():
         old = json.loads(info_path.read_text())
@@ -216,6 +220,8 @@ def load_run(run: Path, checkpoint: str = "best", weights: str | None = None) ->
     cfg = TrainConfig.load(run / CONFIG_FILE)
     if weights is not None:
         cfg.weights = weights
+    elif cfg.weights is None:  # runs from before weights were pinned at train time trained a random backbone
+        cfg.weights = RANDOM
     try:
         lm = json.loads((run / LABELMAP_FILE).read_text())
         labelmap = LabelMap.from_dict(lm["dataset"], lm)

@@ -16,6 +16,7 @@ Progress goes to ``on_progress(TrainEvent)``, called on every rank (``event.is_m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -125,7 +126,10 @@ def train(
 
     run = Path(out)
     resume_from = check_run_folder(run, resume)  # before any data or model work: mistakes fail at once
-    check_weights(config.weights)
+    # Before any data work: a missing Hub checkpoint fails now. The pinned spec (ORG/NAME@sha) goes into
+    # config.yaml so eval/predict on another machine load the same weights.
+    backbone_weights = check_weights(config.weights, config.backbone, config.backbone_size)
+    config = dataclasses.replace(config, weights=backbone_weights.spec)
     cuda = torch.cuda.is_available()
     precision = config.amp if cuda and config.amp != "none" else "no"
     accelerator = Accelerator(cpu=not cuda, mixed_precision=precision)
@@ -172,7 +176,17 @@ def train(
         if resume_from is None:
             clear_untrained_run(run)
         run.mkdir(parents=True, exist_ok=True)
-        write_run_files(run, cfg, train_split, unwrapped, labelmap, accelerator, str(data), resume_from is not None)
+        write_run_files(
+            run,
+            cfg,
+            train_split,
+            unwrapped,
+            labelmap,
+            accelerator,
+            str(data),
+            resume_from is not None,
+            backbone_weights,
+        )
         truncate_lines(run / METRICS_FILE, progress.metrics_lines)
 
     def emit(kind: str, **kw: Any) -> None:

@@ -27,7 +27,7 @@ _COMMON: dict[str, Any] = {
     "gradient_checkpointing": False,
     "attn_implementation": "sdpa",
     "sma_kernel": 3,
-    "sma_dim": 64,
+    "sma_dim": 16,  # measured trade-off, see docs/sma.md
     "sma_patch": 2,
     "sma_ema_groups": 1,
 }
@@ -90,7 +90,10 @@ def create_model(
     def dino(num_adapters: int, shared: bool) -> DinoBackbone:
         block = None
         if sma:
-            block = SMA(3, opts["sma_kernel"], opts["sma_dim"], opts["sma_patch"], opts["sma_ema_groups"])
+            block = SMA(
+                3, opts["sma_kernel"], opts["sma_dim"], opts["sma_patch"], opts["sma_ema_groups"],
+                checkpointing=opts["gradient_checkpointing"],
+            )  # fmt: skip
         return DinoBackbone(
             base, rank, alpha, shared, num_adapters, opts.get("adapter_rank"), block, opts["gradient_checkpointing"]
         )

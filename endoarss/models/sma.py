@@ -4,12 +4,21 @@ MobileViT-style block (paper §III-B): conv n x n (C->C) -> conv 1x1 (C->d) -> u
 non-overlapping p x p patches, giving (B, P=p*p, N, d) -> EMA attention with the P axis as channels ->
 fold back -> conv 1x1 (d->C) -> concat with the input -> conv n x n (2C->C). The output has the input's
 shape, so it slots in front of any patch embedding. Unlike the public release it is trainable.
+
+Identity at init (see docs/sma.md): ``SMA(x) = x + body_θ(x) - body_θ₀(x)`` where θ₀ is a frozen
+copy (buffers) of the body's initial weights. At init the two bodies compute the same numbers, so the
+difference is exactly zero and a frozen pretrained backbone sees the real image; yet the Jacobian of
+``body_θ`` is not zero, so every SMA parameter gets a gradient from the first step. A zero-initialised
+output conv or gate would also start at the identity, but then only that last layer gets a gradient
+at step 1 (the zero weights block the gradient to everything before it).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
+from torch.utils.checkpoint import checkpoint
 
 from endoarss.errors import ConfigError
 
@@ -38,10 +47,15 @@ class EMA(nn.Module):
         gx = x.reshape(b * self.groups, c // self.groups, h, w)
         pooled_h = gx.mean(dim=3, keepdim=True)  # (bg, c', h, 1)
         pooled_w = gx.mean(dim=2, keepdim=True).transpose(2, 3)  # (bg, c', w, 1)
-        hw = self.conv1x1(torch.cat([pooled_h, pooled_w], dim=2))
+        # The 1x1 conv as a matmul: oneDNN takes tens of ms for this (bg, c', h + w, 1) sliver.
+        pooled = torch.cat([pooled_h, pooled_w], dim=2).squeeze(3)
+        weight, bias = self.conv1x1.weight.squeeze(3).squeeze(2), self.conv1x1.bias
+        hw = (torch.matmul(weight, pooled) + bias[:, None]).unsqueeze(3)
         gate_h, gate_w = torch.split(hw, [h, w], dim=2)
         x1 = self.gn(gx * gate_h.sigmoid() * gate_w.transpose(2, 3).sigmoid())
-        x2 = self.conv3x3(gx)
+        # In SMA the plane is N x d (thousands x tens) with only P = 4 channels: oneDNN's default
+        # (channels-first) kernel is ~4x slower there, forward and backward, than channels_last.
+        x2 = self.conv3x3(gx.contiguous(memory_format=torch.channels_last))
         bg, cg = b * self.groups, c // self.groups
         a1 = x1.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)  # (bg, 1, c')
         a2 = x2.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)
@@ -49,17 +63,11 @@ class EMA(nn.Module):
         return (gx * spatial.reshape(bg, 1, h, w).sigmoid()).reshape(b, c, h, w)
 
 
-class SMA(nn.Module):
-    """Spatially-aware Multi-scale Attention block; input and output are (B, C, H, W).
+class SMABody(nn.Module):
+    """The MobileViT-style computation of SMA (without the identity correction); (B, C, H, W) in and out."""
 
-    ``kernel`` = n, ``dim`` = d, ``patch`` = p (H and W must be multiples of p), ``ema_groups`` splits
-    the P = p*p patch positions of the EMA into groups (must divide P; 1 keeps all in one group).
-    """
-
-    def __init__(self, channels: int = 3, kernel: int = 3, dim: int = 64, patch: int = 2, ema_groups: int = 1) -> None:
+    def __init__(self, channels: int, kernel: int, dim: int, patch: int, ema_groups: int) -> None:
         super().__init__()
-        if kernel < 1 or kernel % 2 == 0 or dim < 1 or patch < 1:
-            raise ConfigError(f"SMA needs odd kernel >= 1, dim >= 1, patch >= 1; got {kernel}, {dim}, {patch}")
         self.patch = patch
         self.local = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
         self.expand = nn.Conv2d(channels, dim, kernel_size=1)
@@ -83,8 +91,55 @@ class SMA(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
-        if h % self.patch or w % self.patch:
-            raise ConfigError(f"SMA patch {self.patch} must divide the image size {h}x{w}")
         local = self.expand(self.local(x))
         attended = self.fold(self.attention(self.unfold(local)), h, w)
         return self.fuse(torch.cat([self.project(attended), x], dim=1))
+
+
+class SMA(nn.Module):
+    """Spatially-aware Multi-scale Attention block; input and output are (B, C, H, W); identity at init.
+
+    ``kernel`` = n, ``dim`` = d, ``patch`` = p (H and W must be multiples of p), ``ema_groups`` splits
+    the P = p*p patch positions of the EMA into groups (must divide P; 1 keeps all in one group).
+    ``checkpointing`` recomputes the body's activations in the backward pass instead of storing them.
+    """
+
+    def __init__(
+        self,
+        channels: int = 3,
+        kernel: int = 3,
+        dim: int = 16,
+        patch: int = 2,
+        ema_groups: int = 1,
+        checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        if kernel < 1 or kernel % 2 == 0 or dim < 1 or patch < 1:
+            raise ConfigError(f"SMA needs odd kernel >= 1, dim >= 1, patch >= 1; got {kernel}, {dim}, {patch}")
+        self.patch = patch
+        self.checkpointing = checkpointing
+        self.body = SMABody(channels, kernel, dim, patch, ema_groups)
+        # θ₀ as buffers: saved with the trainable state, moved with .to(), never trained. Buffer names
+        # cannot hold dots, hence the "reference__" + name with "__" for ".".
+        self._reference_names = {
+            name: "reference__" + name.replace(".", "__") for name, _ in self.body.named_parameters()
+        }
+        for name, param in self.body.named_parameters():
+            self.register_buffer(self._reference_names[name], param.detach().clone())
+
+    def reference(self, x: Tensor) -> Tensor:
+        """``body_θ₀(x)``: the body with its initial weights, no gradient."""
+        frozen = {name: getattr(self, buffer) for name, buffer in self._reference_names.items()}
+        with torch.no_grad():
+            return functional_call(self.body, frozen, (x,))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        if h % self.patch or w % self.patch:
+            raise ConfigError(f"SMA patch {self.patch} must divide the image size {h}x{w}")
+        if self.checkpointing and self.training and torch.is_grad_enabled():
+            learned = checkpoint(self.body, x, use_reentrant=False)
+        else:
+            learned = self.body(x)
+        # (a - b) first: exactly 0 where the weights are still θ₀, so x passes through bit for bit.
+        return x + (learned - self.reference(x))

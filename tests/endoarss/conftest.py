@@ -35,6 +35,7 @@ TINY_OVERRIDES = [
     "lr=0.003",
     "seed=0",
     "arch_kwargs={head_channels: 16}",
+    "weights=random",
 ]
 
 

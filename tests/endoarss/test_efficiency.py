@@ -110,3 +110,15 @@ def test_ablation_skips_what_does_not_apply_and_what_fails(monkeypatch: pytest.M
     assert "fine-tuned" in opts["frozen_backbone"]["skipped"]
     assert opts["channels_last"]["skipped"] == "RuntimeError: no kernel"
     assert len(calls) == 2 and calls[1]["channels_last"] is True
+
+
+def test_ablation_reports_the_sma_share_of_training_memory() -> None:
+    result = measure_optimizations("endoarss", amp="none", **TINY, only=["sma"])
+    sma = result["ablation"]["optimizations"]["sma"]
+    assert sma["on"]["settings"]["sma"] is True and sma["off"]["settings"]["sma"] is False
+    # SMA's 14 trainable parameters exist only in the "on" run
+    assert sma["on"]["params_trainable"] > sma["off"]["params_trainable"]
+    peak_on, peak_off = sma["on"]["train_peak_mib"], sma["off"]["train_peak_mib"]
+    assert sma["sma_share_of_train_memory"] == pytest.approx(1 - peak_off / peak_on)
+    skipped = measure_optimizations("dinov2-hps-ew", amp="none", **TINY, only=["sma"])
+    assert skipped["ablation"]["optimizations"]["sma"]["skipped"] == "the preset has no SMA block"

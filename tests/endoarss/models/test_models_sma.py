@@ -10,7 +10,7 @@ from endoarss.models.sma import EMA, SMA
 
 
 def test_unfold_layout_and_fold_inverse() -> None:
-    sma = SMA(dim=5, patch=2)
+    sma = SMA(dim=5, patch=2).body
     x = torch.arange(2 * 5 * 4 * 6, dtype=torch.float32).reshape(2, 5, 4, 6)
     u = sma.unfold(x)
     assert u.shape == (2, 4, 6, 5)  # P = 4 positions, N = 2 * 3 patches, d = 5
@@ -48,3 +48,89 @@ def test_ema_hand_values_on_constant_input() -> None:
     assert torch.allclose(y[0, 0, 2, 2], centre) and torch.allclose(y[0, 0, 0, 0], corner)
     with pytest.raises(ConfigError):
         EMA(channels=4, groups=3)
+
+
+@pytest.mark.parametrize("size", [(28, 28), (56, 84), (112, 112)])
+@pytest.mark.parametrize("train", [True, False])
+def test_sma_is_the_identity_at_init(size: tuple[int, int], train: bool) -> None:
+    torch.manual_seed(1)
+    sma = SMA(dim=8).train(train)
+    x = torch.randn(2, 3, *size)
+    assert torch.allclose(sma(x), x, atol=1e-6)
+    # the body alone is far from the identity: the reference copy is what cancels it
+    assert (sma.body(x) - x).abs().max() > 0.1
+
+
+def test_every_sma_parameter_gets_a_gradient_in_the_first_step() -> None:
+    torch.manual_seed(2)
+    for checkpointing in (False, True):
+        sma = SMA(dim=8, checkpointing=checkpointing).train()
+        x = torch.randn(2, 3, 28, 28)
+        loss = (sma(x) * torch.randn_like(x)).sum()
+        loss.backward()
+        grads = {name: p.grad for name, p in sma.named_parameters()}
+        assert len(grads) == 14 and all(g is not None and g.abs().sum() > 0 for g in grads.values()), checkpointing
+        # the frozen reference is a buffer: no gradient, and the identity leaves it alone after a step
+        assert all(not b.requires_grad for b in sma.buffers())
+        with torch.no_grad():
+            for p in sma.parameters():
+                p -= 0.1 * p.grad
+        assert not torch.allclose(sma(x), x, atol=1e-3)  # training moves it off the identity
+
+
+def test_sma_checkpointing_gives_the_same_output_and_gradients() -> None:
+    torch.manual_seed(3)
+    plain = SMA(dim=8)
+    stored = SMA(dim=8, checkpointing=True)
+    stored.load_state_dict(plain.state_dict())
+    with torch.no_grad():  # move both off the identity so the body matters
+        for a, b in zip(plain.parameters(), stored.parameters(), strict=True):
+            noise = 0.05 * torch.randn_like(a)
+            a += noise
+            b += noise
+    x = torch.randn(2, 3, 28, 28)
+    outs = []
+    for sma in (plain, stored):
+        y = sma(x)
+        y.square().sum().backward()
+        outs.append((y.detach(), [p.grad.clone() for p in sma.parameters()]))
+    assert torch.allclose(outs[0][0], outs[1][0], atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(outs[0][1], outs[1][1], strict=True))
+
+
+def test_ema_fast_kernels_match_the_reference_layout_in_float64() -> None:
+    # EMA runs its 3x3 conv channels_last and its 1x1 conv as a matmul; the maths must not change.
+    torch.manual_seed(4)
+    ema = EMA(channels=4).double()
+    x = torch.randn(2, 4, 50, 16, dtype=torch.float64)
+    b, c, h, w = x.shape
+    pooled = torch.cat([x.mean(dim=3, keepdim=True), x.mean(dim=2, keepdim=True).transpose(2, 3)], dim=2)
+    gate_h, gate_w = torch.split(ema.conv1x1(pooled), [h, w], dim=2)
+    x1 = ema.gn(x * gate_h.sigmoid() * gate_w.transpose(2, 3).sigmoid())
+    x2 = ema.conv3x3(x)
+    a1 = x1.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)
+    a2 = x2.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)
+    spatial = torch.bmm(a1, x2.reshape(b, c, h * w)) + torch.bmm(a2, x1.reshape(b, c, h * w))
+    expected = x * spatial.reshape(b, 1, h, w).sigmoid()
+    assert torch.allclose(ema(x), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_endoarss_model_with_sma_matches_the_model_without_at_init(train: bool) -> None:
+    from endoarss.models import backbone_config_for, create_model
+
+    config = backbone_config_for("dinov2", "tiny")
+    kwargs = {"image_size": 56, "head_channels": 16, "backbone_config": config}
+    torch.manual_seed(5)
+    with_sma = create_model("dinov2", "tesla", sma=True, **kwargs).train(train)
+    without = create_model("dinov2", "tesla", sma=False, **kwargs).train(train)
+    state = {k: v for k, v in with_sma.state_dict().items() if ".sma." not in k}
+    assert set(state) == set(without.state_dict())
+    without.load_state_dict(state)
+    x = torch.randn(2, 3, 56, 56)
+    torch.manual_seed(6)  # same dropout draws, if any
+    out_sma = with_sma(x)
+    torch.manual_seed(6)
+    out_plain = without(x)
+    for task in out_plain:
+        assert torch.allclose(out_sma[task], out_plain[task], atol=1e-6), task

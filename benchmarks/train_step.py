@@ -1,0 +1,132 @@
+"""Benchmark: CPU training step of the `endoarss` preset (DINOv2 + SMA + TESLA + DB-MTL), before vs after.
+
+Prints one JSON line: img/s of the demo config (tiny DINOv2, 112 px, batch 8, as ``endods demo``) and of
+ViT-S/14 at 224 px batch 8 (random weights, nothing downloaded), each for the code at ``--before``
+(a git revision, extracted with ``git archive`` into a temp dir) and for this checkout, run one after
+the other in the same invocation so both see the same machine load. ``speedup`` = after / before.
+
+Shares of the step (``shares``): each part is timed alone on the same batch, forward plus as many
+backward passes as the weighting makes (DB-MTL: one per task): ``sma`` = the SMA block, ``backbone`` =
+the DINOv2 + LoRA/TESLA feature pass without SMA, ``heads`` = the task heads with their losses,
+``weighting`` = the rest of the step (DB-MTL's gradient algebra, the optimizer, bookkeeping).
+
+    python benchmarks/train_step.py [--before HEAD~3] [--steps 3] [--configs demo,vits]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {"demo": ("tiny", 112, 8), "vits": ("small", 224, 8)}
+
+
+def _timed(fn, repeats: int) -> float:
+    """Fastest of ``repeats`` calls after a warm-up: on a shared machine the minimum is the least noisy."""
+    fn()  # warm-up: allocator, oneDNN kernel selection
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure(name: str, steps: int) -> dict[str, float]:
+    """img/s and part shares of one config with the code on sys.path (this checkout or --before)."""
+    import torch
+    import torch.nn.functional as F
+
+    from endoarss.models import backbone_config_for, create_model
+    from endoarss.weighting import build_weighting
+
+    size, image, batch = CONFIGS[name]
+    torch.manual_seed(0)
+    model = create_model("dinov2", "tesla", sma=True, backbone_config=backbone_config_for("dinov2", size),
+                         image_size=image, num_activities=12, num_classes=8).train()  # fmt: skip
+    weighting = build_weighting("db_mtl", 2)
+    shared, owned = model.shared_parameters(), model.task_parameters()
+    task_params = [owned[t] for t in model.tasks]
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    images = torch.randn(batch, 3, image, image)
+    activity, masks = torch.randint(0, 12, (batch,)), torch.randint(0, 8, (batch, image, image))
+
+    def losses_of(out: dict) -> torch.Tensor:
+        return torch.stack([F.cross_entropy(out["activity"], activity), F.cross_entropy(out["segmentation"], masks)])
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        weighting.backward(losses_of(model(images)), shared, task_params, 0)
+        optimizer.step()
+
+    def sma_part() -> None:
+        out = model.backbone.sma(images)
+        params = [p for p in model.backbone.sma.parameters() if p.requires_grad]
+        for t in range(2):
+            torch.autograd.grad((out * (t + 1)).square().mean(), params, retain_graph=t == 0)
+
+    def backbone_part() -> None:
+        feats = model.task_features(images)
+        for t, task in enumerate(model.tasks):
+            torch.autograd.grad(feats[task].square().mean(), shared + task_params[t], retain_graph=t == 0,
+                                allow_unused=True)  # fmt: skip
+
+    with torch.no_grad():
+        features = {t: f.detach() for t, f in model.task_features(images).items()}
+
+    def heads_part() -> None:
+        out = {t: model.heads[t](features[t], (image, image)) for t in model.tasks}
+        losses_of(out).sum().backward()
+
+    t_step = _timed(step, steps)
+    t_sma = _timed(sma_part, steps)
+    t_backbone = _timed(backbone_part, steps) - t_sma
+    t_heads = _timed(heads_part, steps)
+    parts = {"sma": t_sma, "backbone": t_backbone, "heads": t_heads}
+    parts["weighting"] = max(0.0, t_step - sum(parts.values()))
+    return {"img_per_s": round(batch / t_step, 3), "step_s": round(t_step, 3),
+            "shares": {k: round(v / t_step, 3) for k, v in parts.items()}}  # fmt: skip
+
+
+def _run_tree(tree: Path, names: list[str], steps: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    code = (f"import json, sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(1, {str(ROOT / 'benchmarks')!r}); "
+            f"import train_step as b; print(json.dumps({{n: b.measure(n, {steps}) for n in {names!r}}}))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tree, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise SystemExit(f"benchmark in {tree} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default=None, help="git revision to compare against (default: none)")
+    parser.add_argument(
+        "--steps", type=int, default=3, help="timed repeats per part after one warm-up (the fastest counts)"
+    )
+    parser.add_argument("--configs", default="demo,vits", help="comma list of: " + ", ".join(CONFIGS))
+    args = parser.parse_args()
+    names = [n for n in args.configs.split(",") if n]
+    result: dict = {"threads": __import__("torch").get_num_threads(), "steps": args.steps}
+    if args.before:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = subprocess.run(["git", "archive", args.before, "endoarss", "schemas", "endods"], cwd=ROOT,
+                                     capture_output=True, check=True).stdout  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+            result["before"] = {"revision": args.before, **_run_tree(Path(tmp), names, args.steps)}
+    result["after"] = _run_tree(ROOT, names, args.steps)
+    if args.before:
+        result["speedup"] = {n: round(result["after"][n]["img_per_s"] / result["before"][n]["img_per_s"], 2)
+                             for n in names}  # fmt: skip
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
