@@ -4,6 +4,12 @@ Synthetic trees stand in for the real (licensed, large) sources in tests and the
 must look plausible to a model (textured tissue, tool-shaped instruments), be cheap to make
 (textures are low-resolution noise upsampled) and be byte-identical for a seed (numpy Generator,
 OpenCV drawing and PNG encoding with fixed parameters, no timestamps).
+
+They must also be learnable, so `endods demo` can show a model train from a random backbone in
+minutes: each instrument class has its own body colour (`CLASS_COLORS`), tools are drawn thick
+enough to stay a patch or more wide at a 112 px model input, and the tool states that the activity
+policy cannot tell apart from the tools alone leave a visible mark on the tissue at the tool tip
+(`STATE_EFFECTS`: smoke for cauterisation, a dark retracted fold for retraction).
 """
 
 from __future__ import annotations
@@ -68,14 +74,43 @@ def tissue(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def tool_canvas(rng: np.random.Generator, height: int, width: int, scale: float = 1.0) -> np.ndarray:
-    """One instrument as a uint8 part canvas (0 none, SHAFT, WRIST, CLASPER), clipped to the frame.
+# Body colour (RGB) of each MTLEndovis instrument class id: hues far from each other and from the
+# pink tissue, so the class survives the resize to the model input and the training colour jitter.
+# A tool without an entry (the stapler, EndoVis17's vessel sealer and grasping retractor, which have
+# no MTLEndovis class) keeps the metallic greys of `PART_GRAY`.
+CLASS_COLORS: dict[int, tuple[int, int, int]] = {
+    1: (35, 75, 230),  # Bipolar Forceps: blue
+    2: (40, 185, 55),  # Prograsp Forceps: green
+    3: (235, 215, 35),  # Large Needle Driver: yellow
+    4: (25, 205, 215),  # Monopolar Curved Scissors: cyan
+    5: (30, 30, 35),  # Ultrasound Probe: black
+    6: (150, 50, 210),  # Suction Instrument: purple
+    7: (245, 125, 10),  # Clip Applier: orange
+}
+PART_FACTOR = {SHAFT: 1.0, WRIST: 0.8, CLASPER: 1.1}  # parts stay visible within one colour
+# Tissue marks of the tool states that the tools present do not give away (cauterization, retraction
+# and manipulation frames all show bipolar + prograsp forceps): RGB colour, peak opacity, radius as a
+# fraction of the frame width, and whether the edge is soft (smoke) or firm (a retracted fold).
+STATE_EFFECTS: dict[str, tuple[tuple[int, int, int], float, float, bool]] = {
+    "Cauterization": ((222, 222, 216), 0.85, 0.15, True),
+    "Retraction": ((95, 12, 22), 0.95, 0.12, False),
+}
 
-    The shaft enters from a random image edge and ends at a tip in the central region, followed by
-    a wrist and two open jaws, which is roughly how robotic tools appear in EndoVis frames.
+
+def tool_pose(
+    rng: np.random.Generator, height: int, width: int, scale: float = 1.0, edge: int | None = None
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """One instrument as a uint8 part canvas (0 none, SHAFT, WRIST, CLASPER) and the point (x, y) just
+    past its jaws where it works on the tissue (where `paint_state_effect` marks it).
+
+    The shaft enters from image edge `edge` (0 left, 1 right, 2 top, 3 bottom; random if None) and
+    ends at a tip in the half of the frame on that side, followed by a wrist and two open jaws, which
+    is roughly how robotic tools appear in EndoVis frames; tools from different edges rarely hide each
+    other. Shafts are 16-22% of the width across at `scale` 1, so they cover more than one 14 px patch
+    of a 112 px model input.
     """
     canvas = np.zeros((height, width), np.uint8)
-    edge = int(rng.integers(4))
+    edge = int(rng.integers(4)) if edge is None else edge
     t = float(rng.uniform(0.15, 0.85))
     margin = 0.2 * max(width, height)
     entry = [
@@ -84,33 +119,79 @@ def tool_canvas(rng: np.random.Generator, height: int, width: int, scale: float 
         (t * width, -margin),
         (t * width, height + margin),
     ][edge]
-    tip = np.array([rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height])
+    depth, across = float(rng.uniform(0.2, 0.5)), float(rng.uniform(0.25, 0.75))
+    tip = np.array(
+        [
+            (depth * width, across * height),
+            ((1 - depth) * width, across * height),
+            (across * width, depth * height),
+            (across * width, (1 - depth) * height),
+        ][edge]
+    )
     entry = np.array(entry)
     axis = tip - entry
     u = axis / np.linalg.norm(axis)
     n = np.array([-u[1], u[0]])
-    half = float(rng.uniform(0.016, 0.026)) * width * scale
-    wrist_start = tip - u * half * 3.0
+    half = float(rng.uniform(0.08, 0.11)) * width * scale
+    wrist_start = tip - u * half * 1.5
     shaft = [entry + n * half, wrist_start + n * half, wrist_start - n * half, entry - n * half]
-    wrist = [wrist_start + n * half * 0.9, tip + n * half * 0.7, tip - n * half * 0.7, wrist_start - n * half * 0.9]
+    wrist = [wrist_start + n * half * 0.9, tip + n * half * 0.8, tip - n * half * 0.8, wrist_start - n * half * 0.9]
     opening = float(rng.uniform(0.15, 0.45))
-    jaw_len = half * 4.0
+    jaw_len = half * 2.2
     jaws = []
     for sign in (1.0, -1.0):
         c, s = np.cos(sign * opening), np.sin(sign * opening)
         d = np.array([c * u[0] - s * u[1], s * u[0] + c * u[1]])
-        jaws.append([tip + n * half * 0.6 * sign, tip, tip + d * jaw_len])
+        jaws.append([tip + n * half * 0.8 * sign, tip, tip + d * jaw_len])
     for code, polys in ((SHAFT, [shaft]), (WRIST, [wrist]), (CLASPER, jaws)):
         pts = [np.round(np.array(p)).astype(np.int32) for p in polys]
         cv2.fillPoly(canvas, pts, code)
-    return canvas
+    front = tip + u * jaw_len
+    return canvas, (float(front[0]), float(front[1]))
 
 
-def paint_tool(image: np.ndarray, canvas: np.ndarray, shade: np.ndarray) -> None:
-    """Paint a tool's parts in metallic greys (modulated by `shade`) onto an RGB image in place."""
+def tool_canvas(rng: np.random.Generator, height: int, width: int, scale: float = 1.0) -> np.ndarray:
+    """The part canvas of :func:`tool_pose` alone."""
+    return tool_pose(rng, height, width, scale)[0]
+
+
+def paint_tool(
+    image: np.ndarray, canvas: np.ndarray, shade: np.ndarray, color: tuple[int, int, int] | None = None
+) -> None:
+    """Paint a tool's parts onto an RGB image in place: in `color` (per-part brightness) or, without
+    one, in metallic greys; `shade` adds smooth highlights either way."""
     for code, gray in PART_GRAY.items():
         sel = canvas == code
-        image[sel] = np.clip(gray + shade[sel], 0, 255).astype(np.uint8)[:, None]
+        if color is None:
+            image[sel] = np.clip(gray + shade[sel], 0, 255).astype(np.uint8)[:, None]
+        else:
+            base = np.array(color, np.float32) * PART_FACTOR[code]
+            image[sel] = np.clip(base[None, :] + shade[sel][:, None], 0, 255).astype(np.uint8)
+
+
+def paint_state_effect(image: np.ndarray, rng: np.random.Generator, at: tuple[float, float], state: str) -> None:
+    """Blend the tissue mark of `state` (see `STATE_EFFECTS`) centred on `at` (a tool's front), in place.
+
+    Paint marks before any tool: they lie on the tissue, and the masks count them as background.
+    Always draws one random number, so a frame's later draws do not depend on which states it shows.
+    """
+    jitter = float(rng.uniform(0.85, 1.15))
+    if state not in STATE_EFFECTS:
+        return
+    color, opacity, radius, soft = STATE_EFFECTS[state]
+    height, width = image.shape[:2]
+    r = radius * width * jitter
+    x0, x1 = max(0, int(at[0] - 2 * r)), min(width, int(at[0] + 2 * r) + 1)
+    y0, y1 = max(0, int(at[1] - 2 * r)), min(height, int(at[1] + 2 * r) + 1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    d2 = ((xx - at[0]) ** 2 + (yy - at[1]) ** 2) / (r * r)
+    alpha = np.exp(-d2) if soft else np.clip((1.0 - d2) * 4.0, 0.0, 1.0)
+    alpha = (opacity * alpha)[..., None]
+    window = image[y0:y1, x0:x1].astype(np.float32)
+    blended = window * (1.0 - alpha) + np.array(color, np.float32) * alpha
+    image[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
 def gray_shade(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

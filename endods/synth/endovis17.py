@@ -20,15 +20,17 @@ import numpy as np
 from endods.errors import EndodsError
 from endods.sources.vqla import TOOL_ANSWERS
 from endods.synth.common import (
+    CLASS_COLORS,
     SynthReport,
     bbox_1based,
     gray_shade,
+    paint_state_effect,
     paint_tool,
     png_bytes,
     quadrant,
     staged_tree,
     tissue,
-    tool_canvas,
+    tool_pose,
 )
 
 WIDTH, HEIGHT = 1920, 1080
@@ -91,16 +93,20 @@ def _frame(rng: np.random.Generator, folders: tuple[str, ...], answers: tuple[st
     x0, y0, w, h = CROP
     lines = [f"what organ is being operated?|kidney|1,1,{w},{h}"]
     locations, tools = [], []
-    for folder, answer in zip(folders, answers, strict=True):
-        canvas = tool_canvas(rng, HEIGHT, WIDTH)
+    edges = rng.permutation(4)  # each tool from its own side of the frame
+    poses = [tool_pose(rng, HEIGHT, WIDTH, edge=int(edges[k % 4])) for k in range(len(folders))]
+    for answer, (_canvas, front) in zip(answers, poses, strict=True):
+        if answer is not None and not answer.startswith("-"):  # tissue marks first, under every tool
+            paint_state_effect(image, rng, front, answer)
+    for folder, answer, (canvas, _front) in zip(folders, answers, poses, strict=True):
         visible = answer is not None and not answer.startswith("-")
         parts[folder] = (canvas * 10) if visible else np.zeros_like(canvas)
         if answer is None:
             continue
-        type_id, _class_id, tool = FOLDERS[folder]
+        type_id, class_id, tool = FOLDERS[folder]
         box = None
         if visible:
-            paint_tool(image, canvas, shade)
+            paint_tool(image, canvas, shade, CLASS_COLORS.get(class_id))
             types[canvas > 0] = type_id
             box = bbox_1based(canvas[y0 : y0 + h, x0 : x0 + w] > 0)
         lines.append(f"what is the state of {tool}?|{answer.lstrip('-')}|{','.join(map(str, box or (1, 1, w, h)))}")

@@ -20,17 +20,19 @@ import numpy as np
 from endods.errors import EndodsError
 from endods.synth.common import (
     CLASPER,
+    CLASS_COLORS,
     SHAFT,
     WRIST,
     SynthReport,
     bbox_1based,
     gray_shade,
+    paint_state_effect,
     paint_tool,
     png_bytes,
     quadrant,
     staged_tree,
     tissue,
-    tool_canvas,
+    tool_pose,
 )
 
 WIDTH, HEIGHT = 1280, 1024
@@ -139,13 +141,17 @@ def _frame(rng: np.random.Generator, scenario: tuple) -> dict:
     types = np.zeros((HEIGHT, WIDTH), np.uint8)
     instances = np.zeros((HEIGHT, WIDTH), np.uint8)
     shade = gray_shade(rng, HEIGHT, WIDTH)
+    edges = rng.permutation(4)  # each tool from its own side of the frame
+    poses = [tool_pose(rng, HEIGHT, WIDTH, edge=int(edges[k % 4])) for k in range(len(scenario))]
+    for (_tool, answer, visible), (_canvas, front) in zip(scenario, poses, strict=True):
+        if visible:  # tissue marks first: every tool lies on top of them
+            paint_state_effect(image, rng, front, answer)
     drawn: list[tuple[str, int | None]] = []
-    for tool, _answer, visible in scenario:
-        canvas = tool_canvas(rng, HEIGHT, WIDTH)
+    for (tool, _answer, visible), (canvas, _front) in zip(scenario, poses, strict=True):
         if not visible:
             continue
         class_id = TOOLS[tool]
-        paint_tool(image, canvas, shade)
+        paint_tool(image, canvas, shade, CLASS_COLORS.get(class_id or 0))
         sel = canvas > 0
         # a tool without a segmentation class (stapler) is background in the type mask
         types[sel] = class_id or 0
