@@ -24,11 +24,11 @@ import torch.nn.functional as F
 
 from endoarss.data import DataError, SegActDataset, SplitData, dataset_is_local, make_loader, normalize, open_split
 from endoarss.run import check_labelmaps_compatible, json_safe, load_run
+from schemas.progress import ProgressFn
 
 EVAL_FILE = "eval.json"  # the latest evaluation, kept for compatibility
 EVAL_DIR = "eval"  # one file per dataset, version, split and mode: eval/<dataset>-<version>-<split>[-compat].json
 CONFUSION_FILE = "confusion_activity.png"
-Progress = Callable[[int, int], None]
 
 
 @torch.no_grad()
@@ -41,7 +41,7 @@ def evaluate_model(
     compat: bool = False,
     device: torch.device | str = "cpu",
     autocast: contextlib.AbstractContextManager | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Metrics dict of :class:`endoarss.metrics.SegActMeter` for the tasks the model has."""
     from endoarss.metrics import SegActMeter
@@ -64,7 +64,7 @@ def inference_batches(
     total: int,
     device: torch.device | str,
     autocast: contextlib.AbstractContextManager | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
     """(model outputs, batch) for every batch, in eval mode (the previous mode is restored after)."""
     was_training = model.training
@@ -155,7 +155,7 @@ def evaluate_run(
     out: Path | None = None,
     weights: str | None = None,
     num_workers: int = 0,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     limit: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate RUN's checkpoint on ``data``/``split`` (its first ``limit`` frames if given).

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,11 @@ import torch.nn.functional as F
 from endoarss.augment import resize_image
 from endoarss.data import DataError, decode_png, normalize, open_split
 from endoarss.run import LoadedRun, check_labelmaps_compatible, load_run
-from endods.atomic import replace_dir, staging_dir
+from schemas.atomic import replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
 from schemas.outputs import OutputKind, output_lock
 from schemas.outputs import check_output as check_policy
+from schemas.progress import ProgressFn
 from schemas.records import frame_stem
 
 MASKS_DIR = "masks"
@@ -50,7 +51,6 @@ OVERLAY_ALPHA = 0.5
 
 # One frame to predict: (output file stem, value of the `frame` column, RGB uint8 HxWx3 image).
 Frame = tuple[str, str, np.ndarray]
-Progress = Callable[[int, int], None]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -106,7 +106,7 @@ def predict(
     checkpoint: str = "best",
     batch_size: int = 8,
     weights: str | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Predict every image; write ``out`` (see module docstring) and return it. Stems must be unique."""
@@ -130,7 +130,7 @@ def predict_split(
     batch_size: int = 8,
     weights: str | None = None,
     limit: int | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Predict the frames of ``split`` of a built dataset (folder or Hub id), the first ``limit`` if given.
@@ -162,7 +162,7 @@ def _split_batches(table: Any, batch_size: int) -> Iterator[list[Frame]]:
 
 
 def _predict_batches(
-    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
+    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: ProgressFn | None
 ) -> Path:
     """The shared core: write into a staged sibling of ``out``, swapped in once every frame is done."""
     with output_lock(out):  # a second predict into the same --out fails here, before writing
@@ -178,7 +178,7 @@ def _predict_batches(
 
 @torch.no_grad()
 def _write_predictions(
-    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
+    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: ProgressFn | None
 ) -> None:
     """Run the model per batch and write masks, overlays and activities.csv into ``out``."""
     device = "cuda" if torch.cuda.is_available() else "cpu"

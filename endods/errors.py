@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from schemas.errors import ToolError
 from schemas.outputs import OutputError
 
 
-class EndodsError(Exception):
+class EndodsError(ToolError):
     """Base class; the CLI prints the message and exits 1 without a traceback."""
 
 

@@ -8,7 +8,7 @@ from the previous keyframe for every request (see benchmarks/esd_extract.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -22,6 +22,7 @@ from endods.sources.esd import COCO_NAME, PHASES_NAME, EsdPlan, PlannedFrame, op
 from endods.writer import BuildSession, EncodedFrame, SplitConfig
 from schemas.labelmaps import ESD_ACTIVITIES, ESD_PHASES, MTLESD, LabelMap
 from schemas.manifest import Manifest
+from schemas.progress import ProgressFn
 
 DEFAULT_CROP = (307, 35, 1306, 1009)  # centred 1306x1009 window of a 1920x1080 frame (FORMATS.md §4.3)
 Crop = tuple[int, int, int, int]
@@ -168,7 +169,7 @@ def build_mtlesd(
     seed: int = 0,
     overwrite: bool = False,
     strict: bool = False,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressFn | None = None,
     provenance: dict | None = None,
     workers: int = 1,
 ) -> Manifest:

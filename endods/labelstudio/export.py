@@ -53,8 +53,8 @@ from endods.labelstudio.images import (
 )
 from endods.labelstudio.predictions import frame_stem, load_predictions
 from endods.labelstudio.tasks import Images, TaskImports
+from schemas.progress import ProgressFn
 
-Progress = Callable[[int, int], None]
 Phase = Callable[[str], None]
 
 
@@ -113,7 +113,7 @@ def _checked_predictions(predictions: Path, lm: Any, frame_ids: list[str], split
 class _Count:
     """Frames done out of `total` in the current phase, reported to the caller's callbacks."""
 
-    def __init__(self, total: int, on_progress: Progress | None, on_phase: Phase | None) -> None:
+    def __init__(self, total: int, on_progress: ProgressFn | None, on_phase: Phase | None) -> None:
         self.total, self.done, self._progress, self._phase = total, 0, on_progress, on_phase
 
     def phase(self, name: str) -> None:
@@ -135,7 +135,7 @@ def export_to_labelstudio(
     project: int | None = None,
     split: str = "test",
     predictions: Path | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     upload: UploadMode = "files",
     local_root: Path | None = None,
     local_dir: Path | None = None,

@@ -1,7 +1,8 @@
 """Atomic folder replacement: build in a hidden sibling temp dir, then swap it into place.
 
 A crash (even kill -9) before the swap leaves the previous output untouched; stale temp dirs of
-dead processes are removed by the next build into the same place.
+dead processes are removed by the next build into the same place. Shared by `endods` and `endoarss`
+(standard library only).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from endods.errors import OutputExistsError
+from schemas.outputs import OutputError
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -27,9 +28,9 @@ def check_replaceable(out: Path) -> None:
     """
     out = Path(out)
     if out.is_symlink():
-        raise OutputExistsError(f"{out} is a symbolic link; give the folder it points to, or another path")
+        raise OutputError(f"{out} is a symbolic link; give the folder it points to, or another path")
     if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} exists and is a file, not a folder; remove it or choose another path")
+        raise OutputError(f"{out} exists and is a file, not a folder; remove it or choose another path")
 
 
 def staging_dir(out: Path) -> Path:
