@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +22,7 @@ import torch.nn.functional as F
 
 from endoarss.data import DataError, SegActDataset, SplitData, dataset_is_local, make_loader, normalize, open_split
 from endoarss.run import check_labelmaps_compatible, json_safe, load_run
+from schemas.atomic import atomic_write_text
 from schemas.progress import ProgressFn
 
 EVAL_FILE = "eval.json"  # the latest evaluation, kept for compatibility
@@ -139,11 +138,7 @@ def _dataset_version(data: str | Path) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def evaluate_run(

@@ -21,9 +21,7 @@ like a prediction folder (nothing but the entries above); any other folder is re
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -37,7 +35,7 @@ import torch.nn.functional as F
 from endoarss.augment import resize_image
 from endoarss.data import DataError, decode_png, normalize, open_split
 from endoarss.run import LoadedRun, check_labelmaps_compatible, load_run
-from schemas.atomic import replace_dir, staging_dir
+from schemas.atomic import atomic_file, replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
 from schemas.outputs import OutputKind, output_lock
 from schemas.outputs import check_output as check_policy
@@ -211,9 +209,7 @@ def _write_predictions(
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
+    with atomic_file(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)

@@ -18,7 +18,6 @@ from endods.dataset import open_dataset
 from endods.errors import DatasetError
 from endods.export.common import (
     ExportSummary,
-    ProgressFn,
     UniqueNames,
     check_dest,
     check_folder_name,
@@ -31,6 +30,7 @@ from endods.export.common import (
 from endods.export.naming import release_name
 from endods.pngio import PngError, decode_png, encode_png
 from schemas.labelmaps import IGNORE_INDEX
+from schemas.progress import ProgressFn
 
 
 def release_mask(mask: np.ndarray) -> tuple[np.ndarray, int]:
