@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from endods.decode import FrameDrop, FrameJob, encode_frame
 from endods.errors import StrictError
+from endods.frame_encoding import FrameDrop, FrameJob, encode_frame
 from endods.fuse import choose_activity
 from endods.hashing import sha256_file
 from endods.sources.base import DAMAGE_REASONS, SourceFrame

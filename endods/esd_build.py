@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from endods.build import run_pool
-from endods.errors import EndodsError, SourceError, StrictError
+from endods.errors import OptionError, SourceError, StrictError
 from endods.hashing import sha256_file
 from endods.pngio import encode_png
 from endods.sources.esd import COCO_NAME, PHASES_NAME, EsdPlan, PlannedFrame, open_video, plan_esd
@@ -26,10 +26,6 @@ from schemas.progress import ProgressFn
 
 DEFAULT_CROP = (307, 35, 1306, 1009)  # centred 1306x1009 window of a 1920x1080 frame (FORMATS.md §4.3)
 Crop = tuple[int, int, int, int]
-
-
-class OptionError(EndodsError, ValueError):
-    """A malformed --crop / --activities value (an EndodsError for the CLI, a ValueError for typer)."""
 
 
 def parse_crop(text: str) -> Crop:

@@ -6,7 +6,7 @@ them into the server's local-files document root (same disk; the server does no 
 Tasks are then imported in JSON batches of 250 (tasks.py).
 
 Throughput (2000 1280x1024 frames on 2 cores is the benchmark): brush RLE encoding runs in a
-process pool (encode.py) while a single HTTP thread uploads images and imports finished task
+process pool (task_pool.py) while a single HTTP thread uploads images and imports finished task
 batches, so encoding batch k+1 overlaps the server's work on batch k. Task bodies are spliced
 from JSON the workers produced, bypassing the SDK's per-value request encoding.
 
@@ -42,7 +42,6 @@ from endods.labelstudio.client import (
 )
 from endods.labelstudio.config import label_config
 from endods.labelstudio.disagreement import Disagreement, review_order
-from endods.labelstudio.encode import Encoded, EncodeJob, encode_ordered
 from endods.labelstudio.images import (
     UPLOAD_MODES,
     LocalImages,
@@ -52,6 +51,7 @@ from endods.labelstudio.images import (
     local_folder,
 )
 from endods.labelstudio.predictions import frame_stem, load_predictions
+from endods.labelstudio.task_pool import Encoded, EncodeJob, encode_ordered
 from endods.labelstudio.tasks import Images, TaskImports
 from schemas.progress import ProgressFn
 

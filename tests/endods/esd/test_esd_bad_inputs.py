@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from endods.errors import SourceError, StrictError
-from endods.esd_build import OptionError, build_mtlesd, parse_activities, parse_crop
+from endods.errors import OptionError, SourceError, StrictError
+from endods.esd_build import build_mtlesd, parse_activities, parse_crop
 from endods.synth.esd import EsdSynthReport, synth_esd
 from schemas.outputs import OutputError
 
