@@ -11,7 +11,7 @@ class EndodsError(ToolError):
 
 
 class SourceError(EndodsError):
-    """A source file or folder is missing or malformed (FORMATS.md §5.5 error rows)."""
+    """A source file or folder is missing or malformed (docs/formats.md §5.5 error rows)."""
 
 
 class StrictError(EndodsError):

@@ -1,4 +1,4 @@
-"""Import a dataset in the released EndoARSS folder layout (FORMATS.md §6.1) into the built-dataset contract.
+"""Import a dataset in the released EndoARSS folder layout (docs/formats.md §6.1) into the built-dataset contract.
 
 Layout: `SRC/{train,test|val}/<activity folder 1..N>/{image,mask}/<name>.png`. The split is kept as
 given (`val/` is read as test). frame_id and group come back from the file name (`endods.export.naming`:

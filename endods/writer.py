@@ -1,4 +1,4 @@
-"""Write a built dataset (DESIGN.md "Built dataset"): Parquet shards in Hub layout, card, manifest.
+"""Write a built dataset (docs/architecture.md "Built dataset"): Parquet shards in Hub layout, card, manifest.
 
 The split is only certain once every frame has been decoded (a frame can still be dropped as
 unreadable), so by default frames are spooled as they arrive, in any order, and `finish` writes

@@ -1,4 +1,4 @@
-"""Exports of a built dataset: the released EndoARSS folder layout and COCO (DESIGN.md "endods.export").
+"""Exports of a built dataset: the released EndoARSS folder layout and COCO (docs/architecture.md "Packages").
 
 The Parquet dataset stays the one source of truth; exports are derived, written atomically, and carry an
 `export_summary.json` saying what the format could not represent (ignore pixels).

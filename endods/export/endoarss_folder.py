@@ -1,4 +1,4 @@
-"""Export to the released EndoARSS folder layout (FORMATS.md §6.1), which the original code trains on.
+"""Export to the released EndoARSS folder layout (docs/formats.md §6.1), which the original code trains on.
 
 `<dest>/{train,<val_name>}/<activity folder>/{image,mask}/<name>.png`, activity folder = ClassLabel index + 1.
 Masks use the release encoding: raw = class_id + 1 for class_id >= 1, raw 0 for background, because the

@@ -1,4 +1,4 @@
-"""FORMATS.md §5.5 ESD rows: input errors name the file and value and leave no output; frame drops are listed."""
+"""docs/formats.md §5.5 ESD rows: input errors name the file and value and leave no output; frame drops are listed."""
 
 from __future__ import annotations
 
