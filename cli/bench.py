@@ -7,7 +7,6 @@ without rich/typer): a rich table on stdout, then ONE JSON line as the last line
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import typer
 from rich.table import Table
 
 from cli.common import console, progress_bar, user_errors
+from schemas.atomic import atomic_write_text
 
 bench_app = typer.Typer(help="Benchmarks of the models (random weights; nothing is downloaded).", no_args_is_help=True)
 
@@ -103,10 +103,7 @@ def efficiency_cmd(
         console.print(_ablation_table(result["ablation"]))
     line = json.dumps(result)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_out.with_name(f".{json_out.name}.tmp{os.getpid()}")
-        tmp.write_text(line + "\n")
-        tmp.replace(json_out)
+        atomic_write_text(json_out, line + "\n")
     typer.echo(line)
 
 

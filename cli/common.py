@@ -12,9 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from endoarss.errors import EndoarssError
-from endods.errors import EndodsError
-from schemas.outputs import OutputError
+from schemas.errors import ToolError
 
 # One wording per shared option, so every command says the same thing (tests/cli/test_cli_options.py).
 SPLIT_HELP = "Dataset split to use (train or test)."
@@ -39,7 +37,7 @@ def user_errors() -> Iterator[None]:
     warnings.showwarning = show
     try:
         yield
-    except (EndodsError, EndoarssError, OutputError) as exc:
+    except ToolError as exc:  # EndodsError, EndoarssError and OutputError all derive from it
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except OSError as exc:  # an unreadable input, a full disk: one line naming the path, no traceback

@@ -6,8 +6,6 @@ severity 3) on a real frame. The image is corrupted at its stored resolution.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from cli.common import console, user_errors
+from schemas.atomic import atomic_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,18 +37,8 @@ def _write_atomic(array: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     fmt, options = _FORMATS[path.suffix.lower()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            Image.fromarray(array).save(stream, format=fmt, **options)
-        umask = os.umask(0)  # mkstemp creates 0600; give the file the permissions a plain open() would
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as stream:
+        Image.fromarray(array).save(stream, format=fmt, **options)
 
 
 def _bad_option(corruption: str, severity: int) -> str:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from endoarss.errors import CheckpointError
+from schemas.atomic import replace_dir, staging_dir
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.json"
@@ -129,19 +128,14 @@ def load_model_state(folder: Path) -> dict[str, torch.Tensor]:
 def write_checkpoint(folder: Path, parts: dict[str, Any], model_state: dict[str, torch.Tensor], state: dict) -> None:
     """Atomically (re)write checkpoint ``folder``: model weights, ``parts`` trees, ``state.json``."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    tmp = staging_dir(folder)
     try:
         save_model(model_state, tmp)
         for stem, tree in parts.items():
             save_tree(tree, tmp, stem)
         hashes = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
         (tmp / STATE_FILE).write_text(json.dumps({**state, HASHES_KEY: hashes}, indent=2) + "\n")
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -10,12 +10,13 @@ skipped with its reason instead of aborting the ablation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
 from endoarss.efficiency import Settings, measure_efficiency, preset_spec, release_memory
 from endoarss.errors import ConfigError
+from schemas.progress import ProgressFn
 
 OPTIMIZATIONS: dict[str, str] = {
     "amp": "autocast (bf16 unless --amp fp16) vs float32",
@@ -102,7 +103,7 @@ def measure_optimizations(
     num_classes: int = 8,
     only: Sequence[str] | None = None,
     ablate_compile: bool | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """The base measurement (as :func:`measure_efficiency`) plus ``ablation``: each optimization on/off.
 

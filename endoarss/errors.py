@@ -6,8 +6,10 @@ value (and file, where there is one), so the CLI can turn it into a clean user-f
 
 from __future__ import annotations
 
+from schemas.errors import ToolError
 
-class EndoarssError(Exception):
+
+class EndoarssError(ToolError):
     """Base class of every error ``endoarss`` raises on purpose."""
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,11 +22,12 @@ import torch.nn.functional as F
 
 from endoarss.data import DataError, SegActDataset, SplitData, dataset_is_local, make_loader, normalize, open_split
 from endoarss.run import check_labelmaps_compatible, json_safe, load_run
+from schemas.atomic import atomic_write_text
+from schemas.progress import ProgressFn
 
 EVAL_FILE = "eval.json"  # the latest evaluation, kept for compatibility
 EVAL_DIR = "eval"  # one file per dataset, version, split and mode: eval/<dataset>-<version>-<split>[-compat].json
 CONFUSION_FILE = "confusion_activity.png"
-Progress = Callable[[int, int], None]
 
 
 @torch.no_grad()
@@ -41,7 +40,7 @@ def evaluate_model(
     compat: bool = False,
     device: torch.device | str = "cpu",
     autocast: contextlib.AbstractContextManager | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     cache: str = "off",
     verify: bool = True,
 ) -> dict[str, Any]:
@@ -73,7 +72,7 @@ def inference_batches(
     total: int,
     device: torch.device | str,
     autocast: contextlib.AbstractContextManager | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
     """(model outputs, batch) for every batch, in eval mode (the previous mode is restored after)."""
     was_training = model.training
@@ -148,11 +147,7 @@ def _dataset_version(data: str | Path) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def evaluate_run(
@@ -164,7 +159,7 @@ def evaluate_run(
     out: Path | None = None,
     weights: str | None = None,
     num_workers: int = 0,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     limit: int | None = None,
     verify: bool = True,
     cache: str = "auto",

@@ -21,11 +21,9 @@ like a prediction folder (nothing but the entries above); any other folder is re
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +35,11 @@ import torch.nn.functional as F
 from endoarss.augment import resize_image
 from endoarss.data import DataError, decode_png, normalize, open_split
 from endoarss.run import LoadedRun, check_labelmaps_compatible, load_run
-from endods.atomic import replace_dir, staging_dir
+from schemas.atomic import atomic_file, replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
 from schemas.outputs import OutputKind, output_lock
 from schemas.outputs import check_output as check_policy
+from schemas.progress import ProgressFn
 from schemas.records import frame_stem
 
 MASKS_DIR = "masks"
@@ -50,7 +49,6 @@ OVERLAY_ALPHA = 0.5
 
 # One frame to predict: (output file stem, value of the `frame` column, RGB uint8 HxWx3 image).
 Frame = tuple[str, str, np.ndarray]
-Progress = Callable[[int, int], None]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -106,7 +104,7 @@ def predict(
     checkpoint: str = "best",
     batch_size: int = 8,
     weights: str | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Predict every image; write ``out`` (see module docstring) and return it. Stems must be unique."""
@@ -130,7 +128,7 @@ def predict_split(
     batch_size: int = 8,
     weights: str | None = None,
     limit: int | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     overwrite: bool = False,
     verify: bool = True,
 ) -> Path:
@@ -169,7 +167,7 @@ def _split_batches(table: Any, batch_size: int, verify: bool = True) -> Iterator
 
 
 def _predict_batches(
-    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
+    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: ProgressFn | None
 ) -> Path:
     """The shared core: write into a staged sibling of ``out``, swapped in once every frame is done."""
     with output_lock(out):  # a second predict into the same --out fails here, before writing
@@ -185,7 +183,7 @@ def _predict_batches(
 
 @torch.no_grad()
 def _write_predictions(
-    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: Progress | None
+    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: ProgressFn | None
 ) -> None:
     """Run the model per batch and write masks, overlays and activities.csv into ``out``."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -218,9 +216,7 @@ def _write_predictions(
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
+    with atomic_file(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)

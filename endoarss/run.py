@@ -21,10 +21,8 @@ from __future__ import annotations
 import json
 import platform
 import shutil
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from endoarss.config import TrainConfig
 from endoarss.errors import CheckpointError, ConfigError
 from endoarss.models.weights import RANDOM, BackboneWeights, resolve_weights
 from schemas.labelmaps import LabelMap
+from schemas.provenance import git_sha, package_versions
 
 CONFIG_FILE = "config.yaml"
 LABELMAP_FILE = "labelmap.json"
@@ -154,37 +153,11 @@ def labelmap_to_json(labelmap: LabelMap) -> dict[str, Any]:
     return {"dataset": labelmap.dataset, **labelmap.to_dict()}
 
 
-def git_sha() -> str | None:
-    """HEAD of the checkout this package runs from, or None outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def run_info(cfg: TrainConfig, data: str, dataset_version: str | None, extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "seed": cfg.seed,
         "git_sha": git_sha(),
-        "packages": package_versions(),
+        "packages": package_versions(PACKAGES),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "data": data,

@@ -46,7 +46,7 @@ from endoarss.run import (
 )
 from endoarss.train_state import (
     EpochSums,
-    Progress,
+    ResumePoint,
     check_resume_config,
     make_optimizer,
     make_scheduler,
@@ -151,7 +151,7 @@ def train(
         raise ConfigError(f"weighting_kwargs: {exc}") from None
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
     scheduler = make_scheduler(optimizer, cfg)
-    progress = Progress()
+    progress = ResumePoint()
     if resume_from is not None:
         progress = restore_last(resume_from, model, optimizer, scheduler, weighting)
 

@@ -97,8 +97,8 @@ class EpochSums:
 
 
 @dataclass
-class Progress:
-    """Where the run stands; what ``state.json`` of ``checkpoints/last`` holds."""
+class ResumePoint:
+    """Where an interrupted run resumes (the run's position); what ``state.json`` of ``checkpoints/last`` holds."""
 
     epoch: int = 0  # current (0-based) epoch
     step_in_epoch: int = 0  # optimizer steps already done in ``epoch``
@@ -112,7 +112,7 @@ class Progress:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Progress:
+    def from_json(cls, data: dict[str, Any]) -> ResumePoint:
         sums = EpochSums(**data.pop("sums"))
         return cls(**data, sums=sums)
 
@@ -123,7 +123,7 @@ def save_last(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     weighting: Any,
-    progress: Progress,
+    progress: ResumePoint,
 ) -> None:
     parts = {
         "optimizer": optimizer.state_dict(),
@@ -134,7 +134,7 @@ def save_last(
     write_checkpoint(run / "checkpoints" / "last", parts, model_state, progress.to_json())
 
 
-def restore_last(folder: Path, model: Any, optimizer: Any, scheduler: Any, weighting: Any) -> Progress:
+def restore_last(folder: Path, model: Any, optimizer: Any, scheduler: Any, weighting: Any) -> ResumePoint:
     """Load a ``checkpoints/last`` folder into the (unwrapped) model and the training objects."""
     from endoarss.checkpoint import load_model_state
 
@@ -144,7 +144,7 @@ def restore_last(folder: Path, model: Any, optimizer: Any, scheduler: Any, weigh
     sync_lr(optimizer, scheduler)
     weighting.load_state_dict(load_tree(folder, "weighting"))
     restore_rng(load_tree(folder, "rng"))
-    return Progress.from_json(read_state(folder))
+    return ResumePoint.from_json(read_state(folder))
 
 
 def check_resume_config(saved: TrainConfig, given: TrainConfig) -> None:

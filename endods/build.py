@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from endods.decode import FrameDrop, FrameJob, encode_frame
 from endods.errors import StrictError
+from endods.frame_encoding import FrameDrop, FrameJob, encode_frame
 from endods.fuse import choose_activity
 from endods.hashing import sha256_file
 from endods.sources.base import DAMAGE_REASONS, SourceFrame
@@ -27,8 +27,9 @@ from endods.split import SplitConfig, SplitKey, natural_key
 from endods.writer import BuildSession, EncodedFrame
 from schemas.labelmaps import MTLENDOVIS, MTLENDOVIS_GEN, LabelMap
 from schemas.manifest import Manifest
+from schemas.progress import ProgressFn
+from schemas.provenance import git_sha
 
-ProgressFn = Callable[[int, int], None]
 SourcesFn = Callable[[SourcesSummary], None]
 
 
@@ -150,22 +151,10 @@ def provenance(roots: dict[str, Path]) -> dict[str, Any]:
     return {
         "command": " ".join(sys.argv),
         "source_roots": {k: str(v) for k, v in roots.items()},
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "pid": os.getpid(),
     }
-
-
-def _git_sha() -> str | None:
-    import subprocess
-
-    try:
-        res = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() or None
 
 
 def build_mtlendovis(

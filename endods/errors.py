@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from schemas.errors import ToolError
 from schemas.outputs import OutputError
 
 
-class EndodsError(Exception):
+class EndodsError(ToolError):
     """Base class; the CLI prints the message and exits 1 without a traceback."""
 
 
 class SourceError(EndodsError):
-    """A source file or folder is missing or malformed (FORMATS.md §5.5 error rows)."""
+    """A source file or folder is missing or malformed (docs/formats.md §5.5 error rows)."""
 
 
 class StrictError(EndodsError):

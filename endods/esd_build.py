@@ -1,4 +1,4 @@
-"""Build MTLESD from ESD videos + phases + COCO masks (FORMATS.md §4, §5.3, §5.5).
+"""Build MTLESD from ESD videos + phases + COCO masks (docs/formats.md §4, §5.3, §5.5).
 
 Each video is decoded in one forward pass: `grab()` skips frames nobody annotated, `read()`
 decodes only annotated ones, and the pass stops after the last needed frame. Seeking with
@@ -8,27 +8,24 @@ from the previous keyframe for every request (see benchmarks/esd_extract.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from endods.build import run_pool
-from endods.errors import EndodsError, SourceError, StrictError
+from endods.errors import OptionError, SourceError, StrictError
 from endods.hashing import sha256_file
 from endods.pngio import encode_png
 from endods.sources.esd import COCO_NAME, PHASES_NAME, EsdPlan, PlannedFrame, open_video, plan_esd
 from endods.writer import BuildSession, EncodedFrame, SplitConfig
 from schemas.labelmaps import ESD_ACTIVITIES, ESD_PHASES, MTLESD, LabelMap
 from schemas.manifest import Manifest
+from schemas.progress import ProgressFn
 
-DEFAULT_CROP = (307, 35, 1306, 1009)  # centred 1306x1009 window of a 1920x1080 frame (FORMATS.md §4.3)
+DEFAULT_CROP = (307, 35, 1306, 1009)  # centred 1306x1009 window of a 1920x1080 frame (docs/formats.md §4.3)
 Crop = tuple[int, int, int, int]
-
-
-class OptionError(EndodsError, ValueError):
-    """A malformed --crop / --activities value (an EndodsError for the CLI, a ValueError for typer)."""
 
 
 def parse_crop(text: str) -> Crop:
@@ -100,7 +97,7 @@ def _check_crop(plan: EsdPlan, crop: Crop) -> None:
 def _encode(pf: PlannedFrame, bgr: np.ndarray, mask: np.ndarray, crop: Crop, num_classes: int) -> EncodedFrame:
     x, y, w, h = crop
     painted = int(np.count_nonzero(mask))
-    # FORMATS.md §4.2: a 1920x1080 annotation is cropped like its frame; one made at the crop size is
+    # docs/formats.md §4.2: a 1920x1080 annotation is cropped like its frame; one made at the crop size is
     # "already cropped" and kept, while a full-size video frame is still cropped to match it.
     if bgr.shape[:2] != (h, w):
         bgr = bgr[y : y + h, x : x + w]
@@ -168,7 +165,7 @@ def build_mtlesd(
     seed: int = 0,
     overwrite: bool = False,
     strict: bool = False,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressFn | None = None,
     provenance: dict | None = None,
     workers: int = 1,
 ) -> Manifest:

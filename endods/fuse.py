@@ -1,4 +1,4 @@
-"""Activity policy P1 (FORMATS.md §5.4): one activity per frame from its VQLA state answers.
+"""Activity policy P1 (docs/formats.md §5.4): one activity per frame from its VQLA state answers.
 
 The paper does not say how one label was chosen for frames where several tools do different
 things, so the toolkit uses a documented priority: instrument-defining actions (stapling,
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# FORMATS.md §5.1: the 13 VQLA action answers -> the 12 MTLEndovis activity names.
+# docs/formats.md §5.1: the 13 VQLA action answers -> the 12 MTLEndovis activity names.
 VQLA_TO_ACTIVITY: dict[str, str] = {
     "Cauterization": "cauterization",
     "Clipping": "clipping",
@@ -26,7 +26,7 @@ VQLA_TO_ACTIVITY: dict[str, str] = {
     "Ultrasound_Sensing": "ultrasound_sensing",
 }
 
-# FORMATS.md §5.4 step 3, highest priority first.
+# docs/formats.md §5.4 step 3, highest priority first.
 ACTIVITY_PRIORITY: tuple[str, ...] = (
     "stapling",
     "clipping",

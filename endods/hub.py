@@ -35,6 +35,7 @@ from endods.errors import DatasetError, EndodsError
 from endods.text import plural
 from endods.validate import validate_dataset
 from schemas.manifest import MANIFEST_NAME
+from schemas.progress import ProgressFn
 
 ENDOVIS_SOURCE_VALUES = frozenset({"endovis17", "endovis18"})
 DATA_PATTERN = "data/*.parquet"
@@ -123,7 +124,7 @@ def plan_publish(
     public: bool = False,
     i_have_rights: bool = False,
     revision: str | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> PublishPlan:
     """Check OUT and decide the upload, without any network call; PublishError/DatasetError if refused."""
     out = Path(out)

@@ -1,4 +1,4 @@
-"""Import a dataset in the released EndoARSS folder layout (FORMATS.md §6.1) into the built-dataset contract.
+"""Import a dataset in the released EndoARSS folder layout (docs/formats.md §6.1) into the built-dataset contract.
 
 Layout: `SRC/{train,test|val}/<activity folder 1..N>/{image,mask}/<name>.png`. The split is kept as
 given (`val/` is read as test). frame_id and group come back from the file name (`endods.export.naming`:
@@ -25,13 +25,13 @@ import numpy as np
 
 from endods.build import run_pool
 from endods.errors import SourceError, StrictError
-from endods.export.common import ProgressFn
 from endods.export.naming import DATASET_SOURCES, parse_release_name
 from endods.hashing import sha256_bytes
 from endods.pngio import COLOR_RGB, PngError, decode_png, encode_png, png_info
 from endods.writer import BuildSession, EncodedFrame
 from schemas.labelmaps import LabelMap, get_labelmap
 from schemas.manifest import Manifest
+from schemas.progress import ProgressFn
 
 SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "test"}
 

@@ -1,6 +1,6 @@
-"""Train/test assignment (FORMATS.md §1): pure functions of frame keys, config and seed.
+"""Train/test assignment (docs/formats.md §1): pure functions of frame keys, config and seed.
 
-- `paper`: per-activity random 4:1 split at frame level, exactly the count rule of FORMATS.md §1
+- `paper`: per-activity random 4:1 split at frame level, exactly the count rule of docs/formats.md §1
   (largest-remainder allocation of round(N*f) test slots; per-activity shuffle seeded by
   seed*1000 + activity index). Frames of one sequence land on both sides, as in the paper.
 - `group`: whole groups (sequences / videos) move to test in a seeded order until the test set

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from endods.hashing import sha256_file
 from endods.pngio import PngError, decode_png, png_info
 from endods.writer import split_num_bytes
 from schemas.labelmaps import IGNORE_INDEX
+from schemas.progress import ProgressFn
 from schemas.records import build_features
 
 
@@ -35,7 +35,7 @@ class Problem:
         return {"frame_id": self.frame_id, "file": self.file, "message": self.message}
 
 
-def validate_dataset(out: Path, on_progress: Callable[[int, int], None] | None = None) -> list[Problem]:
+def validate_dataset(out: Path, on_progress: ProgressFn | None = None) -> list[Problem]:
     """All contract violations of OUT (empty list = valid). Raises DatasetError if OUT cannot be opened."""
     ds = open_dataset(out)
     problems = _check_outputs(ds.path, ds.manifest.outputs)

@@ -1,4 +1,4 @@
-"""Write a built dataset (DESIGN.md "Built dataset"): Parquet shards in Hub layout, card, manifest.
+"""Write a built dataset (docs/architecture.md "Built dataset"): Parquet shards in Hub layout, card, manifest.
 
 The split is only certain once every frame has been decoded (a frame can still be dropped as
 unreadable), so by default frames are spooled as they arrive, in any order, and `finish` writes
@@ -23,13 +23,13 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from endods import __version__
-from endods.atomic import replace_dir, staging_dir
 from endods.card import render_card
 from endods.errors import SourceError
 from endods.hashing import sha256_file, tree_digest
 from endods.shards import BackgroundShards, ShardWriter
 from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
 from endods.spool import Spool
+from schemas.atomic import replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SourceDigest, SplitCounts, ToolInfo
 from schemas.outputs import OutputKind, check_output, claim_output

@@ -1,4 +1,4 @@
-"""Activity and segmentation label maps of the three EndoARSS datasets (FORMATS.md §2.2, §5).
+"""Activity and segmentation label maps of the three EndoARSS datasets (docs/formats.md §2.2, §5).
 
 Ids are part of the contract: ClassLabel index of an activity = its official folder id - 1;
 segmentation id = pixel value in the stored masks (0 = background, 255 = ignore).
@@ -91,7 +91,7 @@ class LabelMap:
         return cls(dataset, tuple(data["activities"]), classes, pretty_name)
 
 
-# ISINet 2018 instrument types (FORMATS.md §2.2); names are exact, colours are for overlays only.
+# ISINet 2018 instrument types (docs/formats.md §2.2); names are exact, colours are for overlays only.
 # FORMATS' suggested colours had three near-identical greens (ids 1, 3, 5); 3 and 5 are changed so
 # overlays stay readable.
 ENDOVIS_CLASSES = (
@@ -105,7 +105,7 @@ ENDOVIS_CLASSES = (
     SegClass(7, "Clip Applier", (255, 255, 125)),
 )
 
-# FORMATS.md §5.1: index = official folder id - 1 (alphabetical, as in the paper).
+# docs/formats.md §5.1: index = official folder id - 1 (alphabetical, as in the paper).
 ENDOVIS_ACTIVITIES = (
     "cauterization",
     "clipping",
@@ -121,7 +121,7 @@ ENDOVIS_ACTIVITIES = (
     "ultrasound_sensing",
 )
 
-# FORMATS.md §4.2 / §5.3. Class names come from the user's COCO file; these are the fixture defaults.
+# docs/formats.md §4.2 / §5.3. Class names come from the user's COCO file; these are the fixture defaults.
 ESD_PHASES = (
     "marking",
     "injection",

@@ -1,4 +1,4 @@
-"""The build manifest (`manifest.json`), one model with fixed keys (DESIGN.md table)."""
+"""The build manifest (`manifest.json`), one model with fixed keys (docs/architecture.md, "`manifest.json`")."""
 
 from __future__ import annotations
 

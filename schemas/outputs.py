@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.errors import ToolError
+
 __all__ = [
     "OutputError",
     "OutputKind",
@@ -39,7 +41,7 @@ LOCK_MESSAGE = (
 )
 
 
-class OutputError(Exception):
+class OutputError(ToolError):
     """An output path is refused: writing there could lose data or mix two writers' files."""
 
 

@@ -1,4 +1,4 @@
-"""The `datasets.Features` of a built dataset record (DESIGN.md "Built dataset")."""
+"""The `datasets.Features` of a built dataset record (docs/architecture.md "Built dataset")."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,11 @@ from endoarss.robustness.corruptions import CORRUPTIONS, MIN_SIZE, SEVERITIES, C
 from endoarss.robustness.outdir import check_output
 from endoarss.robustness.results import RobustnessResult, build_result, write_outputs
 from endoarss.run import check_labelmaps_compatible, load_run
+from schemas.progress import ProgressFn
 
 CLEAN = "clean"
 AT_MODES = ("input", "native")
 GALLERY_SEVERITIES = (1, 3, 5)
-Progress = Callable[[int, int], None]
 Condition = tuple[str, int]  # (corruption name, severity); (CLEAN, 0) is the baseline
 
 
@@ -182,7 +182,7 @@ def evaluate_conditions(
     compat: bool = False,
     device: torch.device | str = "cpu",
     autocast: contextlib.AbstractContextManager | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> list[dict[str, Any]]:
     """One metrics dict per condition of ``dataset`` (scoring as in :func:`endoarss.evaluate.evaluate_model`)."""
     from endoarss.evaluate import inference_batches, score_batch, task_metrics
@@ -213,7 +213,7 @@ def run_robustness(
     weights: str | None = None,
     out: Path | None = None,
     overwrite: bool = False,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> RobustnessResult:
     """Benchmark RUN on ``data``/``split`` under corruptions × severities; write tables and plots.
 

@@ -233,7 +233,7 @@ def write_outputs(
     """
     from endoarss.robustness import plots
     from endoarss.robustness.outdir import ROBUSTNESS_OUTPUT
-    from endods.atomic import replace_dir, staging_dir
+    from schemas.atomic import replace_dir, staging_dir
     from schemas.outputs import claim_output
 
     with claim_output(out, ROBUSTNESS_OUTPUT, overwrite=overwrite) as out:  # locked until swapped in

@@ -13,13 +13,13 @@ from endods.text import plural
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import Manifest
 
-# FORMATS.md §5.4: policy P1 priority (most specific first).
+# docs/formats.md §5.4: policy P1 priority (most specific first).
 P1_PRIORITY = (
     "stapling > clipping > cutting > suturing > cauterization > ultrasound_sensing > suction > looping > "
     "retraction > grasping > manipulation > idle"
 )
 
-# FORMATS.md §5.5: why a frame was left out.
+# docs/formats.md §5.5: why a frame was left out.
 DROP_REASONS = {
     "no_vqla_label": "image and mask but no VQLA label file",
     "no_activity": "VQLA label file without a tool-state question",

@@ -1,4 +1,4 @@
-"""Exports of a built dataset: the released EndoARSS folder layout and COCO (DESIGN.md "endods.export").
+"""Exports of a built dataset: the released EndoARSS folder layout and COCO (docs/architecture.md "Packages").
 
 The Parquet dataset stays the one source of truth; exports are derived, written atomically, and carry an
 `export_summary.json` saying what the format could not represent (ignore pixels).
@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from endods.errors import DatasetError
-from endods.export.common import check_dest
 from endods.export.naming import parse_release_name, release_name
 
 if TYPE_CHECKING:
     from endods.export.coco import export_coco
-    from endods.export.common import SUMMARY_NAME, ExportSummary, ProgressFn
+    from endods.export.common import SUMMARY_NAME, ExportSummary
     from endods.export.endoarss_folder import export_endoarss, release_mask
+    from schemas.progress import ProgressFn
 
 EXPORT_FORMATS = ("endoarss", "coco")
 
@@ -28,7 +28,6 @@ _LAZY = {
     "export_coco": "endods.export.coco",
     "SUMMARY_NAME": "endods.export.common",
     "ExportSummary": "endods.export.common",
-    "ProgressFn": "endods.export.common",
     "export_endoarss": "endods.export.endoarss_folder",
     "release_mask": "endods.export.endoarss_folder",
 }
@@ -69,6 +68,7 @@ def export_dataset(
     ``verify=False`` (``--no-verify``) skips the manifest hashes and the per-record check.
     """
     from endods.export.coco import export_coco
+    from endods.export.common import check_dest
     from endods.export.endoarss_folder import export_endoarss
     from endods.validate import check_outputs_unchanged
 

@@ -22,7 +22,6 @@ from endods.dataset import BuiltDataset, open_dataset
 from endods.errors import DatasetError
 from endods.export.common import (
     ExportSummary,
-    ProgressFn,
     UniqueNames,
     check_dest,
     check_record,
@@ -34,6 +33,7 @@ from endods.export.common import (
 from endods.export.naming import release_name
 from endods.pngio import PngError, decode_png, png_info
 from schemas.labelmaps import IGNORE_INDEX
+from schemas.progress import ProgressFn
 
 
 def categories(ds: BuiltDataset) -> list[dict[str, Any]]:

@@ -6,20 +6,19 @@ import contextlib
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from endods.atomic import replace_dir, staging_dir
 from endods.dataset import BuiltDataset, Record
 from endods.errors import DatasetError
+from schemas.atomic import replace_dir, staging_dir
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.outputs import OutputKind, check_output, claim_output
 
-ProgressFn = Callable[[int, int], None]
 SUMMARY_NAME = "export_summary.json"
 EXPORT_OUTPUT = OutputKind("endods export", SUMMARY_NAME)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

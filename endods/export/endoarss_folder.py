@@ -1,4 +1,4 @@
-"""Export to the released EndoARSS folder layout (FORMATS.md §6.1), which the original code trains on.
+"""Export to the released EndoARSS folder layout (docs/formats.md §6.1), which the original code trains on.
 
 `<dest>/{train,<val_name>}/<activity folder>/{image,mask}/<name>.png`, activity folder = ClassLabel index + 1.
 Masks use the release encoding: raw = class_id + 1 for class_id >= 1, raw 0 for background, because the
@@ -18,7 +18,6 @@ from endods.dataset import open_dataset
 from endods.errors import DatasetError
 from endods.export.common import (
     ExportSummary,
-    ProgressFn,
     UniqueNames,
     check_dest,
     check_folder_name,
@@ -31,6 +30,7 @@ from endods.export.common import (
 from endods.export.naming import release_name
 from endods.pngio import PngError, decode_png, encode_png
 from schemas.labelmaps import IGNORE_INDEX
+from schemas.progress import ProgressFn
 
 
 def release_mask(mask: np.ndarray) -> tuple[np.ndarray, int]:

@@ -1,4 +1,4 @@
-"""File names of the released EndoARSS layout (FORMATS.md §6.1) and their inverse.
+"""File names of the released EndoARSS layout (docs/formats.md §6.1) and their inverse.
 
 The original loader identifies a frame only by `<split>/<activity folder>/{image,mask}/<name>.png`, so the
 name is the only place our frame_id/group can survive an export. The forward and inverse rules live side by

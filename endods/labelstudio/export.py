@@ -6,7 +6,7 @@ them into the server's local-files document root (same disk; the server does no 
 Tasks are then imported in JSON batches of 250 (tasks.py).
 
 Throughput (2000 1280x1024 frames on 2 cores is the benchmark): brush RLE encoding runs in a
-process pool (encode.py) while a single HTTP thread uploads images and imports finished task
+process pool (task_pool.py) while a single HTTP thread uploads images and imports finished task
 batches, so encoding batch k+1 overlaps the server's work on batch k. Task bodies are spliced
 from JSON the workers produced, bypassing the SDK's per-value request encoding.
 
@@ -42,7 +42,6 @@ from endods.labelstudio.client import (
 )
 from endods.labelstudio.config import label_config
 from endods.labelstudio.disagreement import Disagreement, review_order
-from endods.labelstudio.encode import Encoded, EncodeJob, encode_ordered
 from endods.labelstudio.images import (
     UPLOAD_MODES,
     LocalImages,
@@ -52,9 +51,10 @@ from endods.labelstudio.images import (
     local_folder,
 )
 from endods.labelstudio.predictions import frame_stem, load_predictions
+from endods.labelstudio.task_pool import Encoded, EncodeJob, encode_ordered
 from endods.labelstudio.tasks import Images, TaskImports
+from schemas.progress import ProgressFn
 
-Progress = Callable[[int, int], None]
 Phase = Callable[[str], None]
 
 
@@ -113,7 +113,7 @@ def _checked_predictions(predictions: Path, lm: Any, frame_ids: list[str], split
 class _Count:
     """Frames done out of `total` in the current phase, reported to the caller's callbacks."""
 
-    def __init__(self, total: int, on_progress: Progress | None, on_phase: Phase | None) -> None:
+    def __init__(self, total: int, on_progress: ProgressFn | None, on_phase: Phase | None) -> None:
         self.total, self.done, self._progress, self._phase = total, 0, on_progress, on_phase
 
     def phase(self, name: str) -> None:
@@ -135,7 +135,7 @@ def export_to_labelstudio(
     project: int | None = None,
     split: str = "test",
     predictions: Path | None = None,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     upload: UploadMode = "files",
     local_root: Path | None = None,
     local_dir: Path | None = None,

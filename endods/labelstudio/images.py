@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from endods.labelstudio.client import LabelStudioError, api_errors, upload_files
 from endods.labelstudio.predictions import frame_stem
+from schemas.atomic import atomic_write_bytes
 
 UploadMode = Literal["files", "local"]
 UPLOAD_MODES: tuple[str, ...] = ("files", "local")
@@ -75,10 +76,8 @@ class LocalImages:
 
     def add(self, frame_id: str, png: bytes) -> None:
         path = self.folder / f"{frame_stem(frame_id)}.png"
-        tmp = path.with_name(f".{path.name}.tmp")
         try:
-            tmp.write_bytes(png)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, png)
         except OSError as exc:
             raise LabelStudioError(f"{path}: cannot write review image ({exc})") from None
         self._urls[frame_id] = LOCAL_PREFIX + quote(path.relative_to(self.root).as_posix(), safe="/")

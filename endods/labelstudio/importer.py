@@ -17,7 +17,6 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,8 @@ from endods.writer import DATASET_OUTPUT, BuildSession, EncodedFrame
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import ChangedFrame, Manifest, Parent
 from schemas.outputs import check_output
+from schemas.progress import ProgressFn
 
-Progress = Callable[[int, int], None]
 BASE_KEYS = ("split", "activity", "group")  # manifest frame keys the writer fills itself
 MODEL_PREFIX = "model-"  # model version of the export's model predictions (labels are "labels-...")
 
@@ -199,7 +198,7 @@ def import_from_labelstudio(
     base: Path,
     out: Path,
     overwrite: bool = False,
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     any_version: bool = False,
     workers: int = 1,
 ) -> Manifest:

@@ -1,6 +1,6 @@
 """Task JSON for Label Studio imports: the current label as the pre-fill, the model as a second prediction.
 
-`TaskImports` batches encoded frames (encode.py) into JSON imports of `TASK_BATCH` tasks on the
+`TaskImports` batches encoded frames (task_pool.py) into JSON imports of `TASK_BATCH` tasks on the
 exporter's HTTP thread. Each task carries the current label as its first prediction (model version
 `labels-<version>`, the project's selected pre-fill) and, when predictions were given, the model's
 output as a second one (`model-<folder>`) that a reviewer can pick in the editor.
@@ -15,8 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from endods.labelstudio.client import import_tasks_json
-from endods.labelstudio.encode import Encoded
 from endods.labelstudio.images import LocalImages, UploadedImages
+from endods.labelstudio.task_pool import Encoded
 
 TASK_BATCH = 250
 Images = LocalImages | UploadedImages

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from endods import __version__
-from endods.atomic import replace_dir, staging_dir
 from endods.report.leakage import DEFAULT_MAX_DISTANCE
+from schemas.atomic import replace_dir, staging_dir
 from schemas.outputs import OutputKind, check_output, claim_output
 
 # The CLI reads DEFAULT_MAX_DISTANCE through this package at startup: matplotlib, cv2 and pyarrow
@@ -29,7 +29,7 @@ from schemas.outputs import OutputKind, check_output, claim_output
 if TYPE_CHECKING:
     from endods.dataset import BuiltDataset
     from endods.report.leakage import NearDuplicate
-    from endods.report.stats import ProgressFn
+    from schemas.progress import ProgressFn
 
 MAX_PAIRS_SHOWN = 24
 PAIR_THUMB_WIDTH = 160

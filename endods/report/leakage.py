@@ -71,5 +71,5 @@ def near_duplicates(
 
 
 def shared_groups(group_counts: dict[str, dict[str, int]]) -> list[str]:
-    """Groups (sequences/videos) with frames in more than one split: the leakage unit of DESIGN.md."""
+    """Groups (sequences/videos) with frames in more than one split: the leakage unit of docs/architecture.md."""
     return [g for g, per_split in group_counts.items() if sum(1 for n in per_split.values() if n > 0) > 1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +23,8 @@ from endods.pngio import PngError, decode_png
 from endods.report.leakage import dhash
 from endods.split import natural_key
 from schemas.labelmaps import IGNORE_INDEX
+from schemas.progress import ProgressFn
 
-ProgressFn = Callable[[int, int], None]
 THUMB_WIDTH = 320
 # (pixel counts per value 0..255, "WxH", dHash, (thumbnail image, thumbnail mask) or None)
 Analysed = tuple[np.ndarray, str, np.ndarray, tuple[np.ndarray, np.ndarray] | None]

@@ -1,4 +1,4 @@
-"""COCO instance-segmentation files of the ESD source (FORMATS.md §4.2): load, check, rasterise.
+"""COCO instance-segmentation files of the ESD source (docs/formats.md §4.2): load, check, rasterise.
 
 Masks are rasterised with pycocotools' own `COCO.annToMask`, so polygons and RLE (compressed or
 uncompressed) decode exactly as every other COCO consumer sees them; annotations are painted in
@@ -149,7 +149,7 @@ def _check_images(path: Path, images: list[dict]) -> dict[int, CocoImage]:
 
 
 def _check_annotations(path: Path, annotations: list[dict], images: dict[int, CocoImage], num_classes: int) -> None:
-    """Unknown category ids are errors (FORMATS.md §5.5); ids must be unique since they order painting."""
+    """Unknown category ids are errors (docs/formats.md §5.5); ids must be unique since they order painting."""
     seen: set[int] = set()
     known = range(1, num_classes)
     for ann in annotations:

@@ -1,4 +1,4 @@
-"""Finding source folders under `--src` (FORMATS.md §7): case-insensitive names, explicit overrides win.
+"""Finding source folders under `--src` (docs/formats.md §7): case-insensitive names, explicit overrides win.
 
 Users unpack archives as distributed, and archive names differ in case between mirrors
 (`EndoVis-18-VQLA` vs `endovis-18-vqla`), so every name below ROOT is matched case-insensitively.

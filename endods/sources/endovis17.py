@@ -25,7 +25,7 @@ from endods.sources.discovery import check_root, child, files, find_one, require
 from endods.sources.vqla import read_vqla_label
 
 SOURCE = "endovis17"
-CROP = (320, 28, 1280, 1024)  # x0, y0, w, h of the useful window (FORMATS.md §3.1)
+CROP = (320, 28, 1280, 1024)  # x0, y0, w, h of the useful window (docs/formats.md §3.1)
 # (substring, 2017 type id, MTLEndovis class id); the first matching substring wins (organize2017).
 INSTRUMENT_TYPES = (
     ("Bipolar_Forceps", 1, 1),

@@ -1,4 +1,4 @@
-"""ESD source (FORMATS.md §4.2): videos, phase intervals and COCO masks → a per-video extraction plan.
+"""ESD source (docs/formats.md §4.2): videos, phase intervals and COCO masks → a per-video extraction plan.
 
 Everything here runs before any pixel is decoded, so every input-level error (missing files,
 overlapping phases, unknown categories, unreadable videos) surfaces before per-frame work, and

@@ -1,4 +1,4 @@
-"""FORMATS.md §5.5 bad input through the real CLI: one readable message, exit 1, no partial output."""
+"""docs/formats.md §5.5 bad input through the real CLI: one readable message, exit 1, no partial output."""
 
 from __future__ import annotations
 

@@ -116,7 +116,7 @@ def test_case11_unreadable_image_is_one_line_naming_it(
     """
     import builtins
 
-    import endods.decode
+    import endods.frame_encoding
 
     src, _ = endovis18_copy
     locked = sorted(src.glob("endovis18/*/seq_1/left_frames/frame000.png"))[0]
@@ -127,7 +127,7 @@ def test_case11_unreadable_image_is_one_line_naming_it(
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(endods.decode, "open", guarded_open, raising=False)
+    monkeypatch.setattr(endods.frame_encoding, "open", guarded_open, raising=False)
     result = _build(src, tmp_path / "out")
     _refused(result, f"{locked}: cannot read (Permission denied)")
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,4 @@
-"""Tiny built datasets that follow the contract (DESIGN.md "Built dataset") with a learnable signal.
+"""Tiny built datasets that follow the contract (docs/architecture.md "Built dataset") with a learnable signal.
 
 Each frame's background colour encodes its activity (3 of the 12 MTLEndovis activities) and a
 rectangle of a class-specific colour is the segmentation mask, so a tiny model's loss falls in a few

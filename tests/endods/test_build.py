@@ -164,7 +164,7 @@ def test_relative_src_gives_same_source_digests(tmp_path, monkeypatch, endovis18
 
 
 def _mapped(answers: list[str]) -> list[str]:
-    """FORMATS.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
+    """docs/formats.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
     special = {"Tissue_Manipulation": "manipulation", "Tool_Manipulation": "manipulation", "Staple": "stapling"}
     return [special.get(a, a.lower()) for a in answers]
 

@@ -1,4 +1,4 @@
-"""Policy P1 (FORMATS.md §5.4): every branch, and the §5.1 answer mapping."""
+"""Policy P1 (docs/formats.md §5.4): every branch, and the §5.1 answer mapping."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""DB-MTL against a numpy re-derivation of MTL.md's formulas over several steps (EMA state)."""
+"""DB-MTL against a numpy re-derivation of docs/model.md's formulas over several steps (EMA state)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MoCo against a numpy re-derivation of MTL.md's formulas over two steps (y and lambda state)."""
+"""MoCo against a numpy re-derivation of docs/model.md's formulas over two steps (y and lambda state)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FORMATS.md §5.5 ESD rows: input errors name the file and value and leave no output; frame drops are listed."""
+"""docs/formats.md §5.5 ESD rows: input errors name the file and value and leave no output; frame drops are listed."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from endods.errors import SourceError, StrictError
-from endods.esd_build import OptionError, build_mtlesd, parse_activities, parse_crop
+from endods.errors import OptionError, SourceError, StrictError
+from endods.esd_build import build_mtlesd, parse_activities, parse_crop
 from endods.synth.esd import EsdSynthReport, synth_esd
 from schemas.outputs import OutputError
 

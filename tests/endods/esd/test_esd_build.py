@@ -155,7 +155,7 @@ def test_load_dataset_roundtrip(esd_source: EsdSynthReport, esd_built: Path) -> 
 def test_annotation_made_at_crop_size_keeps_its_mask_and_crops_the_frame(
     esd_source: EsdSynthReport, esd_built: Path, tmp_path: Path
 ) -> None:
-    """FORMATS.md §4.2: a COCO image of 1306x1009 is already cropped; its 1920x1080 video frame is not."""
+    """docs/formats.md §4.2: a COCO image of 1306x1009 is already cropped; its 1920x1080 video frame is not."""
     src = tmp_path / "src"
     shutil.copytree(esd_source.root, src)
     frame_id = sorted(esd_source.frames)[0]

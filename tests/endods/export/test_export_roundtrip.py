@@ -86,7 +86,7 @@ def test_layout_and_summary(tiny_built, tmp_path):
 
 
 def test_original_loader_logic_reads_the_export(tiny_built, tmp_path):
-    """Re-enact the reading rules of EndoARSS `create_dataset.py` (FORMATS.md §6.1) on the export."""
+    """Re-enact the reading rules of EndoARSS `create_dataset.py` (docs/formats.md §6.1) on the export."""
     from PIL import Image
 
     path, frames = tiny_built

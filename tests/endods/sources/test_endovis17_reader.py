@@ -168,6 +168,6 @@ def test_discovery_errors_and_overrides(tmp_path):
 
 
 def _mapped(answers: list[str]) -> list[str]:
-    """FORMATS.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
+    """docs/formats.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
     special = {"Tissue_Manipulation": "manipulation", "Tool_Manipulation": "manipulation", "Staple": "stapling"}
     return [special.get(a, a.lower()) for a in answers]

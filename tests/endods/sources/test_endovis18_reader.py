@@ -1,4 +1,4 @@
-"""MTLEndovis reader (FORMATS.md §2, §5.5, §7) on a synthetic ROOT and on hand-made trees."""
+"""MTLEndovis reader (docs/formats.md §2, §5.5, §7) on a synthetic ROOT and on hand-made trees."""
 
 from pathlib import Path
 
@@ -147,6 +147,6 @@ def test_no_root_and_no_overrides():
 
 
 def _mapped(answers: list[str]) -> list[str]:
-    """FORMATS.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
+    """docs/formats.md §5.1 written out independently: lower case, both manipulations merge, Staple -> stapling."""
     special = {"Tissue_Manipulation": "manipulation", "Tool_Manipulation": "manipulation", "Staple": "stapling"}
     return [special.get(a, a.lower()) for a in answers]

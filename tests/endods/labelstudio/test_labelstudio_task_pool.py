@@ -11,10 +11,10 @@ from label_studio_sdk.converter.brush import mask2rle
 from lsframes import FRAME_IDS, frame_arrays
 
 from endods.labelstudio import LabelStudioError, export_to_labelstudio
-from endods.labelstudio.encode import EncodeJob, encode_ordered
 from endods.labelstudio.images import ROOT_ENV, LocalImages, local_folder
 from endods.labelstudio.predictions import Prediction
 from endods.labelstudio.rle import encode_classes, labels_results
+from endods.labelstudio.task_pool import EncodeJob, encode_ordered
 from endods.pngio import encode_png
 from schemas.labelmaps import MTLENDOVIS
 

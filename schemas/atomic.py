@@ -1,19 +1,24 @@
-"""Atomic folder replacement: build in a hidden sibling temp dir, then swap it into place.
+"""Atomic files and folders: write into a hidden sibling temp file or dir, then rename it into place.
 
 A crash (even kill -9) before the swap leaves the previous output untouched; stale temp dirs of
-dead processes are removed by the next build into the same place.
+dead processes are removed by the next build into the same place. Shared by `endods` and `endoarss`
+(standard library only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
-from endods.errors import OutputExistsError
+from schemas.outputs import OutputError
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -27,9 +32,9 @@ def check_replaceable(out: Path) -> None:
     """
     out = Path(out)
     if out.is_symlink():
-        raise OutputExistsError(f"{out} is a symbolic link; give the folder it points to, or another path")
+        raise OutputError(f"{out} is a symbolic link; give the folder it points to, or another path")
     if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} exists and is a file, not a folder; remove it or choose another path")
+        raise OutputError(f"{out} exists and is a file, not a folder; remove it or choose another path")
 
 
 def staging_dir(out: Path) -> Path:
@@ -87,3 +92,35 @@ def replace_dir(staged: Path, out: Path) -> None:
     os.rename(out, old)
     os.rename(staged, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "wb", newline: str | None = None) -> Iterator[IO[Any]]:
+    """Open a temp file beside `path` for writing; on success rename it onto `path`, else remove it.
+
+    Readers see the old file or the complete new one, never a partial write; the temp file lives in
+    the same folder so the rename stays on one filesystem.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(handle, mode, newline=newline) as stream:
+            yield stream
+        umask = os.umask(0)  # mkstemp creates 0600; give the file the permissions a plain open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_file(path, "wb") as stream:
+        stream.write(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_file(path, "w") as stream:
+        stream.write(text)
