@@ -1,7 +1,7 @@
 """Evaluate a model / a RUN on a dataset split: metrics at label resolution, eval.json, confusion plot.
 
 Segmentation logits come out at the model input size; each is upsampled (bilinear) to its frame's
-label resolution before the argmax, as MTL.md specifies, so numbers do not depend on ``image_size``.
+label resolution before the argmax, as docs/model.md "Tasks and inputs" specifies, so numbers do not depend on ``image_size``.
 A model trained on one dataset can be evaluated on another whose label map has the same activity and
 class names (MTLEndovis → MTLEndovis-Gen); anything else is refused with a clear error.
 """
@@ -92,7 +92,7 @@ def inference_batches(
 
 def score_batch(out: dict[str, torch.Tensor], batch: dict[str, Any], tasks: list[str], meter_for: Callable) -> None:
     """Add one batch's predictions to ``meter_for(i)`` (sample i's meter): segmentation logits are
-    upsampled to each frame's label resolution before the argmax (MTL.md)."""
+    upsampled to each frame's label resolution before the argmax (docs/model.md "Tasks and inputs")."""
     if "segmentation" in tasks:
         logits = out["segmentation"].float()
         for i, true in enumerate(batch["label_masks"]):

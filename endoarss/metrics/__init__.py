@@ -1,4 +1,4 @@
-"""Evaluation metrics for activity recognition and segmentation (MTL.md, "Metrics").
+"""Evaluation metrics for activity recognition and segmentation (docs/model.md, "Metrics").
 
 Two modes; every reported number must say which one produced it.
 

@@ -105,7 +105,7 @@ class SegActMeter:
         self.act_cm += counts.reshape(self.num_activities, self.num_activities)
 
     def compute(self) -> dict:
-        """Metric dict (keys and definitions in the package docstring / MTL.md "Metrics")."""
+        """Metric dict (keys and definitions in the package docstring / docs/model.md "Metrics")."""
         common = {"confusion_activity": self.act_cm.tolist()}
         # Nothing seen for a task (e.g. a single-task model) gives NaN, never a fake 0.
         no_act, no_seg = self.act_cm.sum() == 0, self.seg_cm.sum() == 0

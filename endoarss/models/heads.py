@@ -1,4 +1,4 @@
-"""DeepLabV3-style task heads (MTL.md "Heads"), built only from conv/BN/ReLU so they run channels_last.
+"""DeepLabV3-style task heads (docs/model.md "Heads"), built only from conv/BN/ReLU so they run channels_last.
 
 * segmentation: ASPP (1x1 + three dilated 3x3 + image pooling, ``channels`` each) -> concat ->
   1x1 BN ReLU dropout 0.5 -> 3x3 BN ReLU -> 1x1 num_classes; logits are upsampled bilinearly to the

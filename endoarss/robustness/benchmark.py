@@ -1,4 +1,4 @@
-"""The robustness benchmark (paper §IV-C5, MTL.md "Robustness benchmark"): a RUN on a corrupted test split.
+"""The robustness benchmark (paper §IV-C5, docs/model.md "Robustness benchmark"): a RUN on a corrupted test split.
 
 Every (corruption, severity) pair is applied on the fly to every test frame and scored with the same
 :class:`~endoarss.metrics.SegActMeter` as ``endods eval`` (masks at label resolution), next to a clean

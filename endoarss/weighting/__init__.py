@@ -1,4 +1,4 @@
-"""Loss weighting for multi-task training (MTL.md "Loss weighting"): registry and factory.
+"""Loss weighting for multi-task training (docs/model.md "Weightings"): registry and factory.
 
 Usage::
 
@@ -25,7 +25,7 @@ WEIGHTINGS: dict[str, type[Weighting]] = {cls.name: cls for cls in (EW, DBMTL, S
 
 
 def weighting_hparams(name: str) -> dict[str, Any]:
-    """Hyperparameter names of a weighting with their defaults (MTL.md values)."""
+    """Hyperparameter names of a weighting with their defaults (docs/model.md values)."""
     cls = WEIGHTINGS[_canonical(name)]
     params = list(inspect.signature(cls.__init__).parameters.values())[2:]  # skip self, num_tasks
     return {p.name: p.default for p in params}

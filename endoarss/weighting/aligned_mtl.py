@@ -11,7 +11,7 @@ import torch
 
 from endoarss.weighting.base import Weighting
 
-# MTL.md: eigenvalues are kept above max(eig) * T * eps(float32), whatever the compute dtype (LibMTL
+# docs/model.md "Weightings": eigenvalues are kept above max(eig) * T * eps(float32), whatever the compute dtype (LibMTL
 # uses the default dtype's eps).
 _EPS = torch.finfo(torch.float32).eps
 

@@ -1,4 +1,4 @@
-"""Common machinery of the loss-weighting methods (MTL.md "Loss weighting").
+"""Common machinery of the loss-weighting methods (docs/model.md "Weightings").
 
 Every method has the same contract so the trainer never special-cases one:
 ``backward(losses, shared_params, task_params, epoch)`` fills ``.grad`` of exactly the parameters it is
@@ -87,7 +87,7 @@ def accumulate_grads(params: Sequence[torch.Tensor], flat: torch.Tensor) -> None
 class Weighting(ABC):
     """Abstract loss weighting; subclasses implement :meth:`_backward` and their extra state.
 
-    ``step`` is the counter k of MTL.md: 0 before the first call, 1 during the first ``backward``.
+    ``step`` is the counter k of docs/model.md "Weightings": 0 before the first call, 1 during the first ``backward``.
     """
 
     name: ClassVar[str]

@@ -39,7 +39,7 @@ class SynthReport:
     `frames` maps a frame_id that a build must contain to
     `{"activity", "group", "class_pixels": [count per class id], "states": [raw VQLA answers]}`
     (EndoVis17 adds `unmapped_instrument_pixels`); `dropped` maps a frame_id that a build must
-    drop to its FORMATS.md §5.5 reason. All counts come from the arrays that were painted.
+    drop to its docs/formats.md §5.5 reason. All counts come from the arrays that were painted.
     """
 
     dataset: str

@@ -6,7 +6,7 @@
 included); `layout="original"` writes the older `DEST/EndoVis-18-VQLA/seq_N/vqla/label` form. Either
 way `endods build mtlendovis --src DEST` runs without the licensed data. Frames cycle through
 scenarios that exercise every branch of policy P1, and a few frames are written so that a correct
-build must drop them (FORMATS.md §5.5); the returned report is the truth to compare a build with.
+build must drop them (docs/formats.md §5.5); the returned report is the truth to compare a build with.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ SCENARIOS: tuple[tuple[str, tuple[tuple[str, str, bool], ...]], ...] = (
     ("idle", (("bipolar_forceps", "Idle", False),)),  # tool out of view: no instrument pixels
 )
 
-# EndoVis18 `labels.json` (FORMATS.md §2.1).
+# EndoVis18 `labels.json` (docs/formats.md §2.1).
 PART_LABELS = (
     ("background-tissue", (0, 0, 0)),
     ("instrument-shaft", (0, 255, 0)),

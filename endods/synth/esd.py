@@ -1,4 +1,4 @@
-"""Synthetic ESD source (FORMATS.md §4.2): videos, phases.csv and a COCO file, with the expected build.
+"""Synthetic ESD source (docs/formats.md §4.2): videos, phases.csv and a COCO file, with the expected build.
 
 The report's truth is computed here, independently of the reader: each annotation is rasterised
 with pycocotools' mask API straight from the geometry written to the JSON, painted in ascending
@@ -23,7 +23,7 @@ from endods.synth.common import SynthReport, staged_tree, tissue
 from schemas.labelmaps import ESD_ACTIVITIES, ESD_PHASES
 
 WIDTH, HEIGHT = 1920, 1080
-CROP = (307, 35, 1306, 1009)  # the build's default window (FORMATS.md §4.3)
+CROP = (307, 35, 1306, 1009)  # the build's default window (docs/formats.md §4.3)
 SCOPE_RADIUS = 700  # visible endoscope disc; everything outside is the black frame border
 CODECS = {"mp4v": ("mp4v", ".mp4"), "mjpg": ("MJPG", ".avi"), "png": ("png ", ".avi")}
 CLASS_COLORS = {
