@@ -117,7 +117,7 @@ def test_two_labelstudio_imports_to_one_out(
         "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(server.document_root),
     }
     title = f"race {uuid.uuid4().hex[:8]}"
-    args = ["labelstudio", "export", str(built_mtlendovis), "--project", title, "--upload", "local"]
+    args = ["labelstudio", "export", str(built_mtlendovis), "--title", title, "--upload", "local"]
     exported = CliRunner().invoke(app, args, env={**env, "COLUMNS": "200"})
     assert exported.exit_code == 0, exported.output
     project = re.search(r"created project (\d+)", exported.output)

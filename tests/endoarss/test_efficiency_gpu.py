@@ -121,8 +121,17 @@ def test_gpu_script_on_cpu_writes_json(blocked_env: dict[str, str], tmp_path: Pa
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summary = (out_dir / "summary.txt").read_text().splitlines()
     names = [line.split()[0] for line in summary]
-    assert names == ["efficiency_endoarss", "efficiency_dinov2-hps-ew", "efficiency_endoarss_compile", "tesla_batched"]
-    assert all(" rc=0 " in summary[i] for i in (0, 1, 3)), summary
+    assert names == [
+        "efficiency_endoarss",
+        "efficiency_dinov2-hps-ew",
+        "efficiency_endoarss_compile",
+        "loader_e2e",
+        "tesla_batched",
+    ]
+    assert all(" rc=0 " in summary[i] for i in (0, 1, 4)), summary
+    # The end-to-end loader step needs cv2 + datasets, which a bare GPU box lacks (blocked here): the
+    # script records the failure and still runs the steps after it.
+    assert summary[3].startswith("loader_e2e rc=") and " rc=0 " not in summary[3], summary
     assert summary[2] == "efficiency_endoarss_compile skipped (ABLATE_COMPILE=0)"
     versions = json.loads((out_dir / "versions.json").read_text())
     assert versions["cuda"] is None and versions["torch"]
