@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from schemas.errors import ToolError
+from schemas.errors import ToolError, ToolWarning
 
 # One wording per shared option, so every command says the same thing (tests/cli/test_cli_options.py).
 SPLIT_HELP = "Dataset split to use (train or test)."
@@ -29,7 +29,7 @@ def user_errors() -> Iterator[None]:
     previous = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-        if category.__name__ == "CacheWarning":  # endoarss.sample_cache; not imported: no torch here
+        if issubclass(category, ToolWarning):
             err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
         else:
             previous(message, category, filename, lineno, file, line)

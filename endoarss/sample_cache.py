@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from schemas.errors import ToolWarning
+
 FORMAT = 1  # bump when the stored arrays or the index change meaning
 MAGIC = "endoarss-sample-cache"
 CACHE_MODES = ("auto", "off")  # or a folder
@@ -44,7 +46,7 @@ IMAGES_FILE, MASKS_FILE, INDEX_FILE = "images.u8", "masks.u8", "index.json"
 DISK_MARGIN = 1 << 30  # auto leaves this much disk free beyond the entry itself
 
 
-class CacheWarning(UserWarning):
+class CacheWarning(ToolWarning):
     """The sample cache was rebuilt or is not used; training goes on (the CLI shows it as one line)."""
 
 

@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class ToolError(Exception):
     """An expected failure whose message names the file or value and what to do about it."""
+
+
+class ToolWarning(UserWarning):
+    """A notice the tools raise on purpose while work goes on; the CLI prints it as one ``warning:`` line."""
