@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from endoarss.efficiency import measure_efficiency
+from endoarss.bench.efficiency import measure_efficiency
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         "repeats": args.repeats,
     }
     if args.ablate:
-        from endoarss.efficiency_ablate import measure_optimizations
+        from endoarss.bench.ablate import measure_optimizations
 
         only = tuple(x.strip() for x in args.only.split(",") if x.strip()) or None
         result = measure_optimizations(**kwargs, only=only, ablate_compile=args.ablate_compile)

@@ -28,10 +28,10 @@ import cv2
 import numpy as np
 import torch
 
-from endoarss.augment import AugmentParams, draw_augment, resize_image, resize_mask
-from endoarss.data import SegActDataset, make_loader, normalize, open_split
-from endoarss.data_cache import attach_cache
-from endoarss.frames import decode_record
+from endoarss.data.augment import AugmentParams, draw_augment, resize_image, resize_mask
+from endoarss.data.cache_setup import attach_cache
+from endoarss.data.dataset import SegActDataset, make_loader, normalize, open_split
+from endoarss.data.frames import decode_record
 
 
 def today_jitter(image: np.ndarray, draw) -> np.ndarray:  # noqa: ANN001
@@ -102,7 +102,7 @@ def end_to_end(data: Path, image_size: int, device: str = "cpu", batch: int = 16
     """Inference over the (cached) train frames: the loader alone, the model alone on the same batches,
     and both together (what a user sees), in img/s; ``e2e_data_share`` = time not explained by the model."""
     from endoarss.config import build_config
-    from endoarss.run import build_model
+    from endoarss.engine.run_folder import build_model
 
     ds = SegActDataset(open_split(data, "train"), (image_size, image_size), False)
     attach_cache(ds, "auto", workers)

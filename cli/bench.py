@@ -1,6 +1,6 @@
 """`endods bench efficiency`: memory and throughput of a preset vs the paper, with an on/off ablation.
 
-A thin wrapper over `endoarss.efficiency` (which GPU boxes run through `benchmarks/efficiency.py`,
+A thin wrapper over `endoarss.bench.efficiency` (which GPU boxes run through `benchmarks/efficiency.py`,
 without rich/typer): a rich table on stdout, then ONE JSON line as the last line.
 """
 
@@ -84,13 +84,13 @@ def efficiency_cmd(
         if value not in allowed:
             raise typer.BadParameter(f"{value!r} is not one of {list(allowed)}", param_hint=name)
     with user_errors():
-        from endoarss.efficiency import measure_efficiency
+        from endoarss.bench.efficiency import measure_efficiency
 
         kwargs = {"preset": preset, "backbone_size": backbone_size, "batch": batch, "image_size": image_size,
                   "device": device, "amp": amp, "compile": compile_model, "warmup": warmup, "repeats": repeats,
                   "gradient_checkpointing": gradient_checkpointing, "channels_last": channels_last}  # fmt: skip
         if ablate:
-            from endoarss.efficiency_ablate import measure_optimizations
+            from endoarss.bench.ablate import measure_optimizations
 
             with progress_bar() as bar:
                 task = bar.add_task("ablation runs", total=None)

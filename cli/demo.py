@@ -108,9 +108,9 @@ def demo_cmd(
 def untrained_metrics(dataset: Path) -> dict:
     """Test metrics of the demo model before training: built exactly as training builds it (same seed)."""
     from endoarss.config import build_config
-    from endoarss.data import open_split
-    from endoarss.evaluate import evaluate_model
-    from endoarss.run import build_model
+    from endoarss.data.dataset import open_split
+    from endoarss.engine.run_folder import build_model
+    from endoarss.inference.evaluate import evaluate_model
 
     split = open_split(dataset, "test")
     cfg = build_config("endoarss", DEMO_TRAINING).resolved(split.dataset)

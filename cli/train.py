@@ -53,8 +53,8 @@ def train_cmd(
     """
     with user_errors():
         from endoarss.config import TrainConfig, apply_overrides, build_config
-        from endoarss.run import check_run_folder, check_weights
-        from endoarss.train import train
+        from endoarss.engine.run_folder import check_run_folder, check_weights
+        from endoarss.engine.trainer import train
 
         check_run_folder(out, resume, data)  # --resume without a checkpoint, an --out that is a file: fail now
         if resume:
@@ -97,7 +97,7 @@ class _TrainProgress:
         if self.task is not None:
             self.progress.stop()
 
-    def update(self, event) -> None:  # endoarss.train.TrainEvent
+    def update(self, event) -> None:  # endoarss.engine.trainer.TrainEvent
         self.main = event.is_main
         if not event.is_main:
             return
@@ -130,7 +130,7 @@ def eval_cmd(
     RUN/eval.json is a copy of the latest evaluation (+ the activity confusion PNG).
     """
     with user_errors(), progress_bar() as bar:
-        from endoarss.evaluate import evaluate_run
+        from endoarss.inference.evaluate import evaluate_run
 
         if as_json:  # stdout carries only the JSON; no bar either
             bar.stop()
@@ -202,7 +202,7 @@ def predict_cmd(
     if data is None and (split_given or limit is not None):
         raise typer.BadParameter("--split and --limit need --data", param_hint="--split/--limit")
     with user_errors():
-        from endoarss.predict import predict, predict_split
+        from endoarss.inference.predict import predict, predict_split
 
         with progress_bar() as bar:  # drawn at the first frame: an early error shows no empty bar
             task = bar.add_task("predict", total=len(images) if images else None)

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from endoarss.dataset_source import is_hub_id
+from endoarss.data.source import is_hub_id
 from endoarss.errors import CheckpointError, ConfigError
 
 RANDOM = "random"

@@ -29,13 +29,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from endoarss.augment import resize_image
-from endoarss.data import SegActDataset, SplitData, collate, decode_record, open_split, usable_workers
+from endoarss.data.augment import resize_image
+from endoarss.data.dataset import SegActDataset, SplitData, collate, decode_record, open_split, usable_workers
+from endoarss.engine.run_folder import check_labelmaps_compatible, load_run
 from endoarss.robustness import imagenet_c
 from endoarss.robustness.corruptions import CORRUPTIONS, MIN_SIZE, SEVERITIES, CorruptionError, corrupt, corrupt_pair
 from endoarss.robustness.outdir import check_output
 from endoarss.robustness.results import RobustnessResult, build_result, write_outputs
-from endoarss.run import check_labelmaps_compatible, load_run
 from schemas.progress import ProgressFn
 
 CLEAN = "clean"
@@ -138,7 +138,7 @@ class CorruptedSplit(Dataset):
         # the decoded-sample cache holds (at="native" needs the stored resolution, so it decodes).
         self.inputs = SegActDataset(data, image_size, train=False) if at == "input" else None
         if self.inputs is not None:
-            from endoarss.data_cache import attach_cache
+            from endoarss.data.cache_setup import attach_cache
 
             attach_cache(self.inputs, cache)
 
@@ -184,8 +184,8 @@ def evaluate_conditions(
     autocast: contextlib.AbstractContextManager | None = None,
     on_progress: ProgressFn | None = None,
 ) -> list[dict[str, Any]]:
-    """One metrics dict per condition of ``dataset`` (scoring as in :func:`endoarss.evaluate.evaluate_model`)."""
-    from endoarss.evaluate import inference_batches, score_batch, task_metrics
+    """One metrics dict per condition of ``dataset`` (scoring as in :func:`endoarss.inference.evaluate.evaluate_model`)."""
+    from endoarss.inference.evaluate import inference_batches, score_batch, task_metrics
     from endoarss.metrics import SegActMeter
 
     tasks = list(getattr(model, "tasks", ()))

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from endoarss.engine.run_folder import json_safe
 from endoarss.robustness.corruptions import CORRUPTIONS, FAMILIES
-from endoarss.run import json_safe
 
 CSV_FILE, JSON_FILE, MD_FILE, GALLERY_FILE = "robustness.csv", "robustness.json", "robustness.md", "gallery.png"
 CLEAN_ROW = "clean"  # corruption/family of the baseline row in the CSV (severity 0)

@@ -68,10 +68,10 @@ def test_demo_training_learns_above_the_untrained_model(tmp_path):
     """A short run of the demo's recipe on its synthetic sources beats the untrained model clearly."""
     from cli.demo import DEMO_TRAINING, untrained_metrics
     from endoarss.config import build_config
-    from endoarss.data import open_split
-    from endoarss.evaluate import evaluate_model
-    from endoarss.run import build_model
-    from endoarss.train import train
+    from endoarss.data.dataset import open_split
+    from endoarss.engine.run_folder import build_model
+    from endoarss.engine.trainer import train
+    from endoarss.inference.evaluate import evaluate_model
     from endods.build import BuildOptions, build_mtlendovis
     from endods.split import SplitConfig
     from endods.synth import synth_endovis18

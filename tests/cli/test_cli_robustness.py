@@ -34,7 +34,7 @@ def app() -> typer.Typer:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(RUN, dataset): one epoch of the endoarss preset with the tiny DINOv2 at a 42x42 input."""
     from endoarss.config import build_config
-    from endoarss.train import train
+    from endoarss.engine.trainer import train
 
     os.environ.setdefault("HF_DATASETS_CACHE", str(tmp_path_factory.mktemp("hf-cache")))
     torch.set_num_threads(1)

@@ -138,7 +138,7 @@ def tiny_gen_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path) -> tuple[Path, dict, list]:
     """A 3-epoch run of the full `endoarss` preset (tiny backbone): (RUN, summary, progress events)."""
     from endoarss.config import build_config
-    from endoarss.train import train
+    from endoarss.engine.trainer import train
 
     run = tmp_path_factory.mktemp("runs") / "RUN"
     events: list = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from endoarss.data import decode_record, open_split
+from endoarss.data.dataset import decode_record, open_split
 from endoarss.robustness import CORRUPTIONS, CorruptionError, corrupt, corrupt_pair
 from endoarss.robustness import benchmark as bench
 from endoarss.robustness.results import build_result
@@ -86,7 +86,7 @@ def test_corruption_happens_at_the_model_input(split, monkeypatch: pytest.Monkey
     assert shapes == [(*TINY_SIZE, 3)]
     # the corrupted input is exactly corrupt(resized frame) with the per-image seed
     image, _ = decode_record(split.table[1])
-    from endoarss.augment import resize_image
+    from endoarss.data.augment import resize_image
 
     seed = bench.image_seed(0, split.table[1]["frame_id"], "pixelate", 5)
     expected = corrupt(resize_image(image, (42, 56)), "pixelate", 5, seed)
@@ -138,8 +138,8 @@ def test_aggregation_by_hand() -> None:
 
 
 def test_clean_baseline_equals_evaluate_model(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:
-    from endoarss.evaluate import evaluate_model
-    from endoarss.run import load_run
+    from endoarss.engine.run_folder import load_run
+    from endoarss.inference.evaluate import evaluate_model
 
     run = tiny_run[0]
     events: list[tuple[int, int]] = []

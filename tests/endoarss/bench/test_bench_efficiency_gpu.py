@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 BLOCKER = """
 import builtins, importlib.abc, importlib.util, sys
@@ -81,7 +81,7 @@ def test_blocker_really_blocks(blocked_env: dict[str, str]) -> None:
 def test_efficiency_modules_import_and_run_without_extras(blocked_env: dict[str, str]) -> None:
     code = (
         "import sys, json\n"
-        "import endoarss.efficiency_ablate as a\n"
+        "import endoarss.bench.ablate as a\n"
         "r = a.measure_optimizations(backbone_size='tiny', batch=2, image_size=28, amp='none', warmup=0, repeats=1,\n"
         "                            only=['amp'])\n"
         "heavy = sorted(m for m in ('endoarss.config', 'rich', 'typer', 'datasets', 'PIL', 'accelerate') if m in sys.modules)\n"

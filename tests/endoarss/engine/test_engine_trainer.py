@@ -18,13 +18,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from endoarss.checkpoint import load_tree, save_tree
 from endoarss.config import TrainConfig, build_config
+from endoarss.engine.checkpoint import load_tree, save_tree
+from endoarss.engine.trainer import train
 from endoarss.errors import ConfigError
-from endoarss.train import train
 from tests.endoarss.conftest import TINY_OVERRIDES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VOLATILE = {"throughput_img_s", "epoch_seconds"}
 
 
@@ -66,8 +66,8 @@ def test_tiny_run_learns_and_writes_layout(tiny_run, tiny_dataset: Path) -> None
 
 
 def test_checkpoints_load_without_pickle(tiny_run, monkeypatch) -> None:
-    from endoarss.run import build_model, load_run
-    from endoarss.train_state import make_optimizer, make_scheduler, restore_last
+    from endoarss.engine.run_folder import build_model, load_run
+    from endoarss.engine.state import make_optimizer, make_scheduler, restore_last
     from endoarss.weighting import build_weighting
 
     def no_torch_load(*args, **kwargs):
@@ -211,7 +211,7 @@ RESUME_SCRIPT = textwrap.dedent(
     import torch
     torch.set_num_threads(1)
     from endoarss.config import build_config
-    from endoarss.train import train
+    from endoarss.engine.trainer import train
     data, out, resume, delay = sys.argv[1], sys.argv[2], sys.argv[3] == "1", float(sys.argv[4])
     overrides = sys.argv[5:]
     cfg = build_config("endoarss", overrides)
@@ -292,7 +292,7 @@ DDP_SCRIPT = textwrap.dedent(
     torch.set_num_threads(1)
     from safetensors.torch import save_file
     from endoarss.config import build_config
-    from endoarss.train import train
+    from endoarss.engine.trainer import train
     data, out, debug = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     seen, final = [], {}
     def record(event):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from endoarss.checkpoint import (
+from endoarss.config import build_config
+from endoarss.engine.checkpoint import (
     HASHES_KEY,
     MODEL_FILE,
     STATE_FILE,
@@ -17,7 +18,6 @@ from endoarss.checkpoint import (
     read_state,
     write_checkpoint,
 )
-from endoarss.config import build_config
 from endoarss.errors import CheckpointError, ConfigError
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from endoarss.data import DataError
-from endoarss.predict import overlay, predict, predict_split
+from endoarss.data.dataset import DataError
+from endoarss.inference.predict import overlay, predict, predict_split
 from endods.dataset import open_dataset
 from endods.labelstudio.predictions import frame_stem, load_predictions, read_prediction_mask
 from schemas.labelmaps import MTLENDOVIS

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from endoarss.errors import ConfigError
-from endoarss.evaluate import evaluate_run
+from endoarss.inference.evaluate import evaluate_run
 from schemas.labelmaps import MTLENDOVIS, MTLESD
 
 
@@ -104,14 +104,14 @@ def _write_esd(out: Path) -> Path:
 
 def test_eval_names_a_missing_data_folder_or_weights_path(tiny_run, tiny_dataset: Path, monkeypatch) -> None:
     """A mistyped --data used to be looked up on the Hub, and weights=/nonexistent rejected as a bad repo id."""
-    from endoarss.data import DataError
+    from endoarss.data.dataset import DataError
     from endoarss.errors import CheckpointError
 
     def no_model(*args, **kwargs):
         raise AssertionError("the data is checked before the model is built")
 
     with monkeypatch.context() as patch:
-        patch.setattr("endoarss.evaluate.load_run", no_model)
+        patch.setattr("endoarss.inference.evaluate.load_run", no_model)
         with pytest.raises(DataError, match=r"^mtlendovs: no such dataset folder"):
             evaluate_run(tiny_run[0], "mtlendovs")
     with pytest.raises(CheckpointError, match=r"^weights /nonexistent: no such folder"):

@@ -27,14 +27,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from endoarss.augment import AugmentParams
-from endoarss.checkpoint import write_checkpoint
 from endoarss.config import TrainConfig
-from endoarss.data import SegActDataset, make_loader, normalize, open_split
-from endoarss.data_cache import attach_cache, verify_dataset
-from endoarss.errors import ConfigError
-from endoarss.evaluate import evaluate_model
-from endoarss.run import (
+from endoarss.data.augment import AugmentParams
+from endoarss.data.cache_setup import attach_cache, verify_dataset
+from endoarss.data.dataset import SegActDataset, make_loader, normalize, open_split
+from endoarss.engine.checkpoint import write_checkpoint
+from endoarss.engine.run_folder import (
     CONFIG_FILE,
     METRICS_FILE,
     build_model,
@@ -44,7 +42,7 @@ from endoarss.run import (
     json_safe,
     write_run_files,
 )
-from endoarss.train_state import (
+from endoarss.engine.state import (
     EpochSums,
     ResumePoint,
     check_resume_config,
@@ -55,6 +53,8 @@ from endoarss.train_state import (
     step_seed,
     truncate_lines,
 )
+from endoarss.errors import ConfigError
+from endoarss.inference.evaluate import evaluate_model
 
 LOWER_IS_BETTER = {"hd", "hd95", "loss"}
 

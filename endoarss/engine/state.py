@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from endoarss.checkpoint import load_tree, read_state, restore_rng, rng_state, write_checkpoint
 from endoarss.config import TrainConfig
+from endoarss.engine.checkpoint import load_tree, read_state, restore_rng, rng_state, write_checkpoint
 from endoarss.errors import ConfigError
 
 # Keys that may change when resuming a run (they do not change what has been computed so far).
@@ -136,7 +136,7 @@ def save_last(
 
 def restore_last(folder: Path, model: Any, optimizer: Any, scheduler: Any, weighting: Any) -> ResumePoint:
     """Load a ``checkpoints/last`` folder into the (unwrapped) model and the training objects."""
-    from endoarss.checkpoint import load_model_state
+    from endoarss.engine.checkpoint import load_model_state
 
     model.load_trainable_state_dict(load_model_state(folder))
     optimizer.load_state_dict(load_tree(folder, "optimizer"))

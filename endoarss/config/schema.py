@@ -1,4 +1,4 @@
-"""Training configuration: one flat dataclass, presets (``endoarss.presets``) applied over it, overrides, YAML.
+"""Training configuration: one flat dataclass, presets (``endoarss.config.presets``) applied over it, overrides, YAML.
 
 A RUN folder stores the fully resolved config as ``config.yaml``; loading it back gives an equal
 ``TrainConfig``, so a run can always be rebuilt from its folder. Defaults follow the paper's public
@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from endoarss.config.presets import PRESETS, TASKS, WEIGHTINGS, describe_preset, preset_fields
 from endoarss.errors import ConfigError
-from endoarss.presets import PRESETS, TASKS, WEIGHTINGS, describe_preset, preset_fields
 
 ARCHS = ("hps", "tesla", "mmoe", "dselect_k", "single")
 BACKBONES = ("dinov2", "resnet101")
@@ -62,7 +62,7 @@ class TrainConfig:
     color_jitter: float = 0.2
     num_workers: int = 4
     eval_split: str = "test"
-    cache: str = "auto"  # decoded-sample cache: auto | off | a folder (endoarss.sample_cache)
+    cache: str = "auto"  # decoded-sample cache: auto | off | a folder (endoarss.data.sample_cache)
     verify: bool = True  # check manifest hashes, PNG signatures and mask values before/while reading
     # optimisation
     batch_size: int = 16

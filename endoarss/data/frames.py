@@ -10,7 +10,7 @@ ignore id rather than crashing the loss or the metrics.
 
 Working arrays: training samples are resized once to a *working size* (the model input times the
 largest augmentation scale) before augmentation, evaluation samples to the model input with the mask
-kept at label resolution. These are what the decoded-sample cache stores (``endoarss.sample_cache``).
+kept at label resolution. These are what the decoded-sample cache stores (``endoarss.data.sample_cache``).
 Colour conversion runs after the resize (per-channel filters commute with a channel swap), which is
 bit-identical and cheaper than converting the full-size frame.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from endoarss.augment import resize_image, resize_mask
+from endoarss.data.augment import resize_image, resize_mask
 from endoarss.errors import EndoarssError
 from schemas.labelmaps import IGNORE_INDEX
 

@@ -20,8 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from endoarss.data import DataError, SegActDataset, SplitData, dataset_is_local, make_loader, normalize, open_split
-from endoarss.run import check_labelmaps_compatible, json_safe, load_run
+from endoarss.data.dataset import (
+    DataError,
+    SegActDataset,
+    SplitData,
+    dataset_is_local,
+    make_loader,
+    normalize,
+    open_split,
+)
+from endoarss.engine.run_folder import check_labelmaps_compatible, json_safe, load_run
 from schemas.atomic import atomic_write_text
 from schemas.progress import ProgressFn
 
@@ -47,9 +55,9 @@ def evaluate_model(
     """Metrics dict of :class:`endoarss.metrics.SegActMeter` for the tasks the model has.
 
     ``cache`` (auto | off | folder) reads the split through the decoded-sample cache; ``verify`` checks
-    PNG signatures and mask values while reading (``endoarss.frames``).
+    PNG signatures and mask values while reading (``endoarss.data.frames``).
     """
-    from endoarss.data_cache import attach_cache
+    from endoarss.data.cache_setup import attach_cache
     from endoarss.metrics import SegActMeter
 
     labelmap = split.labelmap
@@ -179,7 +187,7 @@ def evaluate_run(
     dataset_is_local(data)  # a mistyped --data fails before the model is built
     loaded = load_run(Path(run), checkpoint, weights)
     if verify:
-        from endoarss.data_cache import verify_dataset
+        from endoarss.data.cache_setup import verify_dataset
 
         verify_dataset(data)
     split_data = open_split(data, split)

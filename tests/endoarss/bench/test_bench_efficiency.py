@@ -1,14 +1,14 @@
-"""endoarss.efficiency: preset parity with config, the measured dict, paper ratios, ablation bookkeeping."""
+"""endoarss.bench.efficiency: preset parity with config, the measured dict, paper ratios, ablation bookkeeping."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from endoarss import efficiency_ablate
+from endoarss.bench import ablate as efficiency_ablate
+from endoarss.bench.ablate import _on_off, measure_optimizations
+from endoarss.bench.efficiency import PAPER, Settings, measure_efficiency, preset_spec
 from endoarss.config import PRESETS, build_config
-from endoarss.efficiency import PAPER, Settings, measure_efficiency, preset_spec
-from endoarss.efficiency_ablate import _on_off, measure_optimizations
 from endoarss.errors import ConfigError
 
 TINY = {"backbone_size": "tiny", "batch": 2, "image_size": 28, "device": "cpu", "warmup": 0, "repeats": 2}

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from endoarss.augment import resize_image
-from endoarss.data import DataError, decode_png, normalize, open_split
-from endoarss.run import LoadedRun, check_labelmaps_compatible, load_run
+from endoarss.data.augment import resize_image
+from endoarss.data.dataset import DataError, decode_png, normalize, open_split
+from endoarss.engine.run_folder import LoadedRun, check_labelmaps_compatible, load_run
 from schemas.atomic import atomic_file, replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
 from schemas.outputs import OutputKind, output_lock
@@ -143,7 +143,7 @@ def predict_split(
         raise DataError(f"limit must be at least 1, got {limit}")
     check_output(Path(out), overwrite, sealed=[data])
     if verify:
-        from endoarss.data_cache import verify_dataset
+        from endoarss.data.cache_setup import verify_dataset
 
         verify_dataset(data)
     source = open_split(data, split)

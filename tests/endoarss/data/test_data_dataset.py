@@ -1,4 +1,4 @@
-"""endoarss.data / endoarss.augment: reading a built dataset, aligned augmentations, determinism."""
+"""endoarss.data.dataset / endoarss.data.augment: reading a built dataset, aligned augmentations, determinism."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from endoarss.augment import AugmentDraw, AugmentParams, apply_geometry, jitter_colors, resize_mask, train_transform
-from endoarss.data import (
+from endoarss.data.augment import (
+    AugmentDraw,
+    AugmentParams,
+    apply_geometry,
+    jitter_colors,
+    resize_mask,
+    train_transform,
+)
+from endoarss.data.dataset import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     DataError,
@@ -24,7 +31,7 @@ from endoarss.data import (
     open_split,
     usable_workers,
 )
-from endoarss.dataset_source import is_hub_id
+from endoarss.data.source import is_hub_id
 from schemas.labelmaps import MTLENDOVIS
 
 # A 4-class picture whose mask is a function of the pixel colour: lets us check alignment after transforms.
@@ -236,7 +243,7 @@ def test_hub_id_shape(tmp_path: Path, monkeypatch) -> None:
     assert is_hub_id("org/mtlendovis") and is_hub_id("my-org/data_set.v2")
     for text in ("mtlendovis", "./org/name", "/org/name", "~/name", "org/name/x", ".org/name", "org/.name", "a b/c"):
         assert not is_hub_id(text), text
-    from endoarss.data import dataset_is_local
+    from endoarss.data.dataset import dataset_is_local
 
     monkeypatch.chdir(tmp_path)
     assert dataset_is_local("org/name") is False  # not on disk: the Hub is tried

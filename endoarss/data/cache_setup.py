@@ -1,4 +1,4 @@
-"""Connect a :class:`~endoarss.data.SegActDataset` to the decoded-sample cache, and check a dataset before use.
+"""Connect a :class:`~endoarss.data.dataset.SegActDataset` to the decoded-sample cache, and check a dataset before use.
 
 ``attach_cache`` fills the cache with the dataset's own ``prepare`` (the uncached path), so cached and
 uncached samples are the same arrays by construction; filling runs in DataLoader workers (one thread
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from endoarss.data import (
+from endoarss.data.dataset import (
     SegActDataset,
     SplitData,
     dataset_is_local,
@@ -25,15 +25,15 @@ from endoarss.data import (
     single_thread_opencv,
     usable_workers,
 )
-from endoarss.frames import NO_VERIFY_HINT, DataError
-from endoarss.sample_cache import EntryKey, SampleCache, cache_root, dataset_key, open_or_build
+from endoarss.data.frames import NO_VERIFY_HINT, DataError
+from endoarss.data.sample_cache import EntryKey, SampleCache, cache_root, dataset_key, open_or_build
 
 
 def verify_dataset(source: str | Path) -> None:
     """DataError unless every file listed in a local dataset's manifest ``outputs`` is there, unchanged.
 
     Hub datasets are skipped here (the Hub addresses files by content); their frames are still checked
-    while they are read (``endoarss.frames``).
+    while they are read (``endoarss.data.frames``).
     """
     if not dataset_is_local(source):
         return

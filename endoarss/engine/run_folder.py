@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from endoarss.checkpoint import find_checkpoint, load_model_state
 from endoarss.config import TrainConfig
+from endoarss.engine.checkpoint import find_checkpoint, load_model_state
 from endoarss.errors import CheckpointError, ConfigError
 from endoarss.models.weights import RANDOM, BackboneWeights, resolve_weights
 from schemas.labelmaps import LabelMap

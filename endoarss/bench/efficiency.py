@@ -9,7 +9,7 @@ interpolation to 224 px that a run with pretrained weights pays.
 Memory (see ``efficiency_probe``): on CUDA the allocator peak (weights + grads + Adam states +
 activations); on CPU the sampled RSS peak above the RSS before the model was built (approximate).
 Only torch, transformers, safetensors, numpy and our code are imported (presets come from the
-yaml-free ``endoarss.presets``, not ``endoarss.config``), so
+yaml-free ``endoarss.config.presets``, not ``endoarss.config``), so
 ``PYTHONPATH=. python benchmarks/efficiency.py`` runs on a bare GPU box. Data loading is out of scope.
 """
 
@@ -23,10 +23,10 @@ import torch
 import torch.nn.functional as F
 import transformers
 
-from endoarss.efficiency_probe import phase, release_memory, rss_bytes
+from endoarss.bench.probe import phase, release_memory, rss_bytes
+from endoarss.config.presets import TASKS, preset_fields
 from endoarss.errors import ConfigError
 from endoarss.models import backbone_config_for, create_model
-from endoarss.presets import TASKS, preset_fields
 from endoarss.weighting import build_weighting
 
 PAPER = {"hardware": "RTX 4090", "train_mib": 9858.0, "infer_mib": 1668.0, "infer_img_s": 35.66}
@@ -51,7 +51,7 @@ class Settings:
 
 
 def preset_spec(name: str) -> dict[str, Any]:
-    """Model fields of a training preset (``endoarss.presets``), with the default tasks filled in."""
+    """Model fields of a training preset (``endoarss.config.presets``), with the default tasks filled in."""
     fields = preset_fields(name)
     keys = ("backbone", "arch", "weighting", "sma")
     return {**{k: fields[k] for k in keys}, "tasks": tuple(fields.get("tasks", TASKS))}

@@ -1,8 +1,8 @@
 """Read a built dataset (docs/architecture.md "Built dataset") straight into PyTorch.
 
 Source = a local folder written by ``endods build`` (``data/{split}-*.parquet`` + ``manifest.json``) or a
-Hub dataset id. PNG bytes are decoded in the DataLoader workers (``endoarss.frames``), never up front, or
-read back from the decoded-sample cache (``endoarss.data_cache``), so a split of full-resolution frames
+Hub dataset id. PNG bytes are decoded in the DataLoader workers (``endoarss.data.frames``), never up front, or
+read back from the decoded-sample cache (``endoarss.data.cache_setup``), so a split of full-resolution frames
 costs only its Parquet bytes in memory.
 
 Batches carry **uint8** images; :func:`normalize` turns them into ImageNet-normalised floats on the
@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from endoarss.augment import AugmentParams, train_transform
-from endoarss.dataset_source import is_local
-from endoarss.frames import DataError, decode_png, decode_record, eval_arrays, train_arrays, working_size
+from endoarss.data.augment import AugmentParams, train_transform
+from endoarss.data.frames import DataError, decode_png, decode_record, eval_arrays, train_arrays, working_size
+from endoarss.data.source import is_local
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -155,8 +155,8 @@ class SegActDataset(Dataset):
 
     Keys are an index or an ``(index, epoch)`` pair (from :class:`EpochSampler`); the augmentation RNG is
     seeded with (seed, epoch, index). Each frame is first brought to its working arrays
-    (:func:`endoarss.frames.train_arrays` / ``eval_arrays``), from the decoded-sample cache once
-    :func:`endoarss.data_cache.attach_cache` gave it one, else by decoding; both give identical
+    (:func:`endoarss.data.frames.train_arrays` / ``eval_arrays``), from the decoded-sample cache once
+    :func:`endoarss.data.cache_setup.attach_cache` gave it one, else by decoding; both give identical
     arrays, so a sample does not depend on whether the cache is used.
     """
 
@@ -175,7 +175,7 @@ class SegActDataset(Dataset):
         self.augment = augment
         self.seed = seed
         self.verify = verify
-        self.cache: Any = None  # a SampleCache, set by endoarss.data_cache.attach_cache
+        self.cache: Any = None  # a SampleCache, set by endoarss.data.cache_setup.attach_cache
         max_scale = augment.scale_range[1] if train and augment is not None else 1.0
         self.size = working_size(self.image_size, max_scale) if train else self.image_size
         meta = data.table.select_columns(["activity", "frame_id"]).to_dict()  # small columns only, not the PNGs

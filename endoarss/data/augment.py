@@ -102,7 +102,7 @@ def train_transform(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random scale/crop + flip (image and mask alike), resize to the model input, colour jitter (image).
 
-    The input is the frame at its working size (``endoarss.frames.working_size``), and jitter runs after
+    The input is the frame at its working size (``endoarss.data.frames.working_size``), and jitter runs after
     the resize, on the fewest pixels. Both, and the one-matrix jitter, changed the pixels once (by a
     level or so; the mean grey that contrast uses is taken on the resized crop), which is why a run
     started before the decoded-sample cache does not resume bit-exactly on this version.

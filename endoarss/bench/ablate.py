@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
-from endoarss.efficiency import Settings, measure_efficiency, preset_spec, release_memory
+from endoarss.bench.efficiency import Settings, measure_efficiency, preset_spec, release_memory
 from endoarss.errors import ConfigError
 from schemas.progress import ProgressFn
 

@@ -22,14 +22,14 @@ import pytest
 import torch
 from PIL import Image
 
-from endoarss.augment import AugmentParams
-from endoarss.data import DataError, SegActDataset, open_split
-from endoarss.data_cache import attach_cache, verify_dataset
-from endoarss.sample_cache import INDEX_FILE, CacheWarning
+from endoarss.data.augment import AugmentParams
+from endoarss.data.cache_setup import attach_cache, verify_dataset
+from endoarss.data.dataset import DataError, SegActDataset, open_split
+from endoarss.data.sample_cache import INDEX_FILE, CacheWarning
 from schemas.manifest import Manifest
 from tests.endoarss.conftest import TINY_OVERRIDES, seal, write_dataset
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _dataset(data: Path, train: bool, verify: bool = True) -> SegActDataset:
@@ -73,8 +73,8 @@ def test_cached_and_uncached_samples_are_identical(tiny_dataset: Path, tmp_path:
 
 def test_eval_arrays_match_a_direct_decode(tiny_dataset: Path, tmp_path: Path) -> None:
     """Evaluation pixels are today's: the full frame resized to the input, mask untouched at label size."""
-    from endoarss.augment import resize_image
-    from endoarss.frames import decode_record
+    from endoarss.data.augment import resize_image
+    from endoarss.data.frames import decode_record
 
     ds = _dataset(tiny_dataset, train=False)
     attach_cache(ds, str(tmp_path))
@@ -149,7 +149,7 @@ def test_a_write_error_mid_fill_falls_back_and_leaves_nothing(tiny_dataset: Path
                 raise OSError(28, "No space left on device")
             return super().write(data)
 
-    import endoarss.sample_cache as sc
+    import endoarss.data.sample_cache as sc
 
     monkeypatch.setattr(sc, "open", lambda path, mode="r", **kw: Full(path, mode.replace("b", "")), raising=False)
     ds = _dataset(tiny_dataset, train=True)
@@ -170,9 +170,9 @@ def test_cache_off_and_default_root(tiny_dataset: Path, tmp_path: Path, monkeypa
 FILL_SCRIPT = textwrap.dedent(
     """
     import sys
-    from endoarss.augment import AugmentParams
-    from endoarss.data import SegActDataset, open_split
-    from endoarss.data_cache import attach_cache
+    from endoarss.data.augment import AugmentParams
+    from endoarss.data.dataset import SegActDataset, open_split
+    from endoarss.data.cache_setup import attach_cache
     ds = SegActDataset(open_split(sys.argv[1], "train"), (56, 56), True, AugmentParams(), 0)
     assert attach_cache(ds, sys.argv[2], 0) is not None
     print(len(ds.cache))
@@ -202,7 +202,7 @@ def test_exact_resume_with_the_cache_on(tiny_dataset: Path, tmp_path: Path) -> N
     from safetensors.torch import load_file
 
     from endoarss.config import build_config
-    from endoarss.train import train
+    from endoarss.engine.trainer import train
 
     overrides = [*TINY_OVERRIDES, "epochs=2", "weighting=ew", "eval_every=0"]
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -271,7 +271,7 @@ def test_case10_jpeg_bytes_are_refused(tiny_dataset: Path, tmp_path: Path) -> No
 
 def test_case10_train_verifies_hashes_and_no_verify_is_recorded(tiny_dataset: Path, tmp_path: Path) -> None:
     from endoarss.config import build_config
-    from endoarss.train import train
+    from endoarss.engine.trainer import train
 
     mask = np.zeros((64, 80), np.uint8)
     mask[:, :8] = 77

@@ -1,0 +1,1 @@
+"""The training engine: the ``Trainer`` loop, its resumable state, checkpoints, and the RUN folder."""
