@@ -1,7 +1,8 @@
 """Named training presets (the paper's table rows): which model and loss weighting each one trains.
 
-Standard library only (no yaml), so the efficiency bench can resolve presets on a bare GPU box;
-``endoarss.config`` layers the presets over its ``TrainConfig`` defaults.
+No yaml, pydantic or torch, so the efficiency bench can resolve presets on a bare GPU box and the CLI
+can list them; ``endoarss.config`` layers the presets over its ``TrainConfig`` defaults. The names
+come from the registries (``endoarss.models.registry``, ``endoarss.weighting.WEIGHTINGS``).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from endoarss.errors import ConfigError
+from endoarss.models.registry import TASKS
+from endoarss.weighting import WEIGHTINGS
 
-WEIGHTINGS = ("ew", "db_mtl", "stch", "moco", "aligned_mtl")
-TASKS = ("activity", "segmentation")
+# The multi-task architectures of the paper's tables (ARCHS in endoarss.models.registry; `single` is seg-/cls-only).
+_TABLE_ARCHS = ("tesla", "hps", "mmoe", "dselect_k")
 
 
 def _preset(backbone: str, arch: str, weighting: str, sma: bool, **extra: Any) -> dict[str, Any]:
@@ -22,9 +25,9 @@ def _build_presets() -> dict[str, dict[str, Any]]:
     presets: dict[str, dict[str, Any]] = {"endoarss": _preset("dinov2", "tesla", "db_mtl", True)}
     for w in WEIGHTINGS:
         presets[f"endoarss-{w}"] = _preset("dinov2", "tesla", w, True)
-        for arch in ("tesla", "hps", "mmoe", "dselect_k"):
+        for arch in _TABLE_ARCHS:
             presets[f"dinov2-{arch}-{w}"] = _preset("dinov2", arch, w, False)
-        for arch in ("tesla", "hps", "mmoe", "dselect_k"):
+        for arch in _TABLE_ARCHS:
             presets[f"resnet101-{arch}-{w}"] = _preset("resnet101", arch, w, False)
     presets["seg-only"] = _preset("dinov2", "single", "ew", True, tasks=("segmentation",))
     presets["cls-only"] = _preset("dinov2", "single", "ew", True, tasks=("activity",))

@@ -16,7 +16,6 @@ Progress goes to ``on_progress(TrainEvent)``, called on every rank (``event.is_m
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -130,7 +129,7 @@ def train(
     # Before any data work: a missing Hub checkpoint fails now. The pinned spec (ORG/NAME@sha) goes into
     # config.yaml so eval/predict on another machine load the same weights.
     backbone_weights = check_weights(config.weights, config.backbone, config.backbone_size)
-    config = dataclasses.replace(config, weights=backbone_weights.spec)
+    config = config.model_copy(update={"weights": backbone_weights.spec})
     cuda = torch.cuda.is_available()
     precision = config.amp if cuda and config.amp != "none" else "no"
     accelerator = Accelerator(cpu=not cuda, mixed_precision=precision)

@@ -29,6 +29,14 @@ class MultiTaskModel(nn.Module):
         self.heads = heads
         self.config: dict[str, Any] = {}
 
+    @classmethod
+    def from_options(
+        cls, tasks: list[str], extractor: nn.Module, heads: nn.ModuleDict, opts: dict[str, Any]
+    ) -> MultiTaskModel:
+        """Build from ``create_model``'s resolved options (``endoarss.models.registry.ARCHS``)."""
+        del opts  # the plain architectures take no options of their own
+        return cls(tasks, extractor, heads)
+
     def task_features(self, images: Tensor) -> dict[str, Tensor]:
         """(B, C, h, w) features each task's head reads."""
         raise NotImplementedError
@@ -100,13 +108,20 @@ class TeslaModel(MultiTaskModel):
     where in the batched graph every pass also back-propagates (zeros) through the other T - 1 copies.
     """
 
-    def __init__(self, tasks: list[str], backbone: DinoBackbone | ResNetTeslaBackbone, heads: nn.ModuleDict,
-                 router: str = "task") -> None:  # fmt: skip
+    def __init__(
+        self, tasks: list[str], backbone: DinoBackbone | ResNetTeslaBackbone, heads: nn.ModuleDict, router: str = "task"
+    ) -> None:
         super().__init__(tasks, heads)
         self.backbone = backbone
         self.router = TaskRouter(len(tasks), backbone.num_adapters, router)
         # split for DINOv2: the same maths, ~7x faster CPU step under DB-MTL at 224 px (benchmarks/train_step.py)
         self.mode = "split" if isinstance(backbone, DinoBackbone) else "batched"
+
+    @classmethod
+    def from_options(
+        cls, tasks: list[str], extractor: nn.Module, heads: nn.ModuleDict, opts: dict[str, Any]
+    ) -> TeslaModel:
+        return cls(tasks, extractor, heads, opts["router"])
 
     def _task_owned(self, task: str) -> list[nn.Parameter]:
         t = self.tasks.index(task)
@@ -140,8 +155,14 @@ class _GatedExperts(MultiTaskModel):
     batched pass); with ResNet they are E independent networks (``experts`` ModuleList).
     """
 
-    def __init__(self, tasks: list[str], experts: DinoBackbone | nn.ModuleList, heads: nn.ModuleDict,
-                 num_experts: int, gate_pool: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tasks: list[str],
+        experts: DinoBackbone | nn.ModuleList,
+        heads: nn.ModuleDict,
+        num_experts: int,
+        gate_pool: int,
+    ) -> None:
         super().__init__(tasks, heads)
         if num_experts < 1 or gate_pool < 1:
             raise ConfigError(f"need num_experts >= 1 and gate_pool >= 1, got {num_experts}, {gate_pool}")
@@ -174,10 +195,22 @@ class _GatedExperts(MultiTaskModel):
 class MMoEModel(_GatedExperts):
     """MMoE (Ma et al. 2018): per task softmax(Linear(pooled image)) over the E experts."""
 
-    def __init__(self, tasks: list[str], experts: DinoBackbone | nn.ModuleList, heads: nn.ModuleDict,
-                 num_experts: int = 4, gate_pool: int = 32) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tasks: list[str],
+        experts: DinoBackbone | nn.ModuleList,
+        heads: nn.ModuleDict,
+        num_experts: int = 4,
+        gate_pool: int = 32,
+    ) -> None:
         super().__init__(tasks, experts, heads, num_experts, gate_pool)
         self.gates = nn.ModuleDict({t: nn.Linear(self.gate_in, num_experts) for t in tasks})
+
+    @classmethod
+    def from_options(
+        cls, tasks: list[str], extractor: nn.Module, heads: nn.ModuleDict, opts: dict[str, Any]
+    ) -> MMoEModel:
+        return cls(tasks, extractor, heads, opts["num_experts"], opts["gate_pool"])
 
     def _task_owned(self, task: str) -> list[nn.Parameter]:
         return list(self.gates[task].parameters())
@@ -195,8 +228,16 @@ class DSelectKModel(_GatedExperts):
     non-existent codes, as in the reference implementation).
     """
 
-    def __init__(self, tasks: list[str], experts: DinoBackbone | nn.ModuleList, heads: nn.ModuleDict,
-                 num_experts: int = 4, k: int = 2, gamma: float = 1.0, gate_pool: int = 32) -> None:  # fmt: skip
+    def __init__(
+        self,
+        tasks: list[str],
+        experts: DinoBackbone | nn.ModuleList,
+        heads: nn.ModuleDict,
+        num_experts: int = 4,
+        k: int = 2,
+        gamma: float = 1.0,
+        gate_pool: int = 32,
+    ) -> None:
         super().__init__(tasks, experts, heads, num_experts, gate_pool)
         if k < 1 or gamma <= 0:
             raise ConfigError(f"DSelect-k needs k >= 1 and gamma > 0, got k={k}, gamma={gamma}")
@@ -211,6 +252,12 @@ class DSelectKModel(_GatedExperts):
                 p.uniform_(-0.05, 0.05)
         codes = [[(e >> (self.num_bits - 1 - b)) & 1 for b in range(self.num_bits)] for e in range(num_experts)]
         self.register_buffer("binary_codes", torch.tensor(codes, dtype=torch.bool), persistent=False)
+
+    @classmethod
+    def from_options(
+        cls, tasks: list[str], extractor: nn.Module, heads: nn.ModuleDict, opts: dict[str, Any]
+    ) -> DSelectKModel:
+        return cls(tasks, extractor, heads, opts["num_experts"], opts["k"], opts["gamma"], opts["gate_pool"])
 
     def _task_owned(self, task: str) -> list[nn.Parameter]:
         return list(self.z_logits[task].parameters()) + list(self.w_logits[task].parameters())

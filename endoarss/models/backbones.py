@@ -18,54 +18,38 @@ from transformers import Dinov2Config, Dinov2Model, ResNetConfig, ResNetModel
 from endoarss.errors import CheckpointError, ConfigError
 from endoarss.models.checkpointing import checkpoint_segment
 from endoarss.models.lora import AdapterRouting, LoRALinear, inject_lora
+from endoarss.models.registry import backbone_config_for, backbone_spec
 from endoarss.models.sma import SMA
 
 # DINOv2 query/value projections: `q_proj`/`v_proj` in transformers 5, `query`/`value` in 4.x
 # (older installs, e.g. a bare GPU box); no other Linear in the model carries these names.
 LORA_TARGETS = ("q_proj", "v_proj", "query", "value")
 
-_DINO_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
-    "small": {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536},
-    "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
-}
-_RESNET_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": {"embedding_size": 16, "hidden_sizes": [16, 32, 64, 128], "depths": [1, 1, 1, 1], "layer_type": "basic"},
-    "small": {  # ResNet-50 shape
-        "embedding_size": 64,
-        "hidden_sizes": [256, 512, 1024, 2048],
-        "depths": [3, 4, 6, 3],
-        "layer_type": "bottleneck",
-    },
-    "base": {  # ResNet-101 shape
-        "embedding_size": 64,
-        "hidden_sizes": [256, 512, 1024, 2048],
-        "depths": [3, 4, 23, 3],
-        "layer_type": "bottleneck",
-    },
-}
 # Keys that define the architecture; model.config stores exactly these so it stays small and stable.
 _DINO_KEYS = (
-    "hidden_size", "num_hidden_layers", "num_attention_heads", "mlp_ratio", "patch_size", "image_size",
-    "qkv_bias", "layerscale_value", "use_swiglu_ffn", "layer_norm_eps", "hidden_act", "num_channels",
-)  # fmt: skip
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "mlp_ratio",
+    "patch_size",
+    "image_size",
+    "qkv_bias",
+    "layerscale_value",
+    "use_swiglu_ffn",
+    "layer_norm_eps",
+    "hidden_act",
+    "num_channels",
+)
 _RESNET_KEYS = (
-    "embedding_size", "hidden_sizes", "depths", "layer_type", "hidden_act",
-    "downsample_in_first_stage", "downsample_in_bottleneck", "num_channels",
-)  # fmt: skip
-
-
-def backbone_config_for(backbone: str, size: str) -> dict[str, Any]:
-    """Config kwargs of a random backbone of a named size ('tiny', 'small', 'base')."""
-    table = {"dinov2": _DINO_SIZES, "resnet101": _RESNET_SIZES}.get(backbone)
-    if table is None:
-        raise ConfigError(f"unknown backbone {backbone!r}; expected 'dinov2' or 'resnet101'")
-    if size not in table:
-        raise ConfigError(f"unknown backbone size {size!r}; expected one of {sorted(table)}")
-    config = dict(table[size])
-    if backbone == "dinov2":  # real DINOv2 checkpoints use 518 px position embeddings
-        config.update(patch_size=14, image_size=56 if size == "tiny" else 518)
-    return config
+    "embedding_size",
+    "hidden_sizes",
+    "depths",
+    "layer_type",
+    "hidden_act",
+    "downsample_in_first_stage",
+    "downsample_in_bottleneck",
+    "num_channels",
+)
 
 
 def _dino_config(config: dict[str, Any], attn_implementation: str) -> Dinov2Config:
@@ -104,19 +88,17 @@ def load_transformer(
     When both are given, ``config`` must agree with the loaded weights (it is the expanded config a
     checkpoint recorded); a mismatch raises ConfigError instead of silently changing architecture.
     """
-    if backbone not in ("dinov2", "resnet101"):
-        raise ConfigError(f"unknown backbone {backbone!r}; expected 'dinov2' or 'resnet101'")
+    dino = backbone_spec(backbone).family == "dinov2"
     wanted = None
     if config is not None:
-        wanted = _dino_config(config, attn_implementation) if backbone == "dinov2" else _resnet_config(config)
+        wanted = _dino_config(config, attn_implementation) if dino else _resnet_config(config)
     if weights is None:
         if wanted is None:
-            wanted = _dino_config(backbone_config_for(backbone, "base"), attn_implementation)
-            if backbone == "resnet101":
-                wanted = _resnet_config(backbone_config_for(backbone, "base"))
-        return Dinov2Model(wanted) if backbone == "dinov2" else ResNetModel(wanted)
+            shape = backbone_config_for(backbone, "base")
+            wanted = _dino_config(shape, attn_implementation) if dino else _resnet_config(shape)
+        return Dinov2Model(wanted) if dino else ResNetModel(wanted)
     try:
-        if backbone == "dinov2":
+        if dino:
             model = Dinov2Model.from_pretrained(weights, attn_implementation=attn_implementation)
         else:
             model = ResNetModel.from_pretrained(weights)
@@ -169,8 +151,9 @@ class DinoBackbone(nn.Module):
         """Factors of routed adapter ``i`` in every adapted layer."""
         return [p for layer in self.lora_layers for p in layer.adapter_parameters(i)]
 
-    def _run_layer(self, layer: nn.Module, hidden: Tensor, groups: int, index: Tensor | None,
-                   weights: Tensor | None) -> Tensor:  # fmt: skip
+    def _run_layer(
+        self, layer: nn.Module, hidden: Tensor, groups: int, index: Tensor | None, weights: Tensor | None
+    ) -> Tensor:
         # The routing is re-applied here so a checkpointed layer recomputes with the same routing.
         with self.routing.use(groups, index, weights):
             return layer(hidden)

@@ -1,25 +1,82 @@
-"""``create_model``: the one entry point that builds every backbone x architecture combination."""
+"""Model registries as data (no torch): the backbones, architectures and tasks that exist.
+
+``endoarss.config`` and the CLI derive their choices from these dicts and ``endoarss.models.factory``
+builds from them, so adding an architecture is one ``ARCHS`` entry plus its model class in
+``archs.py`` (a ``from_options`` classmethod); adding a backbone is one ``BACKBONES`` entry.
+"""
 
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
 from endoarss.errors import ConfigError
-from endoarss.models.archs import DSelectKModel, HPSModel, MMoEModel, MultiTaskModel, TeslaModel
-from endoarss.models.backbones import DinoBackbone, ResNetBackbone, arch_dict, load_transformer
-from endoarss.models.conv_tesla import ResNetTeslaBackbone
-from endoarss.models.heads import build_head
-from endoarss.models.sma import SMA
 
-BACKBONES = ("dinov2", "resnet101")
-ARCHS = ("single", "hps", "tesla", "mmoe", "dselect_k")
 TASKS = ("activity", "segmentation")
 
+_DINO_SHAPES: dict[str, dict[str, Any]] = {
+    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    "small": {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536},
+    "base": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072},
+}
+_RESNET_TINY = {"embedding_size": 16, "hidden_sizes": [16, 32, 64, 128], "depths": [1, 1, 1, 1], "layer_type": "basic"}
+
+
+def _resnet_shape(depths: list[int]) -> dict[str, Any]:
+    return {"embedding_size": 64, "hidden_sizes": [256, 512, 1024, 2048], "depths": depths, "layer_type": "bottleneck"}
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A backbone name: its family (which wrapper builds it), random shapes and Hub checkpoints by size.
+
+    ResNets carry their depth in the name, so their only sizes are ``base`` (the named depth) and
+    ``tiny`` (a random test shape); DINOv2 takes ``backbone_size`` as its size.
+    """
+
+    family: str  # "dinov2" or "resnet"
+    shapes: dict[str, dict[str, Any]]  # size -> config kwargs of a random backbone
+    checkpoints: dict[str, str] = field(default_factory=dict)  # size -> the pretrained Hub checkpoint
+
+    @property
+    def sizes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*self.shapes, *self.checkpoints]))
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "dinov2": BackboneSpec(
+        "dinov2",
+        _DINO_SHAPES,
+        {"small": "facebook/dinov2-small", "base": "facebook/dinov2-base", "large": "facebook/dinov2-large"},
+    ),
+    "resnet50": BackboneSpec(
+        "resnet", {"tiny": _RESNET_TINY, "base": _resnet_shape([3, 4, 6, 3])}, {"base": "microsoft/resnet-50"}
+    ),
+    "resnet101": BackboneSpec(
+        "resnet", {"tiny": _RESNET_TINY, "base": _resnet_shape([3, 4, 23, 3])}, {"base": "microsoft/resnet-101"}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An architecture name: its model class in ``endoarss.models.archs`` and its own options."""
+
+    model: str  # class name in endoarss.models.archs; built with ``from_options``
+    options: dict[str, Any] = field(default_factory=dict)  # arch-only create_model options and defaults
+    single_task: bool = False  # trains exactly one task
+
+
+ARCHS: dict[str, ArchSpec] = {
+    "hps": ArchSpec("HPSModel"),
+    "tesla": ArchSpec("TeslaModel", {"router": "task", "adapter_rank": None, "shared_lora": True}),
+    "mmoe": ArchSpec("MMoEModel", {"num_experts": 4, "gate_pool": 32}),
+    "dselect_k": ArchSpec("DSelectKModel", {"num_experts": 4, "k": 2, "gamma": 1.0, "gate_pool": 32}),
+    "single": ArchSpec("HPSModel", single_task=True),
+}
+
 # Options every architecture accepts, with defaults (all JSON-serialisable; recorded in model.config).
-_COMMON: dict[str, Any] = {
+COMMON_OPTIONS: dict[str, Any] = {
     "lora_alpha": None,  # None -> alpha = rank (scaling 1)
     "image_size": 224,  # expected input size; sizes the ASPP rates to the feature map
     "head_channels": 256,
@@ -31,123 +88,37 @@ _COMMON: dict[str, Any] = {
     "sma_patch": 2,
     "sma_ema_groups": 1,
 }
-_PER_ARCH: dict[str, dict[str, Any]] = {
-    "single": {},
-    "hps": {},
-    "tesla": {"router": "task", "adapter_rank": None, "shared_lora": True},
-    "mmoe": {"num_experts": 4, "gate_pool": 32},
-    "dselect_k": {"num_experts": 4, "k": 2, "gamma": 1.0, "gate_pool": 32},
-}
 
 
-def _check(backbone: str, arch: str, tasks: list[str], sma: bool, rank: int) -> None:
+def backbone_spec(backbone: str) -> BackboneSpec:
+    """The registry entry of ``backbone``; ConfigError listing the known names for any other."""
     if backbone not in BACKBONES:
-        raise ConfigError(f"unknown backbone {backbone!r}; expected one of {BACKBONES}")
-    if arch not in ARCHS:
-        raise ConfigError(f"unknown arch {arch!r}; expected one of {ARCHS}")
-    if not tasks or len(set(tasks)) != len(tasks) or any(t not in TASKS for t in tasks):
-        raise ConfigError(f"tasks must be distinct names from {TASKS}, got {tasks}")
-    if arch == "single" and len(tasks) != 1:
-        raise ConfigError(f"arch 'single' takes exactly one task, got {tasks}")
-    if backbone == "resnet101" and sma:
-        raise ConfigError("SMA attaches to DINOv2's patch embedding; use backbone='dinov2' or sma=False")
-    if rank < 1:
-        raise ConfigError(f"rank must be >= 1, got {rank}")
+        raise ConfigError(f"unknown backbone {backbone!r}; expected one of {list(BACKBONES)}")
+    return BACKBONES[backbone]
 
 
-def create_model(
-    backbone: str = "dinov2",
-    arch: str = "hps",
-    tasks: tuple[str, ...] | list[str] = ("activity", "segmentation"),
-    num_activities: int = 12,
-    num_classes: int = 8,
-    sma: bool = False,
-    rank: int = 4,
-    weights: str | None = None,
-    backbone_config: dict[str, Any] | None = None,
-    **arch_kwargs: Any,
-) -> MultiTaskModel:
-    """Build a multi-task model; ``create_model(**model.config)`` rebuilds the same architecture.
-
-    ``weights``: local ``save_pretrained`` dir (or hub id when online) of the backbone;
-    ``backbone_config``: config kwargs of a random backbone (see ``backbone_config_for``). With neither,
-    a random ViT-B/14 (or ResNet-101) is built; nothing is downloaded. Extra options: ``_COMMON`` and
-    the arch's entry of ``_PER_ARCH``; unknown ones raise ConfigError.
-    """
-    tasks = list(tasks)
-    _check(backbone, arch, tasks, sma, rank)
-    allowed = {**_COMMON, **_PER_ARCH[arch]}
-    unknown = sorted(set(arch_kwargs) - set(allowed))
-    if unknown:
-        raise ConfigError(f"unknown options {unknown} for arch {arch!r}; allowed {sorted(allowed)}")
-    opts = {**allowed, **arch_kwargs}
-    alpha = float(opts["lora_alpha"] if opts["lora_alpha"] is not None else rank)
-
-    base = load_transformer(backbone, weights, backbone_config, opts["attn_implementation"])
-    expanded = arch_dict(base.config)
-    n_experts = opts.get("num_experts", 0)
-
-    def dino(num_adapters: int, shared: bool) -> DinoBackbone:
-        block = None
-        if sma:
-            block = SMA(
-                3, opts["sma_kernel"], opts["sma_dim"], opts["sma_patch"], opts["sma_ema_groups"],
-                checkpointing=opts["gradient_checkpointing"],
-            )  # fmt: skip
-        return DinoBackbone(
-            base, rank, alpha, shared, num_adapters, opts.get("adapter_rank"), block, opts["gradient_checkpointing"]
+def check_backbone_size(backbone: str, size: str) -> None:
+    """ConfigError unless ``size`` exists for ``backbone``; for a ResNet it names the backbone to write."""
+    spec = backbone_spec(backbone)
+    if size in spec.sizes:
+        return
+    if spec.family == "resnet":
+        fix = "backbone=resnet50" if size == "small" else "a backbone name with the depth you want"
+        raise ConfigError(
+            f"backbone={backbone} takes no backbone_size={size!r}: a ResNet's depth is in its name "
+            f"({', '.join(n for n, s in BACKBONES.items() if s.family == 'resnet')}); write {fix} and drop "
+            f"backbone_size (only {' or '.join(spec.sizes)} apply to ResNets)"
         )
+    raise ConfigError(f"unknown backbone size {size!r} for {backbone}; expected one of {list(spec.sizes)}")
 
-    def resnet(model: nn.Module) -> ResNetBackbone:
-        return ResNetBackbone(model, opts["gradient_checkpointing"])
 
-    if backbone == "dinov2":
-        if arch == "tesla":
-            extractor = dino(len(tasks), opts["shared_lora"])
-        else:  # experts differ only in their LoRA: no shared LoRA, one adapter per expert
-            extractor = dino(n_experts, False) if n_experts else dino(0, True)
-    elif arch == "tesla":  # fine-tuned ResNet + task conv adapters (no shared LoRA: shared_lora unused)
-        adapter_rank = opts["adapter_rank"] or rank
-        extractor = ResNetTeslaBackbone(base, len(tasks), adapter_rank, alpha, opts["gradient_checkpointing"])
-    elif n_experts:  # ResNet experts are independent networks (as in LibMTL)
-        extra = [load_transformer(backbone, weights, backbone_config) for _ in range(n_experts - 1)]
-        extractor = nn.ModuleList([resnet(m) for m in [base, *extra]])
-    else:
-        extractor = resnet(base)
-
-    first = extractor[0] if isinstance(extractor, nn.ModuleList) else extractor
-    feature_size = max(1, opts["image_size"] // first.patch_size)
-    rates = tuple(opts["aspp_rates"]) if opts["aspp_rates"] else None
-    heads = nn.ModuleDict(
-        {
-            t: build_head(
-                t, first.out_channels, num_activities, num_classes, feature_size, opts["head_channels"], rates
-            )
-            for t in tasks
-        }
-    )
-
-    if arch in ("single", "hps"):
-        model: MultiTaskModel = HPSModel(tasks, extractor, heads)
-    elif arch == "tesla":
-        model = TeslaModel(tasks, extractor, heads, opts["router"])
-    elif arch == "mmoe":
-        model = MMoEModel(tasks, extractor, heads, n_experts, opts["gate_pool"])
-    else:
-        model = DSelectKModel(tasks, extractor, heads, n_experts, opts["k"], opts["gamma"], opts["gate_pool"])
-
-    model.config = copy.deepcopy(
-        {
-            "backbone": backbone,
-            "arch": arch,
-            "tasks": tasks,
-            "num_activities": num_activities,
-            "num_classes": num_classes,
-            "sma": sma,
-            "rank": rank,
-            "weights": None if weights is None else str(weights),
-            "backbone_config": expanded,
-            **{k: list(v) if isinstance(v, tuple) else v for k, v in opts.items()},
-        }
-    )
-    return model
+def backbone_config_for(backbone: str, size: str) -> dict[str, Any]:
+    """Config kwargs of a random backbone of a named size ('tiny', 'small', 'base')."""
+    check_backbone_size(backbone, size)
+    spec = BACKBONES[backbone]
+    if size not in spec.shapes:
+        raise ConfigError(f"no random {backbone} shape for size {size!r}; expected one of {sorted(spec.shapes)}")
+    config = dict(spec.shapes[size])
+    if spec.family == "dinov2":  # real DINOv2 checkpoints use 518 px position embeddings
+        config.update(patch_size=14, image_size=56 if size == "tiny" else 518)
+    return config

@@ -1,8 +1,9 @@
 """Which backbone weights a run uses: the preset's Hub checkpoint, a local folder, or ``random``.
 
 ``weights`` (TrainConfig) is one of
-  * None — the preset's checkpoint: ``facebook/dinov2-{small,base,large}`` by ``backbone_size`` for
-    DINOv2, ``microsoft/resnet-101`` for ResNet-101 (the paper's pretrained backbones);
+  * None — the backbone's checkpoint in ``endoarss.models.registry.BACKBONES``:
+    ``facebook/dinov2-{small,base,large}`` by ``backbone_size`` for DINOv2, ``microsoft/resnet-50`` /
+    ``microsoft/resnet-101`` for ResNet-50 / ResNet-101 (the paper's pretrained backbones);
   * a Hub id ``ORG/NAME``, optionally pinned as ``ORG/NAME@REVISION``;
   * a local ``save_pretrained`` folder;
   * ``random`` — a randomly initialised backbone (tests, the demo, benchmarks).
@@ -21,10 +22,9 @@ from pathlib import Path
 
 from endoarss.data.source import is_hub_id
 from endoarss.errors import CheckpointError, ConfigError
+from endoarss.models.registry import backbone_spec, check_backbone_size
 
 RANDOM = "random"
-_DINO_CHECKPOINTS = {"small": "facebook/dinov2-small", "base": "facebook/dinov2-base", "large": "facebook/dinov2-large"}
-_RESNET_CHECKPOINT = "microsoft/resnet-101"
 # Only the files from_pretrained needs (not the TF/Flax/ONNX copies some repos carry).
 _PATTERNS = ["*.json", "*.safetensors"]
 
@@ -57,15 +57,17 @@ class BackboneWeights:
         )
 
     def to_json(self) -> dict[str, str | None]:
-        return {"source": self.source, "spec": self.spec, "repo_id": self.repo_id, "revision": self.revision,
-                "path": self.path, "warning": self.warning()}  # fmt: skip
+        keys = ("source", "spec", "repo_id", "revision", "path")
+        return {**{k: getattr(self, k) for k in keys}, "warning": self.warning()}
 
 
 def default_weights(backbone: str, backbone_size: str) -> str | None:
-    """The preset's Hub checkpoint for ``backbone`` at ``backbone_size``; None where there is none (tiny)."""
-    if backbone == "resnet101":
-        return _RESNET_CHECKPOINT if backbone_size != "tiny" else None
-    return _DINO_CHECKPOINTS.get(backbone_size)
+    """The Hub checkpoint of ``backbone`` at ``backbone_size``; None where there is none (tiny).
+
+    ConfigError for a size the backbone does not have (e.g. ``resnet101`` + ``small``: write ``resnet50``).
+    """
+    check_backbone_size(backbone, backbone_size)
+    return backbone_spec(backbone).checkpoints.get(backbone_size)
 
 
 def resolve_weights(weights: str | None, backbone: str, backbone_size: str) -> BackboneWeights:
@@ -122,8 +124,9 @@ def _snapshot(repo_id: str, revision: str | None) -> str:
 
     cache = hub_cache_dir()
     try:
-        return snapshot_download(repo_id, revision=revision, cache_dir=cache, allow_patterns=_PATTERNS,
-                                 local_files_only=True)  # fmt: skip
+        return snapshot_download(
+            repo_id, revision=revision, cache_dir=cache, allow_patterns=_PATTERNS, local_files_only=True
+        )
     except (LocalEntryNotFoundError, FileNotFoundError):
         pass
     why = "HF_HUB_OFFLINE is set" if _offline() else None

@@ -11,17 +11,53 @@ Names are case-insensitive and ``-`` equals ``_`` (``"DB-MTL"`` is ``"db_mtl"``)
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from endoarss.weighting.aligned_mtl import AlignedMTL
-from endoarss.weighting.base import StateDict, Weighting, WeightingConfigError, WeightingStateError
-from endoarss.weighting.db_mtl import DBMTL
-from endoarss.weighting.ew import EW
-from endoarss.weighting.moco import MoCo
-from endoarss.weighting.stch import STCH
+if TYPE_CHECKING:
+    from endoarss.weighting.base import Weighting
 
-WEIGHTINGS: dict[str, type[Weighting]] = {cls.name: cls for cls in (EW, DBMTL, STCH, MoCo, AlignedMTL)}
+
+class _LazyClasses(Mapping[str, "type[Weighting]"]):
+    """name -> class, each imported on first access: the names are readable without importing torch."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = paths  # name -> "module.Class"
+
+    def __getitem__(self, name: str) -> type[Weighting]:
+        module, _, cls = self._paths[name].rpartition(".")
+        return getattr(importlib.import_module(module), cls)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+#: The registry: adding a weighting is one entry here plus its module (a ``Weighting`` subclass).
+WEIGHTINGS: Mapping[str, type[Weighting]] = _LazyClasses(
+    {
+        "ew": "endoarss.weighting.ew.EW",
+        "db_mtl": "endoarss.weighting.db_mtl.DBMTL",
+        "stch": "endoarss.weighting.stch.STCH",
+        "moco": "endoarss.weighting.moco.MoCo",
+        "aligned_mtl": "endoarss.weighting.aligned_mtl.AlignedMTL",
+    }
+)
+_CLASSES = {path.rpartition(".")[2]: path for path in WEIGHTINGS._paths.values()}  # noqa: SLF001
+_BASE = ("StateDict", "Weighting", "WeightingConfigError", "WeightingStateError")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        module, _, cls = _CLASSES[name].rpartition(".")
+        return getattr(importlib.import_module(module), cls)
+    if name in _BASE:
+        return getattr(importlib.import_module("endoarss.weighting.base"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def weighting_hparams(name: str) -> dict[str, Any]:
@@ -38,6 +74,8 @@ def build_weighting(name: str, num_tasks: int, **hparams: Any) -> Weighting:
     unknown = sorted(set(hparams) - set(allowed))
     if unknown:
         accepted = ", ".join(allowed) or "none"
+        from endoarss.weighting.base import WeightingConfigError
+
         raise WeightingConfigError(
             f"weighting {key!r}: unknown hyperparameter(s) {', '.join(unknown)}; accepted: {accepted}"
         )
@@ -45,6 +83,8 @@ def build_weighting(name: str, num_tasks: int, **hparams: Any) -> Weighting:
 
 
 def _canonical(name: str) -> str:
+    from endoarss.weighting.base import WeightingConfigError
+
     key = str(name).strip().lower().replace("-", "_")
     if key not in WEIGHTINGS:
         raise WeightingConfigError(f"unknown weighting {name!r}; choose one of {', '.join(WEIGHTINGS)}")
