@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from rich.table import Table
 
 from cli.common import console, progress_bar, user_errors
+from endoarss.config.choices import AMP_MODES
+from endoarss.config.presets import PRESETS
+from endoarss.models.registry import BACKBONES
 from schemas.atomic import atomic_write_text
+
+# Choices from the registries (no torch at import): presets, random shapes any backbone has, amp modes.
+RANDOM_SIZES = tuple(dict.fromkeys(size for spec in BACKBONES.values() for size in spec.shapes))
+Preset = Literal[tuple(PRESETS)]  # type: ignore[valid-type]
+RandomSize = Literal[RANDOM_SIZES]  # type: ignore[valid-type]
+Amp = Literal[AMP_MODES]  # type: ignore[valid-type]
+Device = Literal["cpu", "cuda"]
 
 bench_app = typer.Typer(help="Benchmarks of the models (random weights; nothing is downloaded).", no_args_is_help=True)
 
@@ -57,14 +67,21 @@ def _ablation_table(ablation: dict[str, Any]) -> Table:
 
 
 def efficiency_cmd(
-    preset: str = typer.Option(
-        "endoarss", "--preset", help="Training preset to build (see `endods train --list-presets`)."
+    preset: Preset = typer.Option(
+        "endoarss",
+        "--preset",
+        metavar="PRESET",
+        help="Training preset to build (see `endods train --list-presets`).",
     ),
-    backbone_size: str = typer.Option("base", "--backbone-size", help="Random backbone size: tiny, small or base."),
+    backbone_size: RandomSize = typer.Option(
+        "base",
+        "--backbone-size",
+        help="Random backbone size (ResNets: base = the depth in the name, or tiny).",
+    ),
     batch: int = typer.Option(16, "--batch", help="Images per step."),
     image_size: int = typer.Option(224, "--image-size", help="Square input size (multiple of 14 for DINOv2)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    amp: str = typer.Option("bf16", "--amp", help="Autocast dtype: bf16, fp16 or none."),
+    device: Device = typer.Option("cpu", "--device", help="Where to run."),
+    amp: Amp = typer.Option("bf16", "--amp", help="Autocast dtype."),
     compile_model: bool = typer.Option(False, "--compile", help="Run the model through torch.compile."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Activation checkpointing."),
     channels_last: bool = typer.Option(False, "--channels-last", help="channels_last memory format."),
@@ -79,10 +96,6 @@ def efficiency_cmd(
     json_out: Path = typer.Option(None, "--json-out", help="Also write the JSON result to this file."),
 ) -> None:
     """Training/inference time and peak memory of a preset, as ratios to the paper's RTX 4090 figures."""
-    for name, value, allowed in (("--backbone-size", backbone_size, ("tiny", "small", "base")),
-                                 ("--device", device, ("cpu", "cuda")), ("--amp", amp, ("bf16", "fp16", "none"))):  # fmt: skip
-        if value not in allowed:
-            raise typer.BadParameter(f"{value!r} is not one of {list(allowed)}", param_hint=name)
     with user_errors():
         from endoarss.bench.efficiency import measure_efficiency
 

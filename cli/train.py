@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
@@ -16,11 +16,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.common import SPLIT_HELP, console, err_console, progress_bar, user_errors
+from endoarss.config.presets import PRESETS
 from endods.text import plural
+
+Preset = Literal[tuple(PRESETS)]  # type: ignore[valid-type]  # the registry of presets, checked by the CLI
 
 
 def _list_presets() -> None:
-    from endoarss.config import PRESETS, describe_preset
+    from endoarss.config import describe_preset
 
     table = Table(title="Training presets")
     table.add_column("preset", style="bold")
@@ -40,7 +43,12 @@ def _list_presets_and_exit(value: bool) -> None:
 def train_cmd(
     overrides: list[str] = typer.Argument(None, help="Config overrides key=value, e.g. lr=1e-4 epochs=50."),
     data: str = typer.Option(..., "--data", help="Built dataset folder or Hub dataset id."),
-    preset: str = typer.Option("endoarss", "--preset", help="Named configuration (see --list-presets)."),
+    preset: Preset = typer.Option(
+        "endoarss",
+        "--preset",
+        metavar="PRESET",
+        help="Named configuration (see --list-presets).",
+    ),
     out: Path = typer.Option(..., "--out", help="RUN folder to create (or continue with --resume)."),
     resume: bool = typer.Option(False, "--resume", help="Continue RUN from its last checkpoint."),
     list_presets: bool = typer.Option(

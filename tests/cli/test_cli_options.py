@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import typer
@@ -122,3 +123,27 @@ def test_an_error_before_any_work_draws_no_empty_progress_bar(tmp_path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code != 0, args
         assert "0/?" not in result.output and "━" not in result.output, (args, result.output)
+
+
+def test_model_choices_come_from_the_registries() -> None:
+    """Adding a preset, amp mode or backbone shape to its registry adds it to the CLI; nothing else lists them."""
+    from typer.testing import CliRunner
+
+    from endoarss.config.choices import AMP_MODES
+    from endoarss.config.presets import PRESETS
+    from endoarss.models.registry import BACKBONES
+
+    def choices(path: tuple[str, ...], option: str) -> tuple[str, ...]:
+        return typing.get_args(_options(path)[option].type_descriptor.annotation)
+
+    sizes = {size for spec in BACKBONES.values() for size in spec.shapes}
+    bench = ("bench", "efficiency")
+    assert choices(bench, "--amp") == AMP_MODES
+    assert set(choices(bench, "--backbone-size")) == sizes == {"tiny", "small", "base"}
+    assert choices(bench, "--preset") == tuple(PRESETS) == choices(("train",), "--preset")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["bench", "efficiency", "--help"], env={"COLUMNS": "200"}).output
+    assert "<bf16|fp16|none>" in shown and "<tiny|small|base>" in shown
+    bad = runner.invoke(app, ["train", "--data", "d", "--out", "o", "--preset", "resnet50-hps-ew"])
+    assert bad.exit_code == 2 and "Invalid value for '--preset'" in bad.output and "'resnet50-hps-ew'" in bad.output
+    assert "Traceback" not in bad.output

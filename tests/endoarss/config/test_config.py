@@ -161,3 +161,131 @@ def test_preset_is_not_an_override() -> None:
         build_config("endoarss", ["preset=seg-only"])
     with pytest.raises(ConfigError, match="--preset"):
         apply_overrides(build_config("endoarss"), {"preset": "cls-only"})
+
+
+# config.yaml of this config as the hand-written dataclass wrote it before the pydantic model (commit a003f25):
+# RUN folders made then must load back equal and be rewritten byte for byte.
+PRE_PYDANTIC_YAML = """\
+preset: dinov2-mmoe-moco
+backbone: dinov2
+backbone_size: base
+backbone_config: null
+weights: null
+arch: mmoe
+sma: false
+sma_dim: 16
+rank: 4
+arch_kwargs:
+  num_experts: 2
+tasks:
+- activity
+- segmentation
+weighting: moco
+weighting_kwargs:
+  beta: 0.5
+image_size:
+- 70
+- 84
+augment: true
+hflip: true
+scale_range:
+- 1.0
+- 1.5
+color_jitter: 0.2
+num_workers: 4
+eval_split: test
+cache: 'off'
+verify: true
+batch_size: 16
+eval_batch_size: 16
+epochs: 200
+lr: 0.0001
+weight_decay: 0.0001
+scheduler: step
+step_size: 100
+gamma: 0.5
+seed: 42
+amp: bf16
+best_metric: miou
+eval_every: 1
+checkpoint_every: 0
+max_steps: 0
+"""
+
+
+def test_config_yaml_is_byte_identical_to_the_pre_pydantic_format(tmp_path) -> None:
+    overrides = ["image_size=[70, 84]", "arch_kwargs={num_experts: 2}", "cache=off", "weighting_kwargs.beta=0.5"]
+    cfg = build_config("dinov2-mmoe-moco", overrides).resolved("mtlesd")
+    assert cfg.to_yaml() == PRE_PYDANTIC_YAML
+    path = tmp_path / "config.yaml"
+    path.write_text(PRE_PYDANTIC_YAML)
+    loaded = TrainConfig.load(path)
+    assert loaded == cfg and loaded.tasks == ("activity", "segmentation") and loaded.cache == "off"
+    assert loaded.to_yaml() == PRE_PYDANTIC_YAML
+
+
+def test_errors_are_one_clean_line_per_problem(tmp_path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("epochs: 0\nbackbone: vit\namp: fp32\nsma: 'yes'\n")
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.load(path)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{path}: "
+    assert sorted(line.strip() for line in lines[1:]) == [
+        "amp='fp32' is not one of ['bf16', 'fp16', 'none']",
+        "backbone='vit' is not one of ['dinov2', 'resnet50', 'resnet101']",
+        "epochs must be >= 1, got 0",
+        "sma='yes' is not a valid bool",
+    ]
+    assert "pydantic" not in str(caught.value) and "http" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"^config: unknown config key 'epoch'; did you mean 'epochs'\?"):
+        TrainConfig(epoch=3)
+
+
+def test_choices_come_from_the_registries() -> None:
+    from endoarss.config.choices import AMP_MODES, BEST_METRICS, SCHEDULERS
+    from endoarss.models.registry import ARCHS, BACKBONES
+
+    for backbone in BACKBONES:
+        assert build_config("dinov2-hps-ew", [f"backbone={backbone}", "sma=false"]).backbone == backbone
+    for arch, spec in ARCHS.items():
+        tasks = "segmentation" if spec.single_task else "activity,segmentation"
+        assert build_config("dinov2-hps-ew", [f"arch={arch}", f"tasks={tasks}"]).arch == arch
+    for key, values in (("amp", AMP_MODES), ("scheduler", SCHEDULERS), ("best_metric", BEST_METRICS)):
+        for value in values:
+            assert getattr(build_config("endoarss", [f"{key}={value}"]), key) == value
+    assert set(WEIGHTINGS) == {build_config(f"endoarss-{w}").weighting for w in WEIGHTINGS}
+
+
+def test_cache_switch_accepts_yaml_booleans() -> None:
+    assert build_config("endoarss", ["cache=off"]).cache == "off"
+    assert build_config("endoarss", ["cache=on"]).cache == "auto"
+    assert build_config("endoarss", ["cache=/tmp/x"]).cache == "/tmp/x"
+    with pytest.raises(ConfigError, match="cache must be auto, off or a folder"):
+        build_config("endoarss", {"cache": "  "})
+
+
+def test_resnet_depth_is_in_the_backbone_name() -> None:
+    assert build_config("resnet101-hps-ew").backbone_size == "base"
+    assert build_config("resnet101-hps-ew", ["backbone=resnet50"]).backbone == "resnet50"
+    assert build_config("resnet101-hps-ew", ["backbone_size=tiny"]).backbone_size == "tiny"  # random test shape
+    with pytest.raises(ConfigError, match="backbone=resnet101 takes no backbone_size='small'.*write backbone=resnet50"):
+        build_config("resnet101-hps-ew", ["backbone_size=small"])
+    with pytest.raises(ConfigError, match="backbone_size='large'"):
+        build_config("resnet101-hps-ew", ["backbone=resnet50", "backbone_size=large"])
+    assert build_config("endoarss", ["backbone_size=large"]).backbone_size == "large"  # DINOv2 keeps its sizes
+
+
+def test_old_run_with_resnet101_small_fails_naming_the_fix(tmp_path) -> None:
+    """Such a RUN built a ResNet-50 with weights=random but a ResNet-101 with pretrained weights: no safe alias."""
+    path = tmp_path / "config.yaml"
+    data = build_config("resnet101-hps-ew").to_yaml().replace("backbone_size: base", "backbone_size: small")
+    path.write_text(data)
+    with pytest.raises(ConfigError, match=r"write backbone=resnet50 and drop backbone_size"):
+        TrainConfig.load(path)
+
+
+def test_copies_with_model_copy_keep_the_other_fields() -> None:
+    cfg = build_config("endoarss", ["epochs=3"])
+    copy = cfg.model_copy(update={"weights": "random"})
+    assert copy.weights == "random" and copy.epochs == 3 and cfg.weights is None
