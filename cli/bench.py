@@ -41,8 +41,13 @@ def _main_table(result: dict[str, Any]) -> Table:
         table.add_column(column)
     for name in ("train", "infer"):
         phase = result[name]
-        table.add_row(name, _fmt(phase["step_s_median"], 4), _fmt(phase["img_s_median"], 1),
-                      _fmt(phase["peak_mib"], 0), phase["memory_kind"])  # fmt: skip
+        table.add_row(
+            name,
+            _fmt(phase["step_s_median"], 4),
+            _fmt(phase["img_s_median"], 1),
+            _fmt(phase["peak_mib"], 0),
+            phase["memory_kind"],
+        )
     vs = result["vs_paper"]
     table.caption = (
         f"{vs['note']}: inference speed-up {_fmt(vs['inference_speedup_vs_paper'], 2)}x, train memory "
@@ -90,7 +95,7 @@ def efficiency_cmd(
         None,
         "--ablate-compile/--no-ablate-compile",
         help="Include torch.compile in the ablation (default: on CUDA only).",
-    ),  # fmt: skip
+    ),
     warmup: int = typer.Option(2, "--warmup", help="Untimed calls before timing."),
     repeats: int = typer.Option(5, "--repeats", help="Timed calls (median and min are reported)."),
     json_out: Path = typer.Option(None, "--json-out", help="Also write the JSON result to this file."),
@@ -99,16 +104,29 @@ def efficiency_cmd(
     with user_errors():
         from endoarss.bench.efficiency import measure_efficiency
 
-        kwargs = {"preset": preset, "backbone_size": backbone_size, "batch": batch, "image_size": image_size,
-                  "device": device, "amp": amp, "compile": compile_model, "warmup": warmup, "repeats": repeats,
-                  "gradient_checkpointing": gradient_checkpointing, "channels_last": channels_last}  # fmt: skip
+        kwargs = {
+            "preset": preset,
+            "backbone_size": backbone_size,
+            "batch": batch,
+            "image_size": image_size,
+            "device": device,
+            "amp": amp,
+            "compile": compile_model,
+            "warmup": warmup,
+            "repeats": repeats,
+            "gradient_checkpointing": gradient_checkpointing,
+            "channels_last": channels_last,
+        }
         if ablate:
             from endoarss.bench.ablate import measure_optimizations
 
             with progress_bar() as bar:
                 task = bar.add_task("ablation runs", total=None)
-                result = measure_optimizations(**kwargs, ablate_compile=ablate_compile,
-                                               on_progress=lambda d, t: bar.update(task, completed=d, total=t))  # fmt: skip
+                result = measure_optimizations(
+                    **kwargs,
+                    ablate_compile=ablate_compile,
+                    on_progress=lambda d, t: bar.update(task, completed=d, total=t),
+                )
         else:
             result = measure_efficiency(**kwargs)
     console.print(_main_table(result))

@@ -19,9 +19,13 @@ TINY = {"image_size": 56, "head_channels": 16}
 
 def test_backbone_config_for_contract() -> None:
     assert backbone_config_for("dinov2", "tiny") == {
-        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-        "patch_size": 14, "image_size": 56,
-    }  # fmt: skip
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "patch_size": 14,
+        "image_size": 56,
+    }
     assert backbone_config_for("dinov2", "small")["hidden_size"] == 384
     assert backbone_config_for("resnet101", "base")["depths"] == [3, 4, 23, 3]
     with pytest.raises(ConfigError):

@@ -71,8 +71,12 @@ def test_offline_without_cache_fails_with_the_three_ways_out(offline_hub: Path) 
         resolve_weights(None, "dinov2", "base")
     message = str(info.value)
     assert "facebook/dinov2-base" in message and "HF_HUB_OFFLINE" in message
-    for way in ("hf download facebook/dinov2-base", "huggingface-cli download facebook/dinov2-base",
-                "weights=DIR", "weights=random"):  # fmt: skip
+    for way in (
+        "hf download facebook/dinov2-base",
+        "huggingface-cli download facebook/dinov2-base",
+        "weights=DIR",
+        "weights=random",
+    ):
         assert way in message, way
 
 
