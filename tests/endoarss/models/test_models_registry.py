@@ -28,6 +28,10 @@ def test_backbone_config_for_contract() -> None:
     }
     assert backbone_config_for("dinov2", "small")["hidden_size"] == 384
     assert backbone_config_for("resnet101", "base")["depths"] == [3, 4, 23, 3]
+    assert backbone_config_for("resnet50", "base")["depths"] == [3, 4, 6, 3]
+    assert backbone_config_for("resnet50", "tiny") == backbone_config_for("resnet101", "tiny")
+    with pytest.raises(ConfigError, match="write backbone=resnet50"):
+        backbone_config_for("resnet101", "small")  # built a ResNet-50 silently before
     with pytest.raises(ConfigError):
         backbone_config_for("vit", "tiny")
 
@@ -154,3 +158,25 @@ def test_resnet_backbone_matches_transformers_and_checkpoints() -> None:
         model(images)["segmentation"].mean().backward()
         grads.append(model.backbone.model.embedder.embedder.convolution.weight.grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-6) and grads[0].abs().sum() > 0
+
+
+def test_create_model_is_a_registry_lookup() -> None:
+    """Every ARCHS entry builds its model class on both backbone families, recording the arch's own options."""
+    from endoarss.models import archs
+    from endoarss.models.registry import ARCHS, BACKBONES
+
+    families = {spec.family: name for name, spec in BACKBONES.items()}
+    assert set(families) == {"dinov2", "resnet"}
+    for arch, spec in ARCHS.items():
+        tasks = ("segmentation",) if spec.single_task else ("activity", "segmentation")
+        opts = {k: v for k, v in {"num_experts": 2, "k": 1}.items() if k in spec.options}
+        for backbone in families.values():
+            model = create_model(
+                backbone, arch, tasks, backbone_config=backbone_config_for(backbone, "tiny"), **TINY, **opts
+            )
+            assert type(model) is getattr(archs, spec.model), (arch, backbone)
+            assert model.config["arch"] == arch and set(spec.options) <= set(model.config)
+    with pytest.raises(ConfigError, match=r"unknown arch 'cross_stitch'; expected one of \['hps', 'tesla'"):
+        create_model("dinov2", "cross_stitch")
+    with pytest.raises(ConfigError, match=r"unknown backbone 'vit'; expected one of \['dinov2', 'resnet50'"):
+        create_model("vit", "hps")

@@ -44,7 +44,12 @@ def test_presets_name_the_papers_checkpoints() -> None:
     assert default_weights("dinov2", "small") == "facebook/dinov2-small"
     assert default_weights("dinov2", "large") == "facebook/dinov2-large"
     assert default_weights("resnet101", "base") == "microsoft/resnet-101"
+    assert default_weights("resnet50", "base") == "microsoft/resnet-50"
     assert default_weights("dinov2", "tiny") is None
+    assert default_weights("resnet101", "tiny") is None
+    # the depth is in a ResNet's name: resnet101 + small used to mean a ResNet-50 with random weights only
+    with pytest.raises(ConfigError, match="write backbone=resnet50"):
+        default_weights("resnet101", "small")
     with pytest.raises(ConfigError, match="weights=random"):
         resolve_weights(None, "dinov2", "tiny")
 
