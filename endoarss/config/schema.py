@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from endoarss.config.choices import AMP_MODES, BEST_METRICS, SCHEDULERS
 from endoarss.config.presets import TASKS, WEIGHTINGS
@@ -37,8 +47,23 @@ Task = Literal[TASKS]  # type: ignore[valid-type]
 Amp = Literal[AMP_MODES]  # type: ignore[valid-type]
 Scheduler = Literal[SCHEDULERS]  # type: ignore[valid-type]
 BestMetric = Literal[BEST_METRICS]  # type: ignore[valid-type]
-Positive = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[int, Field(ge=0)]
+
+
+def _not_bool(kind: str) -> BeforeValidator:
+    """Pydantic reads true/false as 1/0; a YAML boolean given for a number is a mistake."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError(kind, "Input should be a number, not a boolean")
+        return value
+
+    return BeforeValidator(check)
+
+
+Int = Annotated[int, _not_bool("int_type")]
+Float = Annotated[float, _not_bool("float_type")]
+Positive = Annotated[Int, Field(ge=1)]
+NonNegative = Annotated[Int, Field(ge=0)]
 
 
 class TrainConfig(BaseModel):
@@ -66,7 +91,7 @@ class TrainConfig(BaseModel):
     augment: StrictBool = True
     hflip: StrictBool = True
     scale_range: tuple[float, float] = (1.0, 1.5)
-    color_jitter: float = 0.2
+    color_jitter: Float = 0.2
     num_workers: NonNegative = 4
     eval_split: str = "test"
     cache: str = "auto"  # decoded-sample cache: auto | off | a folder (endoarss.data.sample_cache)
@@ -75,12 +100,12 @@ class TrainConfig(BaseModel):
     batch_size: Positive = 16
     eval_batch_size: Positive = 16
     epochs: Positive = 200
-    lr: float | None = None
-    weight_decay: float = 1e-4
+    lr: Float | None = None
+    weight_decay: Float = 1e-4
     scheduler: Scheduler = "step"
     step_size: Positive = 100
-    gamma: float = 0.5
-    seed: int = 42
+    gamma: Float = 0.5
+    seed: Int = 42
     amp: Amp = "bf16"  # used on GPU only; CPU runs in float32
     # bookkeeping
     best_metric: BestMetric | None = None  # None: miou if segmentation is trained, else ac
@@ -183,6 +208,9 @@ def unknown_key_message(key: str) -> str:
     return f"unknown config key {key!r}; {hint}valid keys: {sorted(FIELDS)}"
 
 
+_TYPE_NAMES = ("int", "float", "bool", "string", "dict", "tuple")  # prefixes of pydantic's error kinds
+
+
 def describe_errors(err: ValidationError, where: str) -> str:
     """One line per problem, naming the key, the bad value and what is allowed (no pydantic URLs)."""
     lines = []
@@ -198,7 +226,7 @@ def describe_errors(err: ValidationError, where: str) -> str:
         elif kind == "greater_than_equal":
             lines.append(f"{key} must be >= {ctx.get('ge')}, got {value!r}")
         else:
-            expected = kind.split("_")[0] if kind.endswith(("_type", "_parsing")) else None
+            expected = kind.split("_")[0] if kind.split("_")[0] in _TYPE_NAMES else None
             detail = f"is not a valid {expected}" if expected else problem["msg"]
             lines.append(f"{key}={value!r} {detail}")
     lines = list(dict.fromkeys(lines))  # a bad item of a tuple is reported once per key

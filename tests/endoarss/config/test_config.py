@@ -106,6 +106,9 @@ def test_unknown_key_lists_valid_keys() -> None:
     ("override", "message"),
     [
         ("epochs=abc", "epochs='abc' is not a valid int"),
+        ("epochs=true", "epochs=True is not a valid int"),
+        ("lr=false", "lr=False is not a valid float"),
+        ("epochs=2.5", "epochs=2.5 is not a valid int"),
         ("sma=maybe", "sma='maybe' is not a valid bool"),
         ("weighting=gradnorm", "weighting='gradnorm' is not one of"),
         ("image_size=50", "multiples of 14"),
