@@ -18,8 +18,6 @@ Data order and augmentation are pure functions of (seed, epoch, sample index) â€
 
 from __future__ import annotations
 
-import glob
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +30,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from endoarss.data.augment import AugmentParams, train_transform
-from endoarss.data.frames import DataError, decode_png, decode_record, eval_arrays, train_arrays, working_size
+from endoarss.data.frames import DataError, decode_cell, decode_record, eval_arrays, train_arrays, working_size
 from endoarss.data.source import is_local
+from schemas.dataset import DatasetError, parquet_files, read_manifest
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
+from schemas.manifest import MANIFEST_NAME, Manifest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,7 +46,7 @@ __all__ = [
     "SplitData",
     "collate",
     "dataset_is_local",
-    "decode_png",
+    "decode_cell",
     "decode_record",
     "load_labelmap",
     "make_loader",
@@ -82,24 +82,27 @@ def _missing_dataset(source: str) -> DataError:
 
 
 def load_labelmap(source: str | Path) -> tuple[LabelMap, str]:
-    """Label map + dataset name from ``manifest.json`` (local folder, or the file in a Hub dataset repo)."""
-    if dataset_is_local(source):
-        path = Path(source) / "manifest.json"
-        if not path.is_file():
-            raise DataError(f"{source}: no manifest.json; is this a dataset built by `endods build`?")
-        text = path.read_text()
-    else:
-        try:
-            from huggingface_hub import hf_hub_download
-
-            text = Path(hf_hub_download(str(source), "manifest.json", repo_type="dataset")).read_text()
-        except Exception as exc:  # network, auth, missing file: all mean "cannot get the label map"
-            raise DataError(f"{source}: cannot fetch manifest.json from the Hub: {exc}") from None
+    """Label map + dataset name from ``manifest.json`` (local folder, or the file in a Hub dataset repo),
+    read through the shared :class:`schemas.manifest.Manifest`."""
     try:
-        data = json.loads(text)
-        return LabelMap.from_dict(data["dataset"], data["label_maps"]), str(data["dataset"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{source}/manifest.json: invalid label_maps/dataset entry: {exc}") from None
+        if dataset_is_local(source):
+            manifest = read_manifest(Path(source))
+        else:
+            manifest = Manifest.model_validate_json(_hub_manifest_text(str(source)))
+    except DatasetError as exc:
+        raise DataError(str(exc)) from None
+    except ValueError as exc:  # pydantic's ValidationError included
+        raise DataError(f"{source}/manifest.json: not a valid manifest: {exc}") from None
+    return LabelMap.from_dict(manifest.dataset, manifest.label_maps), str(manifest.dataset)
+
+
+def _hub_manifest_text(repo_id: str) -> str:
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id, MANIFEST_NAME, repo_type="dataset")).read_text()
+    except Exception as exc:  # network, auth, missing file: all mean "cannot get the label map"
+        raise DataError(f"{repo_id}: cannot fetch manifest.json from the Hub: {exc}") from None
 
 
 def open_split(source: str | Path, split: str) -> SplitData:
@@ -115,7 +118,7 @@ def open_split(source: str | Path, split: str) -> SplitData:
             raise
         labelmap, name = None, None  # Hub dataset without manifest.json: fall back to its ClassLabel below
     if local:
-        files = sorted(glob.glob(str(Path(source) / "data" / f"{split}-*.parquet")))
+        files = [str(p) for p in parquet_files(Path(source), split)]
         if not files:
             raise DataError(f"{source}: no data/{split}-*.parquet files (split {split!r} missing)")
         table = datasets.load_dataset("parquet", data_files={split: files}, split=split)

@@ -49,8 +49,9 @@ def cell_bytes(cell: Any, where: str, what: str = "image") -> bytes:
     raise DataError(f"{where}: the {what} cell holds no image bytes")
 
 
-def decode_png(cell: dict[str, Any], flags: int, where: str, verify: bool = True, what: str = "image") -> np.ndarray:
-    """Decode a cell's embedded bytes with OpenCV; with ``verify`` the bytes must carry the PNG signature."""
+def decode_cell(cell: dict[str, Any], flags: int, where: str, verify: bool = True, what: str = "image") -> np.ndarray:
+    """Decode a ``datasets.Image`` cell's embedded bytes with OpenCV; with ``verify`` they must carry the PNG
+    signature. (``endods.pngio.decode_png`` is the builder's decoder of bare PNG bytes.)"""
     raw = cell_bytes(cell, where, what)
     if verify and not raw.startswith(PNG_SIGNATURE):
         raise DataError(f"{where}: the {what} bytes are not a PNG (they start {raw[:8]!r}); {NO_VERIFY_HINT}")
@@ -83,8 +84,8 @@ def decode_bgr_and_mask(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(BGR uint8 HxWx3, class-id uint8 HxW) of one record at its stored resolution, checked."""
     where = f"frame {row.get('frame_id')}"
-    image = decode_png(row["image"], cv2.IMREAD_COLOR, where, verify, "image")
-    mask = decode_png(row["mask"], cv2.IMREAD_GRAYSCALE, where, verify, "mask")
+    image = decode_cell(row["image"], cv2.IMREAD_COLOR, where, verify, "image")
+    mask = decode_cell(row["mask"], cv2.IMREAD_GRAYSCALE, where, verify, "mask")
     if mask.shape != image.shape[:2]:
         raise DataError(f"{where}: mask {mask.shape} and image {image.shape[:2]} differ in size")
     return image, check_mask_values(mask, num_classes, where, verify)

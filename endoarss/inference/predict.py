@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from endoarss.data.augment import resize_image
-from endoarss.data.dataset import DataError, decode_png, normalize, open_split
+from endoarss.data.dataset import DataError, decode_cell, normalize, open_split
 from endoarss.engine.run_folder import LoadedRun, check_labelmaps_compatible, load_run
 from schemas.atomic import atomic_file, replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
@@ -161,7 +161,7 @@ def _split_batches(table: Any, batch_size: int, verify: bool = True) -> Iterator
     for cols in table.iter(batch_size=batch_size):
         batch = []
         for frame_id, cell in zip(cols["frame_id"], cols["image"], strict=True):
-            image = cv2.cvtColor(decode_png(cell, cv2.IMREAD_COLOR, f"frame {frame_id}", verify), cv2.COLOR_BGR2RGB)
+            image = cv2.cvtColor(decode_cell(cell, cv2.IMREAD_COLOR, f"frame {frame_id}", verify), cv2.COLOR_BGR2RGB)
             batch.append((frame_stem(frame_id), frame_id, image))
         yield batch
 
