@@ -97,8 +97,16 @@ def loader_rate(ds: SegActDataset, workers: int, times: int = 20) -> float:
     return count / (time.perf_counter() - start)
 
 
-def end_to_end(data: Path, image_size: int, device: str = "cpu", batch: int = 16, workers: int = 1,
-               size: str = "tiny", amp: str = "none", passes: int = 1) -> dict[str, float]:  # fmt: skip
+def end_to_end(
+    data: Path,
+    image_size: int,
+    device: str = "cpu",
+    batch: int = 16,
+    workers: int = 1,
+    size: str = "tiny",
+    amp: str = "none",
+    passes: int = 1,
+) -> dict[str, float]:
     """Inference over the (cached) train frames: the loader alone, the model alone on the same batches,
     and both together (what a user sees), in img/s; ``e2e_data_share`` = time not explained by the model."""
     from endoarss.config import build_config
@@ -182,8 +190,9 @@ def main() -> None:
         res: dict[str, float | int | str] = {"cpus": os.cpu_count(), "device": args.device}
         if not args.e2e_only:
             res.update(per_sample(data, args.image_size, args.repeat))
-        e2e = end_to_end(data, args.image_size, args.device, args.batch, args.workers, args.backbone_size,
-                         args.amp, args.passes)  # fmt: skip
+        e2e = end_to_end(
+            data, args.image_size, args.device, args.batch, args.workers, args.backbone_size, args.amp, args.passes
+        )
         res.update(e2e, e2e_batch=args.batch, e2e_workers=args.workers, e2e_model=args.backbone_size, amp=args.amp)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}))
 

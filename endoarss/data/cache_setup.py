@@ -84,8 +84,9 @@ def prepared_samples(dataset: SegActDataset, workers: int) -> Iterator[tuple[np.
     workers = usable_workers(workers)
     if workers:
         single_thread_opencv()
-    loader = DataLoader(_Prepared(dataset), batch_size=None, num_workers=workers,
-                        collate_fn=_as_is, worker_init_fn=pin_worker_threads)  # fmt: skip
+    loader = DataLoader(
+        _Prepared(dataset), batch_size=None, num_workers=workers, collate_fn=_as_is, worker_init_fn=pin_worker_threads
+    )
     for item in loader:
         if isinstance(item, DataError):
             raise DataError(str(item))
