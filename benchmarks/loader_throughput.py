@@ -114,7 +114,7 @@ def end_to_end(
 
     ds = SegActDataset(open_split(data, "train"), (image_size, image_size), False)
     attach_cache(ds, "auto", workers)
-    cfg = build_config("endoarss", [f"backbone_size={size}", f"image_size={image_size}", "amp=none"])
+    cfg = build_config("endoarss", [f"backbone_size={size}", f"image_size={image_size}", "amp=none", "weights=random"])
     model = build_model(cfg, ds.data.labelmap).eval().to(device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     autocast = torch.autocast(device, dtype=dtype) if dtype is not None else contextlib.nullcontext()
