@@ -92,6 +92,7 @@ class SegActDataset(Dataset):
         self.cache: Any = None  # a SampleCache, set by endoarss.data.cache_setup.attach_cache
         max_scale = augment.scale_range[1] if train and augment is not None else 1.0
         self.size = working_size(self.image_size, max_scale) if train else self.image_size
+        self.frames = data.table.select_columns(["image", "mask", "frame_id"])  # rows without unused columns
         meta = data.table.select_columns(["activity", "frame_id"]).to_dict()  # small columns only, not the PNGs
         self.activities, self.frame_ids = meta["activity"], meta["frame_id"]
 
@@ -100,7 +101,7 @@ class SegActDataset(Dataset):
 
     def prepare(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Working (image, mask) of frame ``index`` decoded from the table (what the cache stores)."""
-        row = self.data.table[int(index)]
+        row = self.frames[int(index)]
         fn = train_arrays if self.train else eval_arrays
         return fn(row, self.size, self.data.labelmap.num_classes, self.verify)
 
@@ -119,6 +120,7 @@ class SegActDataset(Dataset):
                 image, mask = train_transform(image, mask, self.image_size, self.augment, rng)
             item["mask"] = torch.from_numpy(np.array(mask, np.uint8))  # uint8: 8x less worker IPC; .long() on device
         else:
-            item["label_mask"] = np.array(mask)  # a private copy: collate keeps it after the map moves on
+            # a cached mask is a view of the map: collate keeps a private copy; a decoded one is private already
+            item["label_mask"] = np.array(mask) if self.cache is not None else mask
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         return item

