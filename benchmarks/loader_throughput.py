@@ -5,6 +5,7 @@ Prints one JSON line (img/s, one worker process unless named):
   crop and colour jitter, then resize), re-implemented here as it was, for the ratio;
 - ``train_cold`` / ``eval_cold``: decode into working arrays (cache off, or the first epoch's fill);
 - ``cache_fill``: ``attach_cache`` on a cold cache (decode + write + checksum), 1 worker process;
+- ``eval_first_pass``: what a first ``eval`` with ``cache=auto`` costs per frame: fill, then read;
 - ``train_cached`` / ``eval_cached``: samples read back from the cache (epoch >= 2);
 - ``loader_w1`` / ``loader_w2``: the training DataLoader (cached, batch 16) with 1 and 2 workers;
 - ``e2e_*``: inference over the cached frames: the DataLoader alone, the model alone on the same batches
@@ -206,18 +207,23 @@ def per_sample(data: Path, image_size: int, repeat: int) -> dict[str, float | in
     res: dict[str, float | int] = {"frames_train": n_train, "frames_eval": n_eval}
     res["train_today"] = rate(lambda k: today_item(train, k), n_train)
     res["train_cold"] = rate(train.__getitem__, n_train)
-    res["eval_today"] = rate(lambda k: today_item(evals, k), n_eval)
-    res["eval_cold"] = rate(evals.__getitem__, n_eval)
+    eval_repeat = max(1, n_train // max(1, n_eval))  # the test split is small: as many samples as train
+    res["eval_today"] = rate(lambda k: today_item(evals, k), n_eval, eval_repeat)
+    res["eval_cold"] = rate(evals.__getitem__, n_eval, eval_repeat)
     start = time.perf_counter()
     attach_cache(train, "auto", 1)
     res["cache_fill"] = n_train / (time.perf_counter() - start)
+    start = time.perf_counter()
     attach_cache(evals, "auto", 1)
+    rate(evals.__getitem__, n_eval)
+    res["eval_first_pass"] = n_eval / (time.perf_counter() - start)  # cache=auto, cold: fill, then read
     res["train_cached"] = rate(train.__getitem__, n_train, repeat)
     res["eval_cached"] = rate(evals.__getitem__, n_eval, repeat)
     res["loader_w1"] = loader_rate(train, 1)
     res["loader_w2"] = loader_rate(train, 2)
     res["cold_vs_today_train"] = res["train_cold"] / res["train_today"]
     res["cold_vs_today_eval"] = res["eval_cold"] / res["eval_today"]
+    res["first_pass_vs_today_eval"] = res["eval_first_pass"] / res["eval_today"]
     res["cached_vs_today_train"] = res["train_cached"] / res["train_today"]
     res["w2_vs_w1"] = res["loader_w2"] / res["loader_w1"]
     return res
