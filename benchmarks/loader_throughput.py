@@ -214,7 +214,7 @@ def per_sample(data: Path, image_size: int, repeat: int) -> dict[str, float | in
     attach_cache(train, "auto", 1)
     res["cache_fill"] = n_train / (time.perf_counter() - start)
     start = time.perf_counter()
-    attach_cache(evals, "auto", 1)
+    attach_cache(evals, "auto", 0)  # `endods eval` fills in its own process (num_workers=0)
     rate(evals.__getitem__, n_eval)
     res["eval_first_pass"] = n_eval / (time.perf_counter() - start)  # cache=auto, cold: fill, then read
     res["train_cached"] = rate(train.__getitem__, n_train, repeat)

@@ -92,7 +92,7 @@ class SegActDataset(Dataset):
         self.cache: Any = None  # a SampleCache, set by endoarss.data.cache_setup.attach_cache
         max_scale = augment.scale_range[1] if train and augment is not None else 1.0
         self.size = working_size(self.image_size, max_scale) if train else self.image_size
-        self.frames = data.table.select_columns(["image", "mask", "frame_id"])  # rows without unused columns
+        self.rows = data.table.select_columns(["image", "mask", "frame_id"])  # rows without unused columns
         meta = data.table.select_columns(["activity", "frame_id"]).to_dict()  # small columns only, not the PNGs
         self.activities, self.frame_ids = meta["activity"], meta["frame_id"]
 
@@ -101,7 +101,7 @@ class SegActDataset(Dataset):
 
     def prepare(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Working (image, mask) of frame ``index`` decoded from the table (what the cache stores)."""
-        row = self.frames[int(index)]
+        row = self.rows[int(index)]
         fn = train_arrays if self.train else eval_arrays
         return fn(row, self.size, self.data.labelmap.num_classes, self.verify)
 
