@@ -5,6 +5,7 @@ Prints one JSON line (img/s, one worker process unless named):
   crop and colour jitter, then resize), re-implemented here as it was, for the ratio;
 - ``train_cold`` / ``eval_cold``: decode into working arrays (cache off, or the first epoch's fill);
 - ``cache_fill``: ``attach_cache`` on a cold cache (decode + write + checksum), 1 worker process;
+- ``eval_first_pass``: what a first ``eval`` with ``cache=auto`` costs per frame: fill, then read;
 - ``train_cached`` / ``eval_cached``: samples read back from the cache (epoch >= 2);
 - ``loader_w1`` / ``loader_w2``: the training DataLoader (cached, batch 16) with 1 and 2 workers;
 - ``e2e_*``: inference over the cached frames: the DataLoader alone, the model alone on the same batches
@@ -97,8 +98,16 @@ def loader_rate(ds: SegActDataset, workers: int, times: int = 20) -> float:
     return count / (time.perf_counter() - start)
 
 
-def end_to_end(data: Path, image_size: int, device: str = "cpu", batch: int = 16, workers: int = 1,
-               size: str = "tiny", amp: str = "none", passes: int = 1) -> dict[str, float]:  # fmt: skip
+def end_to_end(
+    data: Path,
+    image_size: int,
+    device: str = "cpu",
+    batch: int = 16,
+    workers: int = 1,
+    size: str = "tiny",
+    amp: str = "none",
+    passes: int = 1,
+) -> dict[str, float]:
     """Inference over the (cached) train frames: the loader alone, the model alone on the same batches,
     and both together (what a user sees), in img/s; ``e2e_data_share`` = time not explained by the model."""
     from endoarss.config import build_config
@@ -106,7 +115,7 @@ def end_to_end(data: Path, image_size: int, device: str = "cpu", batch: int = 16
 
     ds = SegActDataset(open_split(data, "train"), (image_size, image_size), False)
     attach_cache(ds, "auto", workers)
-    cfg = build_config("endoarss", [f"backbone_size={size}", f"image_size={image_size}", "amp=none"])
+    cfg = build_config("endoarss", [f"backbone_size={size}", f"image_size={image_size}", "amp=none", "weights=random"])
     model = build_model(cfg, ds.data.labelmap).eval().to(device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     autocast = torch.autocast(device, dtype=dtype) if dtype is not None else contextlib.nullcontext()
@@ -182,8 +191,9 @@ def main() -> None:
         res: dict[str, float | int | str] = {"cpus": os.cpu_count(), "device": args.device}
         if not args.e2e_only:
             res.update(per_sample(data, args.image_size, args.repeat))
-        e2e = end_to_end(data, args.image_size, args.device, args.batch, args.workers, args.backbone_size,
-                         args.amp, args.passes)  # fmt: skip
+        e2e = end_to_end(
+            data, args.image_size, args.device, args.batch, args.workers, args.backbone_size, args.amp, args.passes
+        )
         res.update(e2e, e2e_batch=args.batch, e2e_workers=args.workers, e2e_model=args.backbone_size, amp=args.amp)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}))
 
@@ -197,18 +207,23 @@ def per_sample(data: Path, image_size: int, repeat: int) -> dict[str, float | in
     res: dict[str, float | int] = {"frames_train": n_train, "frames_eval": n_eval}
     res["train_today"] = rate(lambda k: today_item(train, k), n_train)
     res["train_cold"] = rate(train.__getitem__, n_train)
-    res["eval_today"] = rate(lambda k: today_item(evals, k), n_eval)
-    res["eval_cold"] = rate(evals.__getitem__, n_eval)
+    eval_repeat = max(1, n_train // max(1, n_eval))  # the test split is small: as many samples as train
+    res["eval_today"] = rate(lambda k: today_item(evals, k), n_eval, eval_repeat)
+    res["eval_cold"] = rate(evals.__getitem__, n_eval, eval_repeat)
     start = time.perf_counter()
     attach_cache(train, "auto", 1)
     res["cache_fill"] = n_train / (time.perf_counter() - start)
-    attach_cache(evals, "auto", 1)
+    start = time.perf_counter()
+    attach_cache(evals, "auto", 0)  # `endods eval` fills in its own process (num_workers=0)
+    rate(evals.__getitem__, n_eval)
+    res["eval_first_pass"] = n_eval / (time.perf_counter() - start)  # cache=auto, cold: fill, then read
     res["train_cached"] = rate(train.__getitem__, n_train, repeat)
     res["eval_cached"] = rate(evals.__getitem__, n_eval, repeat)
     res["loader_w1"] = loader_rate(train, 1)
     res["loader_w2"] = loader_rate(train, 2)
     res["cold_vs_today_train"] = res["train_cold"] / res["train_today"]
     res["cold_vs_today_eval"] = res["eval_cold"] / res["eval_today"]
+    res["first_pass_vs_today_eval"] = res["eval_first_pass"] / res["eval_today"]
     res["cached_vs_today_train"] = res["train_cached"] / res["train_today"]
     res["w2_vs_w1"] = res["loader_w2"] / res["loader_w1"]
     return res

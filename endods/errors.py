@@ -1,9 +1,15 @@
-"""Typed errors of endods. Messages are user-facing: they name the file and the offending value."""
+"""Typed errors of endods. Messages are user-facing: they name the file and the offending value.
+
+`DatasetError` is the one `schemas.dataset` raises, re-exported here: both sides read a built dataset
+through that module, so they raise (and catch) the same class.
+"""
 
 from __future__ import annotations
 
-from schemas.errors import ToolError
+from schemas.errors import DatasetError, ToolError
 from schemas.outputs import OutputError
+
+__all__ = ["DatasetError", "EndodsError", "OptionError", "OutputExistsError", "SourceError", "StrictError"]
 
 
 class EndodsError(ToolError):
@@ -20,10 +26,6 @@ class StrictError(EndodsError):
 
 class OutputExistsError(EndodsError, OutputError):
     """--out already exists and --overwrite was not given (the output policy raises its base, OutputError)."""
-
-
-class DatasetError(EndodsError):
-    """A built dataset cannot be opened or does not follow the contract."""
 
 
 class OptionError(EndodsError, ValueError):

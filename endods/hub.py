@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 
 from endods.card import render_card
 from endods.card.terms import ENDOVIS_TERMS, dataset_kind, terms_for
-from endods.dataset import open_dataset
 from endods.errors import DatasetError, EndodsError
 from endods.text import plural
 from endods.validate import validate_dataset
+from schemas.dataset import open_dataset
 from schemas.manifest import MANIFEST_NAME
 from schemas.progress import ProgressFn
 

@@ -11,11 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from endods.dataset import open_dataset
-from endods.errors import DatasetError
-from endods.hashing import sha256_file
 from endods.pngio import PngError, decode_png, png_info
 from endods.writer import split_num_bytes
+from schemas.dataset import changed_outputs, open_dataset
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.progress import ProgressFn
 from schemas.records import build_features
@@ -97,31 +95,8 @@ def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def check_outputs_unchanged(out: Path) -> None:
-    """Raise DatasetError when a file listed in the manifest is missing or changed since the build.
-
-    Hashing the outputs is cheap next to decoding every frame, so commands that copy a dataset
-    elsewhere (export) run this instead of the full validation.
-    """
-    ds = open_dataset(out)
-    problems = _check_outputs(ds.path, ds.manifest.outputs)
-    if problems:
-        listing = "; ".join(str(p) for p in problems[:5])
-        raise DatasetError(f"{out} changed after it was built ({listing}); check it with `endods validate {out}`")
-
-
 def _check_outputs(root: Path, outputs: dict[str, str]) -> list[Problem]:
-    problems = []
-    for rel, digest in outputs.items():
-        path = root / rel
-        if not path.is_file():
-            problems.append(Problem(rel, "listed in manifest outputs but missing"))
-        elif sha256_file(path) != digest:
-            problems.append(Problem(rel, "sha256 differs from manifest outputs (file changed after the build)"))
-    for path in sorted((root / "data").glob("*.parquet")):
-        if _rel(root, path) not in outputs:
-            problems.append(Problem(_rel(root, path), "Parquet file not listed in manifest outputs"))
-    return problems
+    return [Problem(file, message) for file, message in changed_outputs(root, outputs)]
 
 
 def _check_record(rec, split: str, ds, counts: np.ndarray, file: str) -> list[Problem]:  # noqa: ANN001

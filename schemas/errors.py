@@ -13,3 +13,7 @@ class ToolError(Exception):
 
 class ToolWarning(UserWarning):
     """A notice the tools raise on purpose while work goes on; the CLI prints it as one ``warning:`` line."""
+
+
+class DatasetError(ToolError):
+    """A built dataset cannot be opened or does not follow the contract (raised by :mod:`schemas.dataset`)."""

@@ -8,8 +8,6 @@ each) and, with verification on, is also the pass that checks every PNG signatur
 
 from __future__ import annotations
 
-import glob
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from endoarss.data.dataset import (
 )
 from endoarss.data.frames import NO_VERIFY_HINT, DataError
 from endoarss.data.sample_cache import EntryKey, SampleCache, cache_root, dataset_key, open_or_build
+from schemas.dataset import DatasetError, check_outputs_unchanged, parquet_files, read_manifest
 
 
 def verify_dataset(source: str | Path) -> None:
@@ -37,12 +36,9 @@ def verify_dataset(source: str | Path) -> None:
     """
     if not dataset_is_local(source):
         return
-    from endods.errors import EndodsError
-    from endods.validate import check_outputs_unchanged
-
     try:
         check_outputs_unchanged(Path(source))
-    except EndodsError as exc:
+    except DatasetError as exc:
         raise DataError(f"{exc}; {NO_VERIFY_HINT}") from None
 
 
@@ -52,15 +48,14 @@ def split_key(split: SplitData) -> str:
     files: list[str] = []
     manifest = None
     if dataset_is_local(split.source):
-        files = sorted(glob.glob(str(Path(split.source) / "data" / f"{split.split}-*.parquet")))
+        files = [str(p) for p in parquet_files(Path(split.source), split.split)]
         try:
-            manifest = json.loads((Path(split.source) / "manifest.json").read_text())
-        except (OSError, ValueError):
+            manifest = read_manifest(Path(split.source)).model_dump(mode="json")
+        except DatasetError:
             manifest = None
     fingerprint = str(getattr(split.table, "_fingerprint", ""))
-    return dataset_key(
-        split.source, f"{split.split}[:{len(split)}]", files, manifest, fingerprint
-    )  # a --limit is its own entry
+    subset = f"{split.split}[:{len(split)}]"  # a --limit is its own entry
+    return dataset_key(split.source, subset, files, manifest, fingerprint)
 
 
 class _Prepared(Dataset):
@@ -89,8 +84,9 @@ def prepared_samples(dataset: SegActDataset, workers: int) -> Iterator[tuple[np.
     workers = usable_workers(workers)
     if workers:
         single_thread_opencv()
-    loader = DataLoader(_Prepared(dataset), batch_size=None, num_workers=workers,
-                        collate_fn=_as_is, worker_init_fn=pin_worker_threads)  # fmt: skip
+    loader = DataLoader(
+        _Prepared(dataset), batch_size=None, num_workers=workers, collate_fn=_as_is, worker_init_fn=pin_worker_threads
+    )
     for item in loader:
         if isinstance(item, DataError):
             raise DataError(str(item))

@@ -18,136 +18,50 @@ Data order and augmentation are pure functions of (seed, epoch, sample index) â€
 
 from __future__ import annotations
 
-import glob
-import json
-import os
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from endoarss.data.augment import AugmentParams, train_transform
-from endoarss.data.frames import DataError, decode_png, decode_record, eval_arrays, train_arrays, working_size
-from endoarss.data.source import is_local
-from schemas.labelmaps import IGNORE_INDEX, LabelMap
+from endoarss.data.frames import DataError, decode_cell, decode_record, eval_arrays, train_arrays, working_size
+from endoarss.data.loader import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EpochSampler,
+    collate,
+    make_loader,
+    normalize,
+    pin_worker_threads,
+    single_thread_opencv,
+    usable_workers,
+)
+from endoarss.data.split import SplitData, dataset_is_local, load_labelmap, open_split
+from schemas.labelmaps import IGNORE_INDEX
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+# The model side's one import point for data: split opening (endoarss.data.split), batching
+# (endoarss.data.loader) and frame decoding (endoarss.data.frames) are re-exported here.
 __all__ = [
     "IGNORE_INDEX",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "DataError",
     "EpochSampler",
     "SegActDataset",
     "SplitData",
     "collate",
     "dataset_is_local",
-    "decode_png",
+    "decode_cell",
     "decode_record",
     "load_labelmap",
     "make_loader",
     "normalize",
     "open_split",
+    "pin_worker_threads",
+    "single_thread_opencv",
     "usable_workers",
 ]
-
-
-@dataclass
-class SplitData:
-    """One split of a built dataset: the Arrow table (images undecoded), its label map and dataset name."""
-
-    table: Any  # datasets.Dataset with image/mask as raw PNG bytes
-    labelmap: LabelMap
-    dataset: str
-    source: str
-    split: str
-
-    def __len__(self) -> int:
-        return len(self.table)
-
-
-def dataset_is_local(source: str | Path) -> bool:
-    """True for an existing folder, False for a Hub id ``ORG/NAME``; DataError naming the path otherwise."""
-    return is_local(source, _missing_dataset)
-
-
-def _missing_dataset(source: str) -> DataError:
-    return DataError(
-        f"{source}: no such dataset folder (give a folder written by `endods build`, or a Hub dataset id ORG/NAME)"
-    )
-
-
-def load_labelmap(source: str | Path) -> tuple[LabelMap, str]:
-    """Label map + dataset name from ``manifest.json`` (local folder, or the file in a Hub dataset repo)."""
-    if dataset_is_local(source):
-        path = Path(source) / "manifest.json"
-        if not path.is_file():
-            raise DataError(f"{source}: no manifest.json; is this a dataset built by `endods build`?")
-        text = path.read_text()
-    else:
-        try:
-            from huggingface_hub import hf_hub_download
-
-            text = Path(hf_hub_download(str(source), "manifest.json", repo_type="dataset")).read_text()
-        except Exception as exc:  # network, auth, missing file: all mean "cannot get the label map"
-            raise DataError(f"{source}: cannot fetch manifest.json from the Hub: {exc}") from None
-    try:
-        data = json.loads(text)
-        return LabelMap.from_dict(data["dataset"], data["label_maps"]), str(data["dataset"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{source}/manifest.json: invalid label_maps/dataset entry: {exc}") from None
-
-
-def open_split(source: str | Path, split: str) -> SplitData:
-    """Open one split without decoding images; check the activity names against the manifest."""
-    local = dataset_is_local(source)  # before importing datasets: a mistyped path fails at once
-    import datasets
-
-    datasets.disable_progress_bars()  # library code never draws; the CLI shows its own progress
-    try:
-        labelmap, name = load_labelmap(source)
-    except DataError:
-        if local:
-            raise
-        labelmap, name = None, None  # Hub dataset without manifest.json: fall back to its ClassLabel below
-    if local:
-        files = sorted(glob.glob(str(Path(source) / "data" / f"{split}-*.parquet")))
-        if not files:
-            raise DataError(f"{source}: no data/{split}-*.parquet files (split {split!r} missing)")
-        table = datasets.load_dataset("parquet", data_files={split: files}, split=split)
-    else:
-        try:
-            table = datasets.load_dataset(str(source), split=split)
-        except Exception as exc:
-            raise DataError(f"{source}: cannot load split {split!r} from the Hub: {exc}") from None
-    missing = {"image", "mask", "activity", "frame_id"} - set(table.column_names)
-    if missing:
-        raise DataError(f"{source} [{split}]: missing columns {sorted(missing)}")
-    names = getattr(table.features["activity"], "names", None)
-    if labelmap is None:
-        labelmap = _labelmap_from_activities(source, names)
-        name = labelmap.dataset
-    if names is not None and list(names) != list(labelmap.activities):
-        raise DataError(
-            f"{source} [{split}]: activity ClassLabel names {names} differ from manifest {list(labelmap.activities)}"
-        )
-    table = table.cast_column("image", datasets.Image(decode=False))
-    table = table.cast_column("mask", datasets.Image(decode=False))
-    return SplitData(table, labelmap, name, str(source), split)
-
-
-def _labelmap_from_activities(source: str | Path, names: list[str] | None) -> LabelMap:
-    """Known label map whose activities equal the ClassLabel names (class names are then the defaults)."""
-    from schemas.labelmaps import LABEL_MAPS
-
-    for labelmap in LABEL_MAPS.values():
-        if names is not None and list(labelmap.activities) == list(names):
-            return labelmap
-    raise DataError(f"{source}: no manifest.json and activity names {names} match no known label map")
 
 
 class SegActDataset(Dataset):
@@ -178,6 +92,7 @@ class SegActDataset(Dataset):
         self.cache: Any = None  # a SampleCache, set by endoarss.data.cache_setup.attach_cache
         max_scale = augment.scale_range[1] if train and augment is not None else 1.0
         self.size = working_size(self.image_size, max_scale) if train else self.image_size
+        self.rows = data.table.select_columns(["image", "mask", "frame_id"])  # rows without unused columns
         meta = data.table.select_columns(["activity", "frame_id"]).to_dict()  # small columns only, not the PNGs
         self.activities, self.frame_ids = meta["activity"], meta["frame_id"]
 
@@ -186,7 +101,7 @@ class SegActDataset(Dataset):
 
     def prepare(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Working (image, mask) of frame ``index`` decoded from the table (what the cache stores)."""
-        row = self.data.table[int(index)]
+        row = self.rows[int(index)]
         fn = train_arrays if self.train else eval_arrays
         return fn(row, self.size, self.data.labelmap.num_classes, self.verify)
 
@@ -205,110 +120,7 @@ class SegActDataset(Dataset):
                 image, mask = train_transform(image, mask, self.image_size, self.augment, rng)
             item["mask"] = torch.from_numpy(np.array(mask, np.uint8))  # uint8: 8x less worker IPC; .long() on device
         else:
-            item["label_mask"] = np.array(mask)  # a private copy: collate keeps it after the map moves on
+            # a cached mask is a view of the map: collate keeps a private copy; a decoded one is private already
+            item["label_mask"] = np.array(mask) if self.cache is not None else mask
         item["image"] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         return item
-
-
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack fixed-size fields; keep label-resolution masks (variable size) as a list of arrays."""
-    batch: dict[str, Any] = {
-        "image": torch.stack([it["image"] for it in items]),
-        "activity": torch.tensor([it["activity"] for it in items], dtype=torch.long),
-        "frame_id": [it["frame_id"] for it in items],
-    }
-    if "mask" in items[0]:
-        batch["mask"] = torch.stack([it["mask"] for it in items])
-    if "label_mask" in items[0]:
-        batch["label_masks"] = [it["label_mask"] for it in items]
-    return batch
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B,3,H,W) â†’ float32 ImageNet-normalised, on the images' device."""
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
-    return (images.float() / 255.0 - mean) / std
-
-
-class EpochSampler(Sampler):
-    """Yields ``(index, epoch)``: a permutation drawn from (seed, epoch) when shuffling, else 0..n-1.
-
-    Accelerate shards the batches of this sampler across ranks (rank r takes batches r, r+W, ...), so
-    every rank derives the same global order without communication.
-    """
-
-    def __init__(self, length: int, seed: int, shuffle: bool) -> None:
-        self.length = length
-        self.seed = seed
-        self.shuffle = shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.length, generator=gen).tolist()
-        else:
-            order = list(range(self.length))
-        return iter((i, self.epoch) for i in order)
-
-
-def make_loader(
-    dataset: SegActDataset,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    num_workers: int,
-    drop_last: bool,
-) -> DataLoader:
-    """DataLoader with an :class:`EpochSampler` and :func:`collate`; pass it to ``accelerator.prepare``.
-
-    ``num_workers`` is capped at the usable CPUs; the batches do not depend on it (see EpochSampler).
-    """
-    workers = usable_workers(num_workers)
-    if workers:
-        single_thread_opencv()
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=EpochSampler(len(dataset), seed, shuffle),
-        num_workers=workers,
-        collate_fn=collate,
-        drop_last=drop_last,
-        persistent_workers=False,
-        worker_init_fn=pin_worker_threads,
-    )
-
-
-def single_thread_opencv() -> None:
-    """Set OpenCV to one thread in *this* process, before DataLoader workers fork from it.
-
-    OpenCV's pthreads pool cannot be resized in a forked child whose parent had used it: the child
-    waits forever for pool threads that fork did not copy (measured: 12 hangs in 20 forks with
-    OpenCV 4.12). So the parent, which only collates batches once workers decode, pins first.
-    """
-    if cv2.getNumThreads() != 1:
-        cv2.setNumThreads(1)
-
-
-def pin_worker_threads(worker_id: int) -> None:
-    """One OpenCV and one torch thread per DataLoader worker: workers are the parallelism, and nested
-    thread pools on a few cores oversubscribe them. The parent pinned OpenCV before forking (see
-    :func:`single_thread_opencv`), so this call is then a no-op that keeps spawned workers pinned too."""
-    single_thread_opencv()
-    torch.set_num_threads(1)
-
-
-def usable_workers(requested: int) -> int:
-    """``requested`` DataLoader workers capped at the CPUs this process may run on (torch warns above)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # no sched_getaffinity outside Linux
-        cpus = os.cpu_count() or 1
-    return max(0, min(requested, cpus))

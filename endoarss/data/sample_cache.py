@@ -66,8 +66,13 @@ class EntryKey:
         return f"{self.dataset[:20]}-{self.split}-{self.kind}-{h}x{w}" + ("" if self.verified else "-unverified")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "split": self.split, "kind": self.kind, "size": list(self.size),
-                "verified": self.verified}  # fmt: skip
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "kind": self.kind,
+            "size": list(self.size),
+            "verified": self.verified,
+        }
 
 
 def default_root() -> Path:
@@ -214,13 +219,17 @@ def open_or_build(
                 raise OSError(errno.ENOSPC, f"needs ~{estimate_bytes >> 20} MiB, {free >> 20} MiB free")
             _build(folder, key, frames, samples)
     except OSError as exc:
-        warnings.warn(f"sample cache under {root} not used ({exc}); reading frames without a cache", CacheWarning,
-                      stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"sample cache under {root} not used ({exc}); reading frames without a cache", CacheWarning, stacklevel=2
+        )
         return None
     cache, why = open_entry(folder, key, frames)
     if cache is None:
-        warnings.warn(f"sample cache {folder}: {why} right after writing it; reading frames without a cache",
-                      CacheWarning, stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"sample cache {folder}: {why} right after writing it; reading frames without a cache",
+            CacheWarning,
+            stacklevel=2,
+        )
     return cache
 
 
@@ -245,8 +254,15 @@ def _build(folder: Path, key: EntryKey, frames: int, samples: Callable[[], Itera
                 os.fsync(fh.fileno())
         if len(shapes) != frames:
             raise ValueError(f"{len(shapes)} samples written, {frames} expected")
-        index = {"magic": MAGIC, "format": FORMAT, "key": key.to_dict(), "frames": frames, "mask_shapes": shapes,
-                 "crc_images": crc_images, "crc_masks": crc_masks}  # fmt: skip
+        index = {
+            "magic": MAGIC,
+            "format": FORMAT,
+            "key": key.to_dict(),
+            "frames": frames,
+            "mask_shapes": shapes,
+            "crc_images": crc_images,
+            "crc_masks": crc_masks,
+        }
         (tmp / INDEX_FILE).write_text(json.dumps(index))
         try:
             os.rename(tmp, folder)

@@ -24,6 +24,7 @@ import csv
 import shutil
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from endoarss.data.augment import resize_image
-from endoarss.data.dataset import DataError, decode_png, normalize, open_split
+from endoarss.data.dataset import DataError, SegActDataset, decode_cell, make_loader, normalize, open_split
 from endoarss.engine.run_folder import LoadedRun, check_labelmaps_compatible, load_run
 from schemas.atomic import atomic_file, replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
@@ -47,8 +48,11 @@ OVERLAYS_DIR = "overlays"
 ACTIVITIES_FILE = "activities.csv"
 OVERLAY_ALPHA = 0.5
 
-# One frame to predict: (output file stem, value of the `frame` column, RGB uint8 HxWx3 image).
-Frame = tuple[str, str, np.ndarray]
+# One frame to predict: (output file stem, value of the `frame` column, RGB uint8 HxWx3 image at its
+# stored size or None when no overlay is drawn, stored (height, width)).
+Frame = tuple[str, str, np.ndarray | None, tuple[int, int]]
+# One batch: its frames and the model input, uint8 (B, 3, H, W) at the config's image size.
+Batch = tuple[list[Frame], torch.Tensor]
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -112,10 +116,15 @@ def predict(
     check_output(Path(out), overwrite, inputs=images)
     _check_unique([p.stem for p in images], "images")
     loaded = load_run(Path(run), checkpoint, weights)
-    batches = (
-        [(p.stem, p.stem, read_rgb(p)) for p in images[s : s + batch_size]] for s in range(0, len(images), batch_size)
-    )
+    batches = _file_batches(images, batch_size, loaded.config.image_size)
     return _predict_batches(loaded, batches, len(images), Path(out), on_progress)
+
+
+def _file_batches(images: list[Path], batch_size: int, size: tuple[int, int]) -> Iterator[Batch]:
+    for start in range(0, len(images), batch_size):
+        frames = [(p.stem, p.stem, read_rgb(p)) for p in images[start : start + batch_size]]
+        inputs = np.stack([resize_image(im, size).transpose(2, 0, 1) for _, _, im in frames])
+        yield [(stem, frame, im, im.shape[:2]) for stem, frame, im in frames], torch.from_numpy(inputs)
 
 
 def predict_split(
@@ -131,10 +140,15 @@ def predict_split(
     on_progress: ProgressFn | None = None,
     overwrite: bool = False,
     verify: bool = True,
+    cache: str = "auto",
+    num_workers: int = 0,
 ) -> Path:
     """Predict the frames of ``split`` of a built dataset (folder or Hub id), the first ``limit`` if given.
 
     ``verify`` checks the manifest hashes first and every image's PNG signature while decoding it.
+    ``cache`` (auto | off | folder, as the ``cache`` config key and ``eval``): the model input comes
+    from the same decoded-sample cache entry as ``eval`` at this image size; the stored-size frame is
+    decoded only for the overlays.
 
     Outputs are named by frame stem and ``frame`` holds the frame_id, so ``out`` is a valid
     ``endods labelstudio export --predictions`` folder for the same split (with ``limit``: for those frames).
@@ -147,27 +161,42 @@ def predict_split(
 
         verify_dataset(data)
     source = open_split(data, split)
-    table = source.table.select_columns(["frame_id", "image"])
-    if limit is not None and limit < len(table):
-        table = table.select(range(limit))
-    _check_unique([frame_stem(f) for f in table["frame_id"]], f"frames of {data} [{split}]")
+    if limit is not None and limit < len(source):
+        source = replace(source, table=source.table.select(range(limit)))
+    _check_unique([frame_stem(f) for f in source.table["frame_id"]], f"frames of {data} [{split}]")
     loaded = load_run(Path(run), checkpoint, weights)
     check_labelmaps_compatible(loaded.labelmap, source.labelmap, f"{data} [{split}]")
-    return _predict_batches(loaded, _split_batches(table, batch_size, verify), len(table), Path(out), on_progress)
+    dataset = SegActDataset(source, loaded.config.image_size, train=False, verify=verify)
+    overlays = "segmentation" in loaded.model.tasks
+    batches = _split_batches(dataset, batch_size, cache, num_workers, overlays)
+    return _predict_batches(loaded, batches, len(source), Path(out), on_progress)
 
 
-def _split_batches(table: Any, batch_size: int, verify: bool = True) -> Iterator[list[Frame]]:
-    """Decode the images of a ``datasets`` table batch by batch (never the whole split at once)."""
-    for cols in table.iter(batch_size=batch_size):
-        batch = []
-        for frame_id, cell in zip(cols["frame_id"], cols["image"], strict=True):
-            image = cv2.cvtColor(decode_png(cell, cv2.IMREAD_COLOR, f"frame {frame_id}", verify), cv2.COLOR_BGR2RGB)
-            batch.append((frame_stem(frame_id), frame_id, image))
-        yield batch
+def _split_batches(
+    dataset: SegActDataset, batch_size: int, cache: str, num_workers: int, overlays: bool
+) -> Iterator[Batch]:
+    """Batches of the split in order, read like ``eval`` reads them (cache attached, same loader)."""
+    from endoarss.data.cache_setup import attach_cache
+
+    attach_cache(dataset, cache, num_workers)
+    table = dataset.data.table.select_columns(["image"])
+    start = 0
+    for batch in make_loader(dataset, batch_size, False, 0, num_workers, False):
+        frames = []
+        for offset, (frame_id, label) in enumerate(zip(batch["frame_id"], batch["label_masks"], strict=True)):
+            image = _stored_rgb(table[start + offset]["image"], frame_id, dataset.verify) if overlays else None
+            frames.append((frame_stem(frame_id), frame_id, image, label.shape[:2]))
+        start += len(frames)
+        yield frames, batch["image"]
+
+
+def _stored_rgb(cell: dict[str, Any], frame_id: str, verify: bool) -> np.ndarray:
+    """The frame at its stored size, for the overlay (the cache holds only the model input)."""
+    return cv2.cvtColor(decode_cell(cell, cv2.IMREAD_COLOR, f"frame {frame_id}", verify), cv2.COLOR_BGR2RGB)
 
 
 def _predict_batches(
-    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: ProgressFn | None
+    loaded: LoadedRun, batches: Iterable[Batch], total: int, out: Path, on_progress: ProgressFn | None
 ) -> Path:
     """The shared core: write into a staged sibling of ``out``, swapped in once every frame is done."""
     with output_lock(out):  # a second predict into the same --out fails here, before writing
@@ -183,24 +212,23 @@ def _predict_batches(
 
 @torch.no_grad()
 def _write_predictions(
-    loaded: LoadedRun, batches: Iterable[list[Frame]], total: int, out: Path, on_progress: ProgressFn | None
+    loaded: LoadedRun, batches: Iterable[Batch], total: int, out: Path, on_progress: ProgressFn | None
 ) -> None:
     """Run the model per batch and write masks, overlays and activities.csv into ``out``."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, cfg, labelmap = loaded.model.to(device), loaded.config, loaded.labelmap
+    model, labelmap = loaded.model.to(device), loaded.labelmap
     tasks = list(model.tasks)
     if "segmentation" in tasks:
         (out / MASKS_DIR).mkdir(exist_ok=True)
         (out / OVERLAYS_DIR).mkdir(exist_ok=True)
     rows: list[list[str]] = []
     done = 0
-    for chunk in batches:
-        batch = np.stack([resize_image(im, cfg.image_size).transpose(2, 0, 1) for _, _, im in chunk])
-        result = model(normalize(torch.from_numpy(batch).to(device)))
-        for i, (stem, frame, image) in enumerate(chunk):
+    for chunk, inputs in batches:
+        result = model(normalize(inputs.to(device)))
+        for i, (stem, frame, image, size) in enumerate(chunk):
             if "segmentation" in tasks:
                 logits = result["segmentation"][i : i + 1].float()
-                up = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
+                up = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
                 mask = up.argmax(1)[0].cpu().numpy().astype(np.uint8)
                 _write_png(out / MASKS_DIR / f"{stem}.png", mask)
                 _write_png(out / OVERLAYS_DIR / f"{stem}.png", overlay(image, mask, labelmap))

@@ -70,7 +70,7 @@ def export_dataset(
     from endods.export.coco import export_coco
     from endods.export.common import check_dest
     from endods.export.endoarss_folder import export_endoarss
-    from endods.validate import check_outputs_unchanged
+    from schemas.dataset import check_outputs_unchanged
 
     if fmt not in EXPORT_FORMATS:
         raise DatasetError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")

@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from endods.dataset import BuiltDataset, open_dataset
 from endods.errors import DatasetError
 from endods.export.common import (
     ExportSummary,
@@ -32,6 +31,7 @@ from endods.export.common import (
 )
 from endods.export.naming import release_name
 from endods.pngio import PngError, decode_png, png_info
+from schemas.dataset import BuiltDataset, open_dataset
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.progress import ProgressFn
 

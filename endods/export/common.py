@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from endods.dataset import BuiltDataset, Record
 from endods.errors import DatasetError
 from schemas.atomic import replace_dir, staging_dir
+from schemas.dataset import BuiltDataset, Record
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.outputs import OutputKind, check_output, claim_output
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from endods.dataset import open_dataset
 from endods.errors import DatasetError
 from endods.export.common import (
     ExportSummary,
@@ -29,6 +28,7 @@ from endods.export.common import (
 )
 from endods.export.naming import release_name
 from endods.pngio import PngError, decode_png, encode_png
+from schemas.dataset import open_dataset
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.progress import ProgressFn
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from endods.dataset import open_dataset
 from endods.labelstudio.client import (
     LabelStudioError,
     api_errors,
@@ -53,6 +52,7 @@ from endods.labelstudio.images import (
 from endods.labelstudio.predictions import frame_stem, load_predictions
 from endods.labelstudio.task_pool import Encoded, EncodeJob, encode_ordered
 from endods.labelstudio.tasks import Images, TaskImports
+from schemas.dataset import open_dataset
 from schemas.progress import ProgressFn
 
 Phase = Callable[[str], None]

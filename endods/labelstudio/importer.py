@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from endods.build import run_pool
-from endods.dataset import open_dataset
 from endods.labelstudio.client import LabelStudioError, api_errors, connect, get_project, resolve_credentials
 from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
 from endods.labelstudio.rle import RleSizeError, decode_region
@@ -31,6 +30,7 @@ from endods.pngio import decode_png, encode_png
 from endods.split import natural_key
 from endods.text import plural
 from endods.writer import DATASET_OUTPUT, BuildSession, EncodedFrame
+from schemas.dataset import open_dataset
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import ChangedFrame, Manifest, Parent
 from schemas.outputs import check_output

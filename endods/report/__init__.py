@@ -27,8 +27,8 @@ from schemas.outputs import OutputKind, check_output, claim_output
 # The CLI reads DEFAULT_MAX_DISTANCE through this package at startup: matplotlib, cv2 and pyarrow
 # are imported by build_report, not here, so that `endods --help` stays fast.
 if TYPE_CHECKING:
-    from endods.dataset import BuiltDataset
     from endods.report.leakage import NearDuplicate
+    from schemas.dataset import BuiltDataset
     from schemas.progress import ProgressFn
 
 MAX_PAIRS_SHOWN = 24
@@ -93,13 +93,13 @@ def build_report(
     ``verify`` (off with ``--no-verify``): manifest hashes first, then mask values and PNG signatures
     on the one pass that collects the statistics.
     """
-    from endods.dataset import open_dataset
+    from schemas.dataset import open_dataset
 
     out = Path(out) if out is not None else default_report_dir(dataset_dir)
     ds = open_dataset(dataset_dir)
     check_output(out, REPORT_OUTPUT, sealed=[dataset_dir])
     if verify:
-        from endods.validate import check_outputs_unchanged
+        from schemas.dataset import check_outputs_unchanged
 
         check_outputs_unchanged(dataset_dir)
     with claim_output(out, REPORT_OUTPUT, sealed=[dataset_dir]):

@@ -17,11 +17,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from endods.dataset import BuiltDataset, Record
 from endods.errors import DatasetError
 from endods.pngio import PngError, decode_png
 from endods.report.leakage import dhash
 from endods.split import natural_key
+from schemas.dataset import BuiltDataset, Record
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.progress import ProgressFn
 

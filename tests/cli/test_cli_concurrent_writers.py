@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from endods.dataset import open_dataset
-from endods.validate import check_outputs_unchanged
+from schemas.dataset import check_outputs_unchanged
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_MESSAGE = "another command is writing to"

@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -26,6 +27,7 @@ from endoarss.data.dataset import (
     EpochSampler,
     SegActDataset,
     collate,
+    decode_cell,
     make_loader,
     normalize,
     open_split,
@@ -271,3 +273,24 @@ def test_workers_are_capped_at_the_cpus_and_do_not_change_batches(tiny_dataset: 
         assert (
             a["frame_id"] == b["frame_id"] and torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
         )
+
+
+@pytest.mark.parametrize(
+    ("array", "flags"),
+    [
+        (np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8), cv2.IMREAD_COLOR),  # RGB: fast path
+        (np.random.default_rng(1).integers(0, 256, (9, 7), dtype=np.uint8), cv2.IMREAD_GRAYSCALE),  # grey: fast path
+        (np.random.default_rng(2).integers(0, 256, (9, 7, 4), dtype=np.uint8), cv2.IMREAD_COLOR),  # RGBA: flags
+        (np.random.default_rng(3).integers(0, 256, (9, 7), dtype=np.uint8), cv2.IMREAD_COLOR),  # grey as colour
+        (np.random.default_rng(4).integers(0, 65535, (9, 7, 3), dtype=np.uint16), cv2.IMREAD_COLOR),  # 16-bit
+    ],
+)
+def test_decode_cell_equals_plain_imdecode(array: np.ndarray, flags: int) -> None:
+    """The IMREAD_UNCHANGED shortcut for plain 8-bit PNGs gives exactly what imdecode(flags) gives."""
+    ok, encoded = cv2.imencode(".png", array)
+    assert ok
+    raw = encoded.tobytes()
+    expected = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+    decoded = decode_cell({"bytes": raw, "path": None}, flags, "frame x")
+    assert decoded.dtype == expected.dtype and decoded.shape == expected.shape
+    np.testing.assert_array_equal(decoded, expected)

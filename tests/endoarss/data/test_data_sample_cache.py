@@ -293,23 +293,12 @@ def test_case10_eval_and_predict_cli_verify_and_no_verify(tiny_run, tiny_dataset
 
     app = typer.Typer()
     register(app)
-    data = _tampered(tiny_dataset, tmp_path / "ds", "mask", {"bytes": _png(np.zeros((64, 80), np.uint8))},
-                     reseal=False)  # fmt: skip
+    data = _tampered(tiny_dataset, tmp_path / "ds", "mask", {"bytes": _png(np.zeros((64, 80), np.uint8))}, reseal=False)
     run = Path(shutil.copytree(tiny_run[0], tmp_path / "run"))  # eval writes eval.json into RUN
     cases = {
         "eval": ["eval", str(run), "--data", str(data), "--split", "train"],
-        "predict": [
-            "predict",
-            str(run),
-            "--data",
-            str(data),
-            "--split",
-            "train",
-            "--limit",
-            "2",
-            "--out",
-            str(tmp_path / "pred"),
-        ],  # fmt: skip
+        "predict": ["predict", str(run), "--data", str(data), "--split", "train", "--limit", "2"]
+        + ["--out", str(tmp_path / "pred")],
     }
     for name, args in cases.items():
         refused = CliRunner().invoke(app, args)

@@ -12,8 +12,8 @@ from PIL import Image
 
 from endoarss.data.dataset import DataError
 from endoarss.inference.predict import overlay, predict, predict_split
-from endods.dataset import open_dataset
 from endods.labelstudio.predictions import frame_stem, load_predictions, read_prediction_mask
+from schemas.dataset import open_dataset
 from schemas.labelmaps import MTLENDOVIS
 from schemas.outputs import OutputError
 from tests.endoarss.conftest import TINY_SIZE, make_frame
@@ -131,6 +131,29 @@ def test_predict_split_limit_matches_image_files(tiny_run, tiny_dataset: Path, t
     ref_rows = list(csv.reader((ref / "activities.csv").open()))
     assert [r[0] for r in split_rows[1:]] == [r.frame_id for r in records]
     assert [r[1:] for r in split_rows] == [r[1:] for r in ref_rows]
+
+
+def _folder_bytes(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_predict_split_through_the_cache_writes_the_same_files(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:
+    """predict --data reads the decoded-sample cache like eval: cached, cache-filling and uncached runs
+    write byte-identical folders, and the second cached run builds nothing new."""
+    cache = tmp_path / "cache"
+    plain = predict_split(tiny_run[0], tiny_dataset, out=tmp_path / "plain", batch_size=3, cache="off")
+    assert not cache.exists()
+    filled = predict_split(tiny_run[0], tiny_dataset, out=tmp_path / "fill", batch_size=3, cache=str(cache))
+    entries = sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
+    assert len(entries) == 1 and "-test-eval-" in entries[0]  # the entry eval uses at this size
+    written = (cache / entries[0] / "index.json").stat().st_mtime_ns
+    again = predict_split(tiny_run[0], tiny_dataset, out=tmp_path / "again", batch_size=3, cache=str(cache))
+    assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".")) == entries
+    assert (cache / entries[0] / "index.json").stat().st_mtime_ns == written  # read back, not rebuilt
+    reference = _folder_bytes(plain)
+    assert len([f for f in reference if f.startswith("masks/")]) == 8
+    assert _folder_bytes(filled) == reference
+    assert _folder_bytes(again) == reference
 
 
 def test_predict_split_errors(tiny_run, tiny_dataset: Path, tmp_path: Path) -> None:

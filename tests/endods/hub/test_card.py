@@ -12,6 +12,7 @@ from endods.dataset import open_dataset
 from endods.pngio import decode_png
 from schemas.labelmaps import MTLENDOVIS, MTLESD
 from schemas.manifest import ChangedFrame, Parent
+from schemas.records import SPLITS
 from tests.endods.hub.conftest import build, make_frames
 
 
@@ -20,7 +21,7 @@ def test_card_metadata_matches_parquet_schema(built):
     card = DatasetCard.load(out / "README.md")
     infos = datasets.info.DatasetInfosDict.from_dataset_card_data(card.data)
     features = infos["default"].features
-    for split in ("train", "test"):
+    for split in SPLITS:
         schema = pq.read_schema(next((out / "data").glob(f"{split}-*.parquet")))
         assert features == datasets.Features.from_arrow_schema(schema)
     assert features["activity"].names == list(MTLENDOVIS.activities)
