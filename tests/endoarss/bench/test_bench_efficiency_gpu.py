@@ -69,12 +69,14 @@ def test_blocker_really_blocks(blocked_env: dict[str, str]) -> None:
     """The simulation is only worth something if it refuses what the box lacks (config needs yaml)."""
     code = (
         "import importlib\n"
-        "for name in ('rich', 'typer', 'datasets', 'endoarss.config'):\n"
+        "for name in ('rich', 'typer', 'datasets', 'endoarss.config.schema'):\n"
         "    try:\n        importlib.import_module(name)\n    except ModuleNotFoundError:\n        print('refused', name)\n"
     )
     out = _python(code, blocked_env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:4] == [f"refused {n}" for n in ("rich", "typer", "datasets", "endoarss.config")]
+    assert out.stdout.split("\n")[:4] == [
+        f"refused {n}" for n in ("rich", "typer", "datasets", "endoarss.config.schema")
+    ]
 
 
 @pytest.mark.slow  # ~10 s on 2 idle cores, ~20 s under load: a fresh interpreter imports torch and measures
