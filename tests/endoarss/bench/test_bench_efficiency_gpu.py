@@ -86,7 +86,7 @@ def test_efficiency_modules_import_and_run_without_extras(blocked_env: dict[str,
         "import endoarss.bench.ablate as a\n"
         "r = a.measure_optimizations(backbone_size='tiny', batch=2, image_size=28, amp='none', warmup=0, repeats=1,\n"
         "                            only=['amp'])\n"
-        "heavy = sorted(m for m in ('endoarss.config', 'rich', 'typer', 'datasets', 'PIL', 'accelerate') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('endoarss.config.schema', 'pydantic', 'rich', 'typer', 'datasets', 'PIL', 'accelerate') if m in sys.modules)\n"
         "print(json.dumps({'heavy': heavy, 'ratios': r['ablation']['optimizations']['amp']['ratios_on_over_off']}))\n"
     )
     out = _python(code, blocked_env)
