@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 import transformers
 
 from endoarss.bench.probe import phase, release_memory, rss_bytes
 from endoarss.config.presets import TASKS, preset_fields
+from endoarss.engine.losses import task_losses
 from endoarss.errors import ConfigError
 from endoarss.models import backbone_config_for, create_model
 from endoarss.weighting import build_weighting
@@ -77,14 +77,6 @@ def _build(
         model.requires_grad_(True)
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if settings.channels_last else model
-
-
-def _task_losses(
-    out: dict[str, torch.Tensor], activity: torch.Tensor, mask: torch.Tensor, tasks: tuple[str, ...]
-) -> torch.Tensor:
-    """Per-task cross-entropies as the trainer computes them (float32, segmentation ignores 255)."""
-    losses = [F.cross_entropy(out[t].float(), activity if t == "activity" else mask, ignore_index=255) for t in tasks]
-    return torch.stack(losses)
 
 
 def measure_efficiency(
@@ -159,7 +151,7 @@ def measure_efficiency(
     def train_step() -> None:
         with autocast():
             out = run["model"](images)
-        last["losses"] = losses = _task_losses(out, activity, mask, tasks)
+        last["losses"] = losses = task_losses(out, activity, mask, tasks)
         optimizer.zero_grad(set_to_none=True)
         weighting.backward(losses, shared, task_params, 0)
         optimizer.step()
