@@ -211,8 +211,13 @@ def predict_cmd(
                 bar.update(task, completed=done, total=total)
 
             if data is not None:
-                options = {"checkpoint": checkpoint, "weights": weights, "limit": limit, "overwrite": overwrite,
-                           "verify": not no_verify}  # fmt: skip
+                options = {
+                    "checkpoint": checkpoint,
+                    "weights": weights,
+                    "limit": limit,
+                    "overwrite": overwrite,
+                    "verify": not no_verify,
+                }
                 predict_split(run, data, split, out=out, on_progress=step, **options)
             else:
                 predict(run, images or [], out, checkpoint, weights=weights, on_progress=step, overwrite=overwrite)
