@@ -24,7 +24,7 @@ import transformers
 
 from endoarss.bench.probe import phase, release_memory, rss_bytes
 from endoarss.config.presets import TASKS, preset_fields
-from endoarss.engine.losses import task_losses
+from endoarss.engine.losses import task_losses, weighted_backward, weighting_parameters
 from endoarss.errors import ConfigError
 from endoarss.models import backbone_config_for, create_model
 from endoarss.weighting import build_weighting
@@ -111,8 +111,7 @@ class _Workload:
         self.compiled: dict[str, Any] = {"requested": settings.compile, "used": settings.compile, "reason": None}
         self.runner = torch.compile(model) if settings.compile else model
         self.weighting = build_weighting(spec["weighting"], len(self.tasks))
-        self.shared, owned = model.shared_parameters(), model.task_parameters()
-        self.task_params = [owned[t] for t in self.tasks]
+        self.weighting_params = weighting_parameters(model, self.tasks)
         trainable = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=1e-4, weight_decay=1e-4)
         self.last_losses: torch.Tensor | None = None
@@ -128,8 +127,7 @@ class _Workload:
         with self.autocast():
             out = self.runner(self.batch["images"])
         self.last_losses = losses = task_losses(out, self.batch["activity"], self.batch["mask"], self.tasks)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.weighting.backward(losses, self.shared, self.task_params, 0)
+        weighted_backward(losses, self.optimizer, self.weighting, self.weighting_params, 0)
         self.optimizer.step()
 
     def first_call(self, fn: Callable[[], None], phase: str) -> None:

@@ -18,6 +18,7 @@ from endoarss.data.augment import AugmentParams
 from endoarss.data.cache_setup import attach_cache, verify_dataset
 from endoarss.data.dataset import SegActDataset, make_loader, open_split
 from endoarss.engine.distributed import mean_reducer
+from endoarss.engine.losses import weighting_parameters
 from endoarss.engine.run_folder import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -121,9 +122,7 @@ class TrainerSetup:
             raise ConfigError(f"{len(train_ds)} training frames give fewer than one batch of {cfg.batch_size} per rank")
         self.model, self.loader = acc.prepare(self.model, loader)
         self.unwrapped = acc.unwrap_model(self.model)
-        self.shared = self.unwrapped.shared_parameters()
-        owned = self.unwrapped.task_parameters()
-        self.task_params = [owned[t] for t in self.tasks]
+        self.weighting_params = weighting_parameters(self.unwrapped, self.tasks)
         if self.world > 1:
             self.weighting.grad_reducer = mean_reducer(self.world)
         self.steps_per_epoch = len(self.loader)

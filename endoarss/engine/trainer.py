@@ -24,7 +24,7 @@ from endoarss.config import TrainConfig
 from endoarss.data.dataset import normalize
 from endoarss.engine.checkpoint import write_checkpoint
 from endoarss.engine.distributed import broadcast_buffers
-from endoarss.engine.losses import batch_losses
+from endoarss.engine.losses import batch_losses, weighted_backward
 from endoarss.engine.run_folder import METRICS_FILE, json_safe
 from endoarss.engine.setup import TrainerSetup
 from endoarss.engine.state import EpochSums, save_last, step_seed
@@ -113,8 +113,7 @@ class Trainer(TrainerSetup):
         with acc.no_sync(self.model):
             out = self.model(normalize(batch["image"]))
             losses = batch_losses(out, batch, tasks)
-            self.optimizer.zero_grad(set_to_none=True)
-            weights = self.weighting.backward(losses, self.shared, self.task_params, epoch)
+            weights = weighted_backward(losses, self.optimizer, self.weighting, self.weighting_params, epoch)
         self.optimizer.step()
         mean_losses = acc.reduce(losses.detach(), "mean") if self.world > 1 else losses.detach()
         progress.global_step += 1
