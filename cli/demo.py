@@ -7,6 +7,7 @@ It writes a marker file into --out first, and later replaces only a folder that 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -37,6 +38,33 @@ DEMO_TRAINING = [
 DEMO_SOURCES = {"sequences": 6, "frames": 13}  # 13 frames = one pass over every synthetic scenario
 
 
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where each demo step writes, under --out."""
+
+    out: Path
+
+    @property
+    def sources(self) -> Path:
+        return self.out / "sources"
+
+    @property
+    def dataset(self) -> Path:
+        return self.out / "mtlendovis"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report"
+
+    @property
+    def run(self) -> Path:
+        return self.out / "run"
+
+    @property
+    def predictions(self) -> Path:
+        return self.out / "predictions"
+
+
 def demo_cmd(
     out: Path = typer.Option(
         Path("demo-out"), "--out", help="Folder for everything the demo writes (a previous demo output is replaced)."
@@ -44,60 +72,71 @@ def demo_cmd(
     seed: int = typer.Option(0, help="Seed of the synthetic sources and the split."),
 ) -> None:
     """Synthetic sources -> build -> validate -> report -> tiny CPU training -> eval -> predict."""
+    with user_errors():
+        out = prepare_out(out)
+    paths = DemoPaths(out)
+    make_dataset(paths, seed)
+    with user_errors():
+        before = untrained_metrics(paths.dataset)
+    train_and_evaluate(paths)
+    print_before_after(before, paths.run / "eval.json")
+    print_where_to_look(paths)
+
+
+def make_dataset(paths: DemoPaths, seed: int) -> None:
+    """Steps 1-4: synthetic sources, build, validate, report."""
     from cli.build import run_build
     from cli.report import report_cmd
-    from cli.train import eval_cmd, predict_cmd, train_cmd
     from cli.validate import validate_cmd
     from endods.build import BuildOptions, build_mtlendovis
     from endods.split import SplitConfig
     from endods.synth import synth_endovis18
 
-    with user_errors():
-        out = prepare_out(out)
-    src, dataset, report, run, preds = (out / n for n in ("sources", "mtlendovis", "report", "run", "predictions"))
-
     console.rule("[bold]1/7 synthetic sources in the EndoVis18 + ISINet + VQLA-18 layouts")
     with user_errors():
-        synth = synth_endovis18(src, seed=seed, **DEMO_SOURCES)
-    console.print(f"{len(synth.frames) + len(synth.dropped)} frames under {src}", markup=False)
+        synth = synth_endovis18(paths.sources, seed=seed, **DEMO_SOURCES)
+    console.print(f"{len(synth.frames) + len(synth.dropped)} frames under {paths.sources}", markup=False)
 
     console.rule("[bold]2/7 build MTLEndovis")
     options = BuildOptions(split=SplitConfig("paper", 0.2, seed), workers=2)
-    run_build(build_mtlendovis, dataset, src=src, options=options)
+    run_build(build_mtlendovis, paths.dataset, src=paths.sources, options=options)
 
     console.rule("[bold]3/7 validate")
-    validate_cmd(dataset, as_json=False)
+    validate_cmd(paths.dataset, as_json=False)
 
     console.rule("[bold]4/7 report")
-    report_cmd(dataset, report_dir=report, max_distance=6, overlays=12)
+    report_cmd(paths.dataset, report_dir=paths.report, max_distance=6, overlays=12)
 
-    with user_errors():
-        before = untrained_metrics(dataset)
 
+def train_and_evaluate(paths: DemoPaths) -> None:
+    """Steps 5-7: tiny CPU training, evaluation and prediction of the test split."""
+    from cli.train import eval_cmd, predict_cmd, train_cmd
+
+    data, run = str(paths.dataset), paths.run
     console.rule("[bold]5/7 train a tiny EndoARSS (DINOv2 + SMA + TESLA + DB-MTL) on the CPU")
-    train_cmd(DEMO_TRAINING, data=str(dataset), preset="endoarss", out=run, resume=False, list_presets=False)
+    train_cmd(DEMO_TRAINING, data=data, preset="endoarss", out=run, resume=False, list_presets=False)
 
     console.rule("[bold]6/7 evaluate on the test split")
-    eval_cmd(
-        run, data=str(dataset), split="test", compat=False, checkpoint="best", as_json=False, weights=None, limit=None
-    )
+    eval_cmd(run, data=data, split="test", compat=False, checkpoint="best", as_json=False, weights=None, limit=None)
 
     console.rule("[bold]7/7 predict the test split (ready for `labelstudio export --predictions`)")
-    predict_cmd(run, None, out=preds, checkpoint="best", weights=None, data=str(dataset), split="test", limit=None)
+    predict_cmd(run, None, out=paths.predictions, checkpoint="best", weights=None, data=data, split="test", limit=None)
 
-    print_before_after(before, run / "eval.json")
 
+def print_where_to_look(paths: DemoPaths) -> None:
+    """The files the demo wrote, and the command that reviews its predictions in Label Studio."""
+    dataset, run = paths.dataset, paths.run
     console.rule("[bold]where to look")
     for label, path in [
         ("dataset (load_dataset)", dataset),
         ("manifest", dataset / "manifest.json"),
         ("dataset card", dataset / "README.md"),
-        ("report", report / "report.html"),
+        ("report", paths.report / "report.html"),
         ("training run", run),
         ("metrics per epoch", run / "metrics.jsonl"),
         ("evaluation", run / "eval.json"),
-        ("predictions", preds),
-        ("review in Label Studio", f"endods labelstudio export {dataset} --predictions {preds}"),
+        ("predictions", paths.predictions),
+        ("review in Label Studio", f"endods labelstudio export {dataset} --predictions {paths.predictions}"),
     ]:
         console.print(f"  {label:<24} {path}", highlight=False, markup=False)
     console.print(

@@ -118,41 +118,63 @@ def measure_optimizations(
         ablate_compile = device == "cuda"
     backbone, has_sma = preset_spec(preset)["backbone"], preset_spec(preset)["sma"]
     base_settings = Settings(amp, compile, sdpa, True, gradient_checkpointing, channels_last)
-    common = {"preset": preset, "backbone_size": backbone_size, "batch": batch, "image_size": image_size,
-              "device": device, "warmup": warmup, "repeats": repeats, "num_activities": num_activities,
-              "num_classes": num_classes}  # fmt: skip
+    common = {
+        "preset": preset,
+        "backbone_size": backbone_size,
+        "batch": batch,
+        "image_size": image_size,
+        "device": device,
+        "warmup": warmup,
+        "repeats": repeats,
+        "num_activities": num_activities,
+        "num_classes": num_classes,
+    }
     skipped = {n: _not_applicable(n, backbone, ablate_compile, has_sma) for n in names}
-    total, done = 1 + sum(reason is None for reason in skipped.values()), 0
+    counter = _Counter(1 + sum(reason is None for reason in skipped.values()), on_progress)
     base = measure_efficiency(**common, **asdict(base_settings))
-    done += 1
-    if on_progress is not None:
-        on_progress(done, total)
+    counter.tick()
     results: dict[str, Any] = {}
     for name in names:
         if skipped[name] is not None:
             results[name] = {"what": OPTIMIZATIONS[name], "skipped": skipped[name]}
-            continue
-        on_settings, off_settings = _on_off(base_settings, name)
-        other = off_settings if base_settings == on_settings else on_settings
-        release_memory()
-        try:
-            variant = measure_efficiency(**common, **asdict(other))
-        except Exception as exc:  # noqa: BLE001 - a failing variant is reported, the ablation goes on
-            variant, reason = None, f"{type(exc).__name__}: {str(exc).strip()[:300]}"
-        done += 1
-        if on_progress is not None:
-            on_progress(done, total)
-        if variant is None:
-            results[name] = {"what": OPTIMIZATIONS[name], "skipped": reason}
-            continue
-        on, off = (base, variant) if other == off_settings else (variant, base)
-        if name == "compile" and not on["compile"]["used"]:
-            results[name] = {"what": OPTIMIZATIONS[name], "skipped": f"compile failed: {on['compile']['reason']}"}
-            continue
-        results[name] = {"what": OPTIMIZATIONS[name], "ratios_on_over_off": _compare(on, off),
-                         "on": _summary(on), "off": _summary(off)}  # fmt: skip
-        if name == "sma":  # share of the training peak (above the process baseline) that the block adds
-            peak_on, peak_off = on["train"]["peak_mib"], off["train"]["peak_mib"]
-            results[name]["sma_share_of_train_memory"] = 1 - peak_off / peak_on if peak_on else None
+        else:
+            results[name] = _ablate_one(name, base, base_settings, common)
+            counter.tick()
     base["ablation"] = {"note": RATIO_NOTE, "base_settings": asdict(base_settings), "optimizations": results}
     return base
+
+
+class _Counter:
+    """Reports ``on_progress(done, total)`` after each measured run."""
+
+    def __init__(self, total: int, on_progress: ProgressFn | None) -> None:
+        self.done, self.total, self.on_progress = 0, total, on_progress
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total)
+
+
+def _ablate_one(name: str, base: dict[str, Any], base_settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
+    """Measure ``name`` flipped against ``base``: its ratios and summaries, or why it was skipped."""
+    on_settings, off_settings = _on_off(base_settings, name)
+    other = off_settings if base_settings == on_settings else on_settings
+    release_memory()
+    try:
+        variant = measure_efficiency(**common, **asdict(other))
+    except Exception as exc:  # noqa: BLE001 - a failing variant is reported, the ablation goes on
+        return {"what": OPTIMIZATIONS[name], "skipped": f"{type(exc).__name__}: {str(exc).strip()[:300]}"}
+    on, off = (base, variant) if other == off_settings else (variant, base)
+    if name == "compile" and not on["compile"]["used"]:
+        return {"what": OPTIMIZATIONS[name], "skipped": f"compile failed: {on['compile']['reason']}"}
+    result = {
+        "what": OPTIMIZATIONS[name],
+        "ratios_on_over_off": _compare(on, off),
+        "on": _summary(on),
+        "off": _summary(off),
+    }
+    if name == "sma":  # share of the training peak (above the process baseline) that the block adds
+        peak_on, peak_off = on["train"]["peak_mib"], off["train"]["peak_mib"]
+        result["sma_share_of_train_memory"] = 1 - peak_off / peak_on if peak_on else None
+    return result

@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 import transformers
 
 from endoarss.bench.probe import phase, release_memory, rss_bytes
 from endoarss.config.presets import TASKS, preset_fields
+from endoarss.engine.losses import task_losses, weighted_backward, weighting_parameters
 from endoarss.errors import ConfigError
 from endoarss.models import backbone_config_for, create_model
 from endoarss.weighting import build_weighting
@@ -71,20 +71,87 @@ def _build(
     if spec["backbone"] == "dinov2":
         extra["attn_implementation"] = "sdpa" if settings.sdpa else "eager"
     sma = spec["sma"] and settings.sma
-    model = create_model(spec["backbone"], spec["arch"], spec["tasks"], num_activities, num_classes, sma,
-                         backbone_config=backbone_config_for(spec["backbone"], size), **extra)  # fmt: skip
+    backbone_config = backbone_config_for(spec["backbone"], size)
+    tasks, backbone, arch = spec["tasks"], spec["backbone"], spec["arch"]
+    model = create_model(
+        backbone, arch, tasks, num_activities, num_classes, sma, backbone_config=backbone_config, **extra
+    )
     if not settings.frozen_backbone:  # full fine-tune: weight grads + Adam states for the backbone too
         model.requires_grad_(True)
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if settings.channels_last else model
 
 
-def _task_losses(
-    out: dict[str, torch.Tensor], activity: torch.Tensor, mask: torch.Tensor, tasks: tuple[str, ...]
-) -> torch.Tensor:
-    """Per-task cross-entropies as the trainer computes them (float32, segmentation ignores 255)."""
-    losses = [F.cross_entropy(out[t].float(), activity if t == "activity" else mask, ignore_index=255) for t in tasks]
-    return torch.stack(losses)
+def _checked_device(
+    spec: dict[str, Any], amp: str, batch: int, repeats: int, warmup: int, image_size: int, device: str
+) -> torch.device:
+    """The torch device, after refusing arguments the bench cannot measure."""
+    if amp not in ("bf16", "fp16", "none"):
+        raise ConfigError(f"amp={amp!r} is not one of ['bf16', 'fp16', 'none']")
+    if batch < 2 or repeats < 1 or warmup < 0:  # training BatchNorm (heads' image pooling) needs 2+ images
+        raise ConfigError(f"need batch >= 2, repeats >= 1, warmup >= 0; got {batch}, {repeats}, {warmup}")
+    if spec["backbone"] == "dinov2" and image_size % 14:
+        raise ConfigError(f"image_size {image_size} is not a multiple of the DINOv2 patch size 14")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False")
+    return dev
+
+
+class _Workload:
+    """The measured calls on one model: an inference forward and a training step (the trainer's losses,
+    the preset's weighting backward, Adam) on a fixed random batch; ``torch.compile`` falls back to eager."""
+
+    def __init__(
+        self, model: torch.nn.Module, spec: dict[str, Any], settings: Settings, batch: dict, dev: torch.device
+    ):
+        self.model, self.batch, self.tasks = model, batch, tuple(spec["tasks"])
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.amp)
+        self.device_type = dev.type
+        self.compiled: dict[str, Any] = {"requested": settings.compile, "used": settings.compile, "reason": None}
+        self.runner = torch.compile(model) if settings.compile else model
+        self.weighting = build_weighting(spec["weighting"], len(self.tasks))
+        self.weighting_params = weighting_parameters(model, self.tasks)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trainable, lr=1e-4, weight_decay=1e-4)
+        self.last_losses: torch.Tensor | None = None
+
+    def autocast(self) -> Any:
+        return torch.autocast(self.device_type, dtype=self.dtype or torch.bfloat16, enabled=self.dtype is not None)
+
+    def infer(self) -> None:
+        with torch.inference_mode(), self.autocast():
+            self.runner(self.batch["images"])
+
+    def train_step(self) -> None:
+        with self.autocast():
+            out = self.runner(self.batch["images"])
+        self.last_losses = losses = task_losses(out, self.batch["activity"], self.batch["mask"], self.tasks)
+        weighted_backward(losses, self.optimizer, self.weighting, self.weighting_params, 0)
+        self.optimizer.step()
+
+    def first_call(self, fn: Callable[[], None], phase: str) -> None:
+        """Compile happens on the first call; if it fails (no compiler, unsupported op) run eager."""
+        if not self.compiled["used"]:
+            return
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - any backend error means "compile does not work here"
+            torch._dynamo.reset()
+            self.runner, self.compiled["used"] = self.model, False
+            self.compiled["reason"] = f"{phase}: {type(exc).__name__}: {str(exc).strip()[:300]}"
+
+
+def _random_batch(
+    batch: int, image_size: int, num_activities: int, num_classes: int, dev: torch.device, channels_last: bool
+) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, image_size, image_size, generator=gen).to(dev)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    activity = torch.randint(0, num_activities, (batch,), generator=gen).to(dev)
+    mask = torch.randint(0, num_classes, (batch, image_size, image_size), generator=gen).to(dev)
+    return {"images": images, "activity": activity, "mask": mask}
 
 
 def measure_efficiency(
@@ -113,77 +180,29 @@ def measure_efficiency(
     """
     spec = preset_spec(preset)
     settings = Settings(amp, compile, sdpa, frozen_backbone, gradient_checkpointing, channels_last, sma)
-    if amp not in ("bf16", "fp16", "none"):
-        raise ConfigError(f"amp={amp!r} is not one of ['bf16', 'fp16', 'none']")
-    if batch < 2 or repeats < 1 or warmup < 0:  # training BatchNorm (heads' image pooling) needs 2+ images
-        raise ConfigError(f"need batch >= 2, repeats >= 1, warmup >= 0; got {batch}, {repeats}, {warmup}")
-    if spec["backbone"] == "dinov2" and image_size % 14:
-        raise ConfigError(f"image_size {image_size} is not a multiple of the DINOv2 patch size 14")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but torch.cuda.is_available() is False")
+    dev = _checked_device(spec, amp, batch, repeats, warmup, image_size, device)
     if prime and dev.type not in _PRIMED:
         # The first run in a process pays one-time costs (thread pools, kernel caches, CUDA context and
         # cuBLAS workspaces) that would be charged to whichever configuration is measured first.
         _PRIMED.add(dev.type)
-        measure_efficiency(preset, backbone_size, batch, image_size, device, amp, False, gradient_checkpointing,
-                           channels_last, sdpa, frozen_backbone, 0, 1, num_activities, num_classes, False)  # fmt: skip
+        switches = {k: v for k, v in asdict(settings).items() if k != "sma"}  # primed with the SMA block
+        sizes = {"num_activities": num_activities, "num_classes": num_classes}
+        primer = {**switches, "compile": False, "warmup": 0, "repeats": 1, **sizes, "prime": False}
+        measure_efficiency(preset, backbone_size, batch, image_size, device, **primer)
     release_memory()
     baseline = rss_bytes()
     model = _build(spec, backbone_size, image_size, num_activities, num_classes, settings, dev)
-    tasks = tuple(spec["tasks"])
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randn(batch, 3, image_size, image_size, generator=gen).to(dev)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    activity = torch.randint(0, num_activities, (batch,), generator=gen).to(dev)
-    mask = torch.randint(0, num_classes, (batch, image_size, image_size), generator=gen).to(dev)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-
-    def autocast() -> Any:
-        return torch.autocast(dev.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
-
-    compiled: dict[str, Any] = {"requested": compile, "used": compile, "reason": None}
-    run = {"model": torch.compile(model) if compile else model}
-
-    def infer() -> None:
-        with torch.inference_mode(), autocast():
-            run["model"](images)
-
-    weighting = build_weighting(spec["weighting"], len(tasks))
-    shared, owned = model.shared_parameters(), model.task_parameters()
-    task_params = [owned[t] for t in tasks]
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
-    last: dict[str, torch.Tensor] = {}
-
-    def train_step() -> None:
-        with autocast():
-            out = run["model"](images)
-        last["losses"] = losses = _task_losses(out, activity, mask, tasks)
-        optimizer.zero_grad(set_to_none=True)
-        weighting.backward(losses, shared, task_params, 0)
-        optimizer.step()
-
-    def first_call(fn: Callable[[], None], phase: str) -> None:
-        """Compile happens on the first call; if it fails (no compiler, unsupported op) run eager."""
-        if not compiled["used"]:
-            return
-        try:
-            fn()
-        except Exception as exc:  # noqa: BLE001 - any backend error means "compile does not work here"
-            torch._dynamo.reset()
-            run["model"], compiled["used"] = model, False
-            compiled["reason"] = f"{phase}: {type(exc).__name__}: {str(exc).strip()[:300]}"
-
+    inputs = _random_batch(batch, image_size, num_activities, num_classes, dev, channels_last)
+    work = _Workload(model, spec, settings, inputs, dev)
     model.eval()
-    first_call(infer, "inference")
-    infer_result = phase(infer, dev, warmup, repeats, batch, baseline)
+    work.first_call(work.infer, "inference")
+    infer_result = phase(work.infer, dev, warmup, repeats, batch, baseline)
     model.train()
-    first_call(train_step, "training")
-    train_result = phase(train_step, dev, warmup, repeats, batch, baseline)
-    train_result["losses_finite"] = bool(torch.isfinite(last["losses"]).all())
+    work.first_call(work.train_step, "training")
+    train_result = phase(work.train_step, dev, warmup, repeats, batch, baseline)
+    train_result["losses_finite"] = bool(torch.isfinite(work.last_losses).all())
     return _report(
-        preset, spec, backbone_size, batch, image_size, dev, settings, compiled, model, infer_result, train_result
+        preset, spec, backbone_size, batch, image_size, dev, settings, work.compiled, model, infer_result, train_result
     )
 
 

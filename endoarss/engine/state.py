@@ -23,8 +23,16 @@ from endoarss.engine.checkpoint import load_tree, read_state, restore_rng, rng_s
 from endoarss.errors import ConfigError
 
 # Keys that may change when resuming a run (they do not change what has been computed so far).
-RESUMABLE_KEYS = {"epochs", "max_steps", "num_workers", "eval_every", "checkpoint_every", "eval_batch_size",
-                  "cache", "verify"}  # fmt: skip
+RESUMABLE_KEYS = {
+    "epochs",
+    "max_steps",
+    "num_workers",
+    "eval_every",
+    "checkpoint_every",
+    "eval_batch_size",
+    "cache",
+    "verify",
+}
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -154,10 +154,6 @@ def _dataset_version(data: str | Path) -> str:
     return "hub"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    atomic_write_text(path, text)
-
-
 def evaluate_run(
     run: Path,
     data: str | Path,
@@ -186,6 +182,32 @@ def evaluate_run(
         raise DataError(f"limit must be at least 1, got {limit}")
     dataset_is_local(data)  # a mistyped --data fails before the model is built
     loaded = load_run(Path(run), checkpoint, weights)
+    split_data = _open_eval_split(data, split, limit, verify)
+    check_labelmaps_compatible(loaded.labelmap, split_data.labelmap, f"{data} [{split}]")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = loaded.model.to(device)
+    cfg = loaded.config
+    metrics = evaluate_model(
+        model,
+        split_data,
+        cfg.image_size,
+        cfg.eval_batch_size,
+        num_workers,
+        compat,
+        device,
+        _autocast(device, cfg.amp),
+        on_progress,
+        cache,
+        verify,
+    )
+    source = {"run": str(run), "checkpoint": str(loaded.checkpoint), "data": str(data), "split": split}
+    result = _result(metrics, split_data, source, compat, limit, verify)
+    _write_result(result, Path(out) if out is not None else Path(run), split, compat)
+    return result
+
+
+def _open_eval_split(data: str | Path, split: str, limit: int | None, verify: bool) -> SplitData:
+    """The split to evaluate (its first ``limit`` frames), after the manifest check when ``verify``."""
     if verify:
         from endoarss.data.cache_setup import verify_dataset
 
@@ -193,59 +215,57 @@ def evaluate_run(
     split_data = open_split(data, split)
     if limit is not None and limit < len(split_data):
         split_data = replace(split_data, table=split_data.table.select(range(limit)))
-    check_labelmaps_compatible(loaded.labelmap, split_data.labelmap, f"{data} [{split}]")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = loaded.model.to(device)
-    autocast = None
-    if device == "cuda" and loaded.config.amp != "none":
-        dtype = torch.bfloat16 if loaded.config.amp == "bf16" else torch.float16
-        autocast = torch.autocast("cuda", dtype=dtype)
-    metrics = evaluate_model(
-        model,
-        split_data,
-        loaded.config.image_size,
-        loaded.config.eval_batch_size,
-        num_workers,
-        compat,
-        device,
-        autocast,
-        on_progress,
-        cache,
-        verify,
-    )
+    return split_data
+
+
+def _autocast(device: str, amp: str) -> contextlib.AbstractContextManager | None:
+    """The run's mixed precision on CUDA (as in training); full precision on CPU."""
+    if device != "cuda" or amp == "none":
+        return None
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def _result(
+    metrics: dict[str, Any],
+    split_data: SplitData,
+    source: dict[str, str],
+    compat: bool,
+    limit: int | None,
+    verify: bool,
+) -> dict[str, Any]:
+    """The eval JSON: scalar metrics, per-class IoU/Dice by name, confusion matrix, and where it came from."""
     lm = split_data.labelmap
     per_class = {}
     if "per_class_iou" in metrics:
-        per_class = {
-            name: {"iou": iou, "dice": dice}
-            for name, iou, dice in zip(lm.class_names, metrics["per_class_iou"], metrics["per_class_dice"], strict=True)
-        }
-    result = json_safe(
+        scores = zip(lm.class_names, metrics["per_class_iou"], metrics["per_class_dice"], strict=True)
+        per_class = {name: {"iou": iou, "dice": dice} for name, iou, dice in scores}
+    scalars = {k: v for k, v in metrics.items() if not k.startswith("per_class") and k != "confusion_activity"}
+    return json_safe(
         {
             "mode": "compat" if compat else "standard",
-            "run": str(run),
-            "checkpoint": str(loaded.checkpoint),
-            "data": str(data),
+            "run": source["run"],
+            "checkpoint": source["checkpoint"],
+            "data": source["data"],
             "dataset": split_data.dataset,
-            "version": _dataset_version(data),
-            "split": split,
+            "version": _dataset_version(source["data"]),
+            "split": source["split"],
             "frames": len(split_data),
             "limit": limit,
             "verified": verify,
-            "metrics": {
-                k: v for k, v in metrics.items() if not k.startswith("per_class") and k != "confusion_activity"
-            },
+            "metrics": scalars,
             "per_class": per_class,
             "confusion_activity": metrics.get("confusion_activity"),
             "activities": list(lm.activities),
         }
     )
-    out = Path(out) if out is not None else Path(run)
+
+
+def _write_result(result: dict[str, Any], out: Path, split: str, compat: bool) -> None:
+    """Write the per-dataset file (its path goes into ``result["file"]``), eval.json and the confusion PNG."""
     name = f"{result['dataset']}-{result['version']}-{split}{'-compat' if compat else ''}.json"
     result["file"] = str(out / EVAL_DIR / re.sub(r"[^A-Za-z0-9._-]+", "_", name))
     text = json.dumps(result, indent=2) + "\n"
-    _write_atomic(Path(result["file"]), text)
-    _write_atomic(out / EVAL_FILE, text)
+    atomic_write_text(Path(result["file"]), text)
+    atomic_write_text(out / EVAL_FILE, text)
     if result["confusion_activity"] is not None:
-        plot_confusion(np.array(result["confusion_activity"]), list(lm.activities), out / CONFUSION_FILE)
-    return result
+        plot_confusion(np.array(result["confusion_activity"]), result["activities"], out / CONFUSION_FILE)
