@@ -1,7 +1,8 @@
 """Parquet shards of one split in the Hub layout (`data/<split>-0000i-of-0000N.parquet`).
 
 `ShardWriter` appends rows in the order given, in row groups of `ROWS_PER_GROUP`, and starts a new
-shard past `MAX_SHARD_BYTES`; the final names need the shard count, so shards are renamed on close.
+shard past `MAX_SHARD_BYTES`; the final names need the shard count, so shards are renamed into place
+on close (`schemas.atomic.place_file`).
 `BackgroundShards` runs one ShardWriter per split in a thread, so encoding the next frames and
 writing/hashing the previous ones overlap (PNG decoding, file writes and sha256 all release the GIL).
 """
@@ -17,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas.atomic import place_file
 from schemas.records import SPLITS
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
@@ -94,7 +96,7 @@ class ShardWriter:
         outputs = {}
         for i, (path, digest) in enumerate(zip(self._paths, self._digests, strict=True)):
             target = path.with_name(f"{self.split}-{i:05d}-of-{len(self._paths):05d}.parquet")
-            path.rename(target)
+            place_file(path, target)
             outputs[f"data/{target.name}"] = digest
         return outputs
 
