@@ -27,6 +27,15 @@ ROWS_PER_GROUP = 16
 Row = dict[str, Any]  # image/mask PNG bytes, activity, frame_id, group, source
 
 
+def split_num_bytes(paths: list[Path]) -> int:
+    """Uncompressed data size of a split's Parquet files (what `datasets` calls a split's num_bytes)."""
+    total = 0
+    for path in paths:
+        meta = pq.ParquetFile(path).metadata
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total
+
+
 class ShardWriter:
     def __init__(self, data_dir: Path, split: str, schema: pa.Schema) -> None:
         self.data_dir, self.split, self.schema = Path(data_dir), split, schema
