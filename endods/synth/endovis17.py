@@ -22,17 +22,16 @@ from endods.sources.vqla import TOOL_ANSWERS
 from endods.synth.common import (
     CLASS_COLORS,
     SynthReport,
-    TreeWriter,
     bbox_1based,
     gray_shade,
     paint_state_effect,
     paint_tool,
     png_bytes,
     quadrant,
-    staged_tree,
     tissue,
     tool_pose,
 )
+from endods.synth.tree import TreeWriter, staged_tree
 
 WIDTH, HEIGHT = 1920, 1080
 CROP = (320, 28, 1280, 1024)  # x0, y0, w, h (docs/formats.md §3.1)

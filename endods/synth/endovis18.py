@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from endods.errors import EndodsError
-from endods.synth.common import SynthReport, TreeWriter, png_bytes, staged_tree
+from endods.synth.common import SynthReport, png_bytes
 from endods.synth.endovis18_paint import PART_LABELS, SCENARIOS, paint_frame
+from endods.synth.tree import TreeWriter, staged_tree
 
 __all__ = ["SCENARIOS", "release_folder", "synth_endovis18"]
 

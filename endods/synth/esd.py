@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 
 from endods.errors import EndodsError, SourceError
-from endods.synth.common import SynthReport, TreeWriter, staged_tree, tissue
+from endods.synth.common import SynthReport, tissue
 from endods.synth.esd_coco import HEIGHT, WIDTH, coco_annotation
+from endods.synth.tree import TreeWriter, staged_tree
 from schemas.labelmaps import ESD_ACTIVITIES, ESD_PHASES
 
 CROP = (307, 35, 1306, 1009)  # the build's default window (docs/formats.md §4.3)
