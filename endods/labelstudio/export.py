@@ -166,10 +166,7 @@ def export_to_labelstudio(
     url, api_key = resolve_credentials(url, api_key)
     client = connect(url, api_key)
     title = title or default_title(man.dataset, man.version, split)
-    pid, reused = _open_project(client, url, project, title, label_config(lm))
-    skip = _existing_frames(client, url, pid, man.version) if reused else set()
-    if local is not None:
-        ensure_local_storage(client, url, pid, local[1])
+    pid, reused, skip = _target_project(client, url, (project, title), label_config(lm), man.version, local)
     if preds is not None and skip and set(frame_ids) <= skip:
         raise LabelStudioError(
             f"project {pid} already holds all {len(frame_ids)} frames of split {split!r}; predictions are "
@@ -196,6 +193,17 @@ def export_to_labelstudio(
         skipped=skipped,
         disagreements=review_order(scores),
     )
+
+
+def _target_project(
+    client: Any, url: str, which: tuple[int | None, str], config: str, version: str, local: tuple[Path, Path] | None
+) -> tuple[int, bool, set[str]]:
+    """(id, reused?, frames held) of project `which[0]` or a new one titled `which[1]`; storage on `local[1]`."""
+    pid, reused = _open_project(client, url, which[0], which[1], config)
+    skip = _existing_frames(client, url, pid, version) if reused else set()
+    if local is not None:
+        ensure_local_storage(client, url, pid, local[1])
+    return pid, reused, skip
 
 
 def _check_options(project: int | None, title: str | None, upload: str) -> None:
