@@ -93,42 +93,12 @@ def build_frames(
     roots = {name: Path(p).resolve() for name, p in roots.items() if p is not None}
     frames = list(frames)
     with BuildSession(out, overwrite=options.overwrite, inputs=roots.values()) as session:
-        jobs: list[FrameJob] = []
-        label_hashes: dict[str, str] = {}
-        for frame in frames:
-            if frame.label_path is not None:
-                label_hashes[str(frame.label_path)] = sha256_file(frame.label_path)
-            if frame.drop is not None:
-                _drop(session, frame.frame_id, frame.drop[0], frame.drop[1], roots, options.strict)
-                continue
-            activity = choose_activity(frame.states)
-            if activity is None:  # readers normally drop these already
-                _drop(
-                    session,
-                    frame.frame_id,
-                    "no_activity",
-                    frame.label_path or Path("?"),
-                    roots,
-                    options.strict,
-                )
-                continue
-            jobs.append(FrameJob(frame, labelmap.activity_index(activity), labelmap.num_classes))
-        session.add_file_hashes(label_hashes)
+        jobs = _frame_jobs(session, frames, labelmap, roots, options.strict)
         # Natural frame_id order lets the session stream records to their shards while decoding.
         jobs.sort(key=lambda job: natural_key(job.frame.frame_id))
         keys = [SplitKey(j.frame.frame_id, j.activity, j.frame.group) for j in jobs]
         session.expect(keys, options.split, labelmap)
-        total = len(jobs)
-        if on_progress:
-            on_progress(0, total)
-        for done, result in enumerate(run_pool(jobs, encode_frame, options.workers), start=1):
-            if isinstance(result, FrameDrop):
-                _drop(session, result.frame_id, result.reason, result.path, roots, options.strict)
-            else:
-                assert isinstance(result, EncodedFrame)
-                session.add(result)
-            if on_progress:
-                on_progress(done, total)
+        _encode_into(session, jobs, roots, options, on_progress)
         build_options = {
             "strict": options.strict,
             "crop": None,
@@ -143,6 +113,48 @@ def build_frames(
             sources=roots,
             provenance=provenance(roots),
         )
+
+
+def _frame_jobs(
+    session: BuildSession, frames: list[SourceFrame], labelmap: LabelMap, roots: dict[str, Path], strict: bool
+) -> list[FrameJob]:
+    """One encoding job per usable frame; the others are recorded as dropped. Label files are hashed."""
+    jobs: list[FrameJob] = []
+    label_hashes: dict[str, str] = {}
+    for frame in frames:
+        if frame.label_path is not None:
+            label_hashes[str(frame.label_path)] = sha256_file(frame.label_path)
+        if frame.drop is not None:
+            _drop(session, frame.frame_id, frame.drop[0], frame.drop[1], roots, strict)
+            continue
+        activity = choose_activity(frame.states)
+        if activity is None:  # readers normally drop these already
+            _drop(session, frame.frame_id, "no_activity", frame.label_path or Path("?"), roots, strict)
+            continue
+        jobs.append(FrameJob(frame, labelmap.activity_index(activity), labelmap.num_classes))
+    session.add_file_hashes(label_hashes)
+    return jobs
+
+
+def _encode_into(
+    session: BuildSession,
+    jobs: list[FrameJob],
+    roots: dict[str, Path],
+    options: BuildOptions,
+    on_progress: ProgressFn | None,
+) -> None:
+    """Decode and encode every job in the pool, adding records (or drops) to the session in job order."""
+    total = len(jobs)
+    if on_progress:
+        on_progress(0, total)
+    for done, result in enumerate(run_pool(jobs, encode_frame, options.workers), start=1):
+        if isinstance(result, FrameDrop):
+            _drop(session, result.frame_id, result.reason, result.path, roots, options.strict)
+        else:
+            assert isinstance(result, EncodedFrame)
+            session.add(result)
+        if on_progress:
+            on_progress(done, total)
 
 
 def provenance(roots: dict[str, Path]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from the previous keyframe for every request (see benchmarks/esd_extract.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -154,6 +155,39 @@ def _damaged(session: BuildSession, strict: bool, frame_id: str, reason: str, pa
     session.drop(frame_id, reason, path)
 
 
+@dataclass(frozen=True)
+class _VideoJob:
+    """The annotated frames of one ESD video to crop and encode."""
+
+    plan: EsdPlan
+    src: Path
+    video: Path
+    frames: list[PlannedFrame]
+    crop: Crop
+    num_classes: int
+
+
+def _add_video(
+    session: BuildSession, job: _VideoJob, workers: int, strict: bool, frame_done: Callable[[], None]
+) -> None:
+    """Decode one video's annotated frames and add them (or their §5.5 drops) to the session."""
+    rel = job.video.relative_to(job.src).as_posix()
+    session.add_file_hashes({rel: sha256_file(job.video)})
+    by_index = {pf.image.frame_index: pf for pf in job.frames}
+
+    def work(item: tuple[int, np.ndarray | None, int]) -> EncodedFrame | tuple[str, str, str]:
+        return _check_and_encode(job.plan, job.video, by_index[item[0]], item, job.crop, job.num_classes)
+
+    # Decoding stays sequential (one video stream); cropping and PNG encoding run in `workers`
+    # threads, in frame order, so the output does not depend on the worker count.
+    for result in run_pool(decode_frames(job.video, list(by_index)), work, workers):
+        if isinstance(result, EncodedFrame):
+            session.add(result)
+        else:
+            _damaged(session, strict, *result[:2], rel, result[2])
+        frame_done()
+
+
 def build_mtlesd(
     src: Path,
     out: Path,
@@ -182,32 +216,21 @@ def build_mtlesd(
     plan = plan_esd(src, activities)
     _check_crop(plan, crop)
     labelmap = esd_labelmap(activities, plan.coco.class_names)
-    total, done = plan.total, 0
+    done = 0
+
+    def frame_done() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, plan.total)
+
     with BuildSession(out, overwrite=overwrite, inputs=[src]) as session:
         for frame_id, reason, path in plan.drops:
             session.drop(frame_id, reason, path)
         session.add_file_hashes({name: sha256_file(src / name) for name in (PHASES_NAME, COCO_NAME)})
         for video_id, frames in plan.frames.items():
-            video = plan.videos[video_id]
-            rel = video.relative_to(src).as_posix()
-            session.add_file_hashes({rel: sha256_file(video)})
-            by_index = {pf.image.frame_index: pf for pf in frames}
-
-            def work(
-                item: tuple[int, np.ndarray | None, int], video: Path = video, by_index: dict = by_index
-            ) -> EncodedFrame | tuple[str, str, str]:  # defaults bind this video's values (threads run late)
-                return _check_and_encode(plan, video, by_index[item[0]], item, crop, labelmap.num_classes)
-
-            # Decoding stays sequential (one video stream); cropping and PNG encoding run in `workers`
-            # threads, in frame order, so the output does not depend on the worker count.
-            for result in run_pool(decode_frames(video, list(by_index)), work, workers):
-                if isinstance(result, EncodedFrame):
-                    session.add(result)
-                else:
-                    _damaged(session, strict, *result[:2], rel, result[2])
-                done += 1
-                if on_progress is not None:
-                    on_progress(done, total)
+            video = _VideoJob(plan, src, plan.videos[video_id], frames, crop, labelmap.num_classes)
+            _add_video(session, video, workers, strict, frame_done)
         options = {"crop": list(crop), "activities": list(activities), "strict": strict}
         prov = {"source_roots": {"esd": str(src.resolve())}, **(provenance or {})}
         return session.finish(

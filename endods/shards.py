@@ -1,7 +1,8 @@
 """Parquet shards of one split in the Hub layout (`data/<split>-0000i-of-0000N.parquet`).
 
 `ShardWriter` appends rows in the order given, in row groups of `ROWS_PER_GROUP`, and starts a new
-shard past `MAX_SHARD_BYTES`; the final names need the shard count, so shards are renamed on close.
+shard past `MAX_SHARD_BYTES`; the final names need the shard count, so shards are renamed into place
+on close (`schemas.atomic.place_file`).
 `BackgroundShards` runs one ShardWriter per split in a thread, so encoding the next frames and
 writing/hashing the previous ones overlap (PNG decoding, file writes and sha256 all release the GIL).
 """
@@ -17,12 +18,22 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas.atomic import place_file
 from schemas.records import SPLITS
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 # Small row groups: little left to write when the stream ends, and cheap random access for training.
 ROWS_PER_GROUP = 16
 Row = dict[str, Any]  # image/mask PNG bytes, activity, frame_id, group, source
+
+
+def split_num_bytes(paths: list[Path]) -> int:
+    """Uncompressed data size of a split's Parquet files (what `datasets` calls a split's num_bytes)."""
+    total = 0
+    for path in paths:
+        meta = pq.ParquetFile(path).metadata
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total
 
 
 class ShardWriter:
@@ -94,7 +105,7 @@ class ShardWriter:
         outputs = {}
         for i, (path, digest) in enumerate(zip(self._paths, self._digests, strict=True)):
             target = path.with_name(f"{self.split}-{i:05d}-of-{len(self._paths):05d}.parquet")
-            path.rename(target)
+            place_file(path, target)
             outputs[f"data/{target.name}"] = digest
         return outputs
 

@@ -11,7 +11,6 @@ their split's shards by a background thread while later ones are still being enc
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -25,13 +24,14 @@ import pyarrow.parquet as pq
 from endods import __version__
 from endods.card import render_card
 from endods.errors import SourceError
-from endods.hashing import sha256_file, tree_digest
-from endods.shards import BackgroundShards, ShardWriter
+from endods.hashing import sha256_file
+from endods.shards import BackgroundShards, ShardWriter, split_num_bytes
+from endods.source_digests import source_digests
 from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
 from endods.spool import Spool
 from schemas.atomic import replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
-from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SourceDigest, SplitCounts, ToolInfo
+from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SplitCounts, ToolInfo
 from schemas.outputs import OutputKind, check_output, claim_output
 from schemas.records import SPLITS, build_features
 
@@ -66,15 +66,6 @@ class _Spooled:
     mask: int
     class_pixels: tuple[int, ...]
     facts: dict[str, Any]
-
-
-def split_num_bytes(paths: list[Path]) -> int:
-    """Uncompressed data size of a split's Parquet files (what `datasets` calls a split's num_bytes)."""
-    total = 0
-    for path in paths:
-        meta = pq.ParquetFile(path).metadata
-        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    return total
 
 
 class BuildSession:
@@ -196,28 +187,40 @@ class BuildSession:
     ) -> Manifest:
         assert self.staged is not None and self._spool is not None
         if not self._frames:
-            # an empty folder would pass for a dataset but `datasets.load_dataset` cannot load it
-            reasons = Counter(d.reason for d in self._dropped)
-            detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "the sources hold no frames"
-            raise SourceError(f"no frame is usable for {dataset} ({detail}); nothing was written to {self.out}")
+            self._refuse_empty(dataset)
         assignment = self._assign(split)
         if assignment != self._plan:
             self._unstream()  # a frame was dropped after `expect`, or the split differs: rewrite
+        options = {**(split.to_dict() if isinstance(split, SplitConfig) else {"split": "given"}), **(options or {})}
         manifest = Manifest(
             dataset=dataset,
             tool=ToolInfo(name="endods", version=__version__),
-            options={
-                **(split.to_dict() if isinstance(split, SplitConfig) else {"split": "given"}),
-                **(options or {}),
-            },
+            options=options,
             label_maps=labelmap.to_dict(),
             counts={},
             frames={},
             dropped=sorted(self._dropped, key=lambda d: (natural_key(d.frame_id), d.reason)),
-            sources=self._source_digests(sources or {}),
+            sources=source_digests(self._file_hashes, sources or {}),
             parent=parent,
             provenance=provenance or {},
         )
+        outputs = self._write_splits(manifest, assignment, labelmap)
+        self._spool.close()
+        self._spool = None
+        self._write_card_and_manifest(manifest, labelmap, outputs)
+        replace_dir(self.staged, self.out)
+        self.staged = None
+        return manifest
+
+    def _refuse_empty(self, dataset: str) -> None:
+        # an empty folder would pass for a dataset but `datasets.load_dataset` cannot load it
+        reasons = Counter(d.reason for d in self._dropped)
+        detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "the sources hold no frames"
+        raise SourceError(f"no frame is usable for {dataset} ({detail}); nothing was written to {self.out}")
+
+    def _write_splits(self, manifest: Manifest, assignment: dict[str, str], labelmap: LabelMap) -> dict[str, str]:
+        """Fill the manifest's counts and frames per split and write the shards; return `{path: sha256}`."""
+        assert self.staged is not None
         data_dir = self.staged / "data"
         data_dir.mkdir(exist_ok=True)
         outputs: dict[str, str] = self._stream.close() if self._stream is not None else {}
@@ -227,30 +230,28 @@ class BuildSession:
                 continue  # an empty split is omitted, not written as 0 rows
             manifest.counts[split_name] = self._counts(ids, labelmap)
             for fid in ids:
-                rec = self._frames[fid]
-                manifest.frames[fid] = {
-                    "split": split_name,
-                    "activity": labelmap.activities[rec.activity],
-                    "group": rec.group,
-                    **rec.facts,
-                }
+                manifest.frames[fid] = self._frame_entry(fid, split_name, labelmap)
             if self._stream is None:
                 outputs.update(self._write_split(split_name, ids, labelmap, data_dir))
         self._stream = None
         for split_name, counts in manifest.counts.items():
             counts.num_bytes = split_num_bytes(sorted(data_dir.glob(f"{split_name}-*.parquet")))
         manifest.frames = dict(sorted(manifest.frames.items(), key=lambda kv: natural_key(kv[0])))
-        self._spool.close()
-        self._spool = None
+        return outputs
+
+    def _frame_entry(self, fid: str, split_name: str, labelmap: LabelMap) -> dict[str, Any]:
+        rec = self._frames[fid]
+        return {"split": split_name, "activity": labelmap.activities[rec.activity], "group": rec.group, **rec.facts}
+
+    def _write_card_and_manifest(self, manifest: Manifest, labelmap: LabelMap, outputs: dict[str, str]) -> None:
+        """The card is hashed into `outputs`; the manifest's version is the hash of all outputs."""
+        assert self.staged is not None
         readme = self.staged / "README.md"
         readme.write_text(render_card(manifest, labelmap), encoding="utf-8")
         outputs["README.md"] = sha256_file(readme)
         manifest.outputs = dict(sorted(outputs.items()))
         manifest.version = manifest.compute_version()
         (self.staged / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
-        replace_dir(self.staged, self.out)
-        self.staged = None
-        return manifest
 
     def _assign(self, split: SplitConfig | dict[str, str]) -> dict[str, str]:
         if isinstance(split, SplitConfig):
@@ -272,27 +273,6 @@ class BuildSession:
         return SplitCounts(
             frames=len(ids), activities=activities, class_pixels={str(i): n for i, n in enumerate(pixels)}
         )
-
-    def _source_digests(self, sources: dict[str, str | Path]) -> dict[str, SourceDigest]:
-        # Match on absolute paths first (string work); resolve symlinks only for what does not match.
-        plain = {name: os.path.join(os.path.abspath(root), "") for name, root in sources.items()}
-        resolved = {name: os.path.join(Path(root).resolve(), "") for name, root in sources.items()}
-        grouped: dict[str, list[tuple[str, str]]] = {name: [] for name in plain}
-        for key, digest in self._file_hashes.items():
-            path = Path(key)
-            if not path.is_absolute() and len(plain) == 1:  # a single source may key files relative to its root
-                grouped[next(iter(plain))].append((path.as_posix(), digest))
-                continue
-            # relative keys of several sources are relative to the working directory
-            for candidate, roots in ((os.path.abspath(key), plain), (str(path.resolve()), resolved)):
-                name = next((n for n, root in roots.items() if candidate.startswith(root)), None)
-                if name is not None:
-                    grouped[name].append((Path(candidate[len(roots[name]) :]).as_posix(), digest))
-                    break
-        return {
-            name: SourceDigest(files=len(set(entries)), digest=tree_digest(entries))
-            for name, entries in sorted(grouped.items())
-        }
 
     def _write_split(self, split_name: str, ids: list[str], labelmap: LabelMap, data_dir: Path) -> dict[str, str]:
         assert self._spool is not None

@@ -94,6 +94,14 @@ def replace_dir(staged: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def place_file(temp: Path, path: Path) -> None:
+    """Rename a finished temp file onto `path` in one step, for writers that learn the final name only at the end.
+
+    `temp` must sit in `path`'s folder (one filesystem); readers see no file or the complete one.
+    """
+    os.replace(temp, path)
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "wb", newline: str | None = None) -> Iterator[IO[Any]]:
     """Open a temp file beside `path` for writing; on success rename it onto `path`, else remove it.

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import os
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -36,13 +35,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Run as a script, this folder is on sys.path already; loaded by path (tests, benchmarks), it is not.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from process_group import STOP_TIMEOUT_S, stop_group, stop_process  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EXE = ROOT / ".venv-ls" / "bin" / "label-studio"
 USERNAME = "endods@localhost.test"
 LOG_NAME = "labelstudio-server.log"
 PID_NAME = "labelstudio-server.pid"
 DB_NAME = "label_studio.sqlite3"
-STOP_TIMEOUT_S = 4.0  # SIGINT, then SIGTERM, then SIGKILL: stopped within 5 s even when uwsgi lingers
 # Log markers of the start, in boot order: (marker, what the server is doing once it has appeared).
 START_PHASES = (
     ("Database and media directory", "loading Label Studio (Python imports)"),
@@ -103,7 +105,7 @@ def _set_existing_token(db: Path, token: str) -> bool:
 
 
 def server_env(data_dir: Path, token: str, password: str, document_root: Path | None = None) -> dict[str, str]:
-    """The environment of STACK.md's non-interactive start; base env minus any caller LS settings."""
+    """The environment of the non-interactive start; the base env minus any caller LABEL_STUDIO_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env.update(
         LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
@@ -211,41 +213,6 @@ def start(
     (data_dir / PID_NAME).write_text(f"{process.pid}\n")
     wait_healthy(url, process, log_path, timeout, on_status, log_start)
     return ServerHandle(url, token, process, data_dir, log_path, root)
-
-
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_group(pid: int, timeout: float = STOP_TIMEOUT_S, exited: Callable[[], bool] | None = None) -> None:
-    """SIGINT the process group, SIGTERM it after half of `timeout`, SIGKILL it at `timeout`.
-
-    Label Studio's clean SIGINT shutdown can take 20 s; the database is SQLite (transactional), so
-    the escalation loses nothing that a slow shutdown would keep.
-    """
-    done = exited or (lambda: not _group_alive(pid))
-    start = time.monotonic()
-    for sig, until in ((signal.SIGINT, timeout / 2), (signal.SIGTERM, timeout), (signal.SIGKILL, timeout + 1.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        while time.monotonic() - start < until:
-            if done():
-                return
-            time.sleep(0.05)
-
-
-def stop_process(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
-    if process.poll() is not None:
-        return
-    stop_group(process.pid, timeout, lambda: process.poll() is not None)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(1)
 
 
 def stop(data_dir: Path, timeout: float = STOP_TIMEOUT_S) -> bool:

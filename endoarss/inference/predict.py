@@ -87,7 +87,7 @@ def is_prediction_folder(folder: Path) -> bool:
 PREDICT_OUTPUT = OutputKind("endods predict", is_prediction_folder, needs_overwrite=False)
 
 
-def check_output(
+def check_prediction_folder(
     out: Path, overwrite: bool = False, inputs: Iterable[Path | str] = (), sealed: Iterable[Path | str] = ()
 ) -> None:
     """Refuse an ``out`` the output policy forbids (:mod:`schemas.outputs`), e.g. a folder that is not a
@@ -113,7 +113,7 @@ def predict(
 ) -> Path:
     """Predict every image; write ``out`` (see module docstring) and return it. Stems must be unique."""
     images = [Path(p) for p in images]
-    check_output(Path(out), overwrite, inputs=images)
+    check_prediction_folder(Path(out), overwrite, inputs=images)
     _check_unique([p.stem for p in images], "images")
     loaded = load_run(Path(run), checkpoint, weights)
     batches = _file_batches(images, batch_size, loaded.config.image_size)
@@ -155,7 +155,7 @@ def predict_split(
     """
     if limit is not None and limit < 1:
         raise DataError(f"limit must be at least 1, got {limit}")
-    check_output(Path(out), overwrite, sealed=[data])
+    check_prediction_folder(Path(out), overwrite, sealed=[data])
     if verify:
         from endoarss.data.cache_setup import verify_dataset
 

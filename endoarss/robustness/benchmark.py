@@ -34,7 +34,7 @@ from endoarss.data.dataset import SegActDataset, SplitData, collate, decode_reco
 from endoarss.engine.run_folder import check_labelmaps_compatible, load_run
 from endoarss.robustness import imagenet_c
 from endoarss.robustness.corruptions import CORRUPTIONS, MIN_SIZE, SEVERITIES, CorruptionError, corrupt, corrupt_pair
-from endoarss.robustness.outdir import check_output
+from endoarss.robustness.outdir import check_robustness_folder
 from endoarss.robustness.results import RobustnessResult, build_result, write_outputs
 from schemas.progress import ProgressFn
 
@@ -219,7 +219,7 @@ def run_robustness(
 
     Files go to ``out`` (default ``RUN/robustness``), replaced as a whole: robustness.csv/.json/.md,
     severity_<metric>.png, corruptions_<metric>.png and gallery.png (see :mod:`.results`). An existing
-    ``out`` must be a previous robustness output, or ``overwrite`` set (:func:`.outdir.check_output`).
+    ``out`` must be a previous robustness output, or ``overwrite`` set (:func:`.outdir.check_robustness_folder`).
     ``num_workers``/``batch_size`` default to the run's config. ``on_progress(done, total)`` counts
     frames over every condition, the clean baseline included.
     """
@@ -231,7 +231,7 @@ def run_robustness(
         raise CorruptionError(f"at must be one of {AT_MODES}, got {at!r}")
     if limit is not None and limit < 1:
         raise CorruptionError(f"limit must be >= 1, got {limit}")
-    out = check_output(Path(run) / "robustness" if out is None else out, overwrite, [run], sealed=[data])
+    out = check_robustness_folder(Path(run) / "robustness" if out is None else out, overwrite, [run], sealed=[data])
     loaded = load_run(Path(run), checkpoint, weights)
     cfg = loaded.config
     image_size = tuple(cfg.image_size)

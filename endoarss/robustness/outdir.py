@@ -30,7 +30,7 @@ def is_robustness_output(folder: Path) -> bool:
 ROBUSTNESS_OUTPUT = OutputKind("endods robustness", is_robustness_output, needs_overwrite=False)
 
 
-def check_output(
+def check_robustness_folder(
     out: Path, overwrite: bool = False, inputs: Iterable[Path | str] = (), sealed: Iterable[Path | str] = ()
 ) -> Path:
     """The absolute folder to write to; raise OutputError where replacing ``out`` would lose data.

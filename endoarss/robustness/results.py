@@ -229,7 +229,7 @@ def write_outputs(
     """Write every file into a hidden sibling folder, then swap it in for ``out`` (atomic per folder).
 
     An existing ``out`` is replaced only if it is a previous robustness output or ``overwrite`` is
-    set (see :func:`~endoarss.robustness.outdir.check_output`); otherwise OutputError.
+    set (see :func:`~endoarss.robustness.outdir.check_robustness_folder`); otherwise OutputError.
     """
     from endoarss.robustness import plots
     from endoarss.robustness.outdir import ROBUSTNESS_OUTPUT

@@ -10,7 +10,7 @@ records how many it had (`ignore_pixels`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from endods.export.common import (
 )
 from endods.export.naming import release_name
 from endods.pngio import PngError, decode_png, png_info
-from schemas.dataset import BuiltDataset, open_dataset
+from schemas.dataset import BuiltDataset, Record, open_dataset
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.progress import ProgressFn
 
@@ -85,63 +85,85 @@ def export_coco(
     total, done = total_rows(ds, chosen), 0
     if on_progress:
         on_progress(0, total)
+
+    def frame_done() -> None:
+        nonlocal done
+        done += 1
+        if on_progress:
+            on_progress(done, total)
+
     with staged_dest(dest, overwrite, Path(path)) as staged:
         (staged / "annotations").mkdir()
         names = UniqueNames()
         for split in chosen:
-            image_dir = staged / "images" / split
-            image_dir.mkdir(parents=True)
-            images: list[dict[str, Any]] = []
-            annotations: list[dict[str, Any]] = []
-            summary.frames[split] = summary.ignore_pixels[split] = summary.ignore_frames[split] = 0
-            for rec in ds.records(split):
-                name = release_name(rec.frame_id) + ".png"
-                names.claim(f"{split}/{name}", rec.frame_id)
-                try:
-                    info = png_info(rec.image, verify=False)
-                    mask = decode_png(rec.mask, cv2.IMREAD_UNCHANGED)
-                except PngError as exc:
-                    raise DatasetError(f"{ds.path}: frame {rec.frame_id} does not decode ({exc})") from exc
-                if verify:
-                    check_record(ds, rec, mask)
-                ignored = int((mask == IGNORE_INDEX).sum())
-                image_id = len(images) + 1
-                images.append(
-                    {
-                        "id": image_id,
-                        "file_name": name,
-                        "width": info.width,
-                        "height": info.height,
-                        "frame_id": rec.frame_id,
-                        "group": rec.group,
-                        "source": rec.source,
-                        "activity_id": rec.activity,
-                        "activity": ds.labelmap.activities[rec.activity],
-                        "ignore_pixels": ignored,
-                    }
-                )
-                annotations += class_annotations(mask, image_id, len(annotations) + 1)
-                (image_dir / name).write_bytes(rec.image)
-                summary.frames[split] += 1
-                summary.ignore_pixels[split] += ignored
-                summary.ignore_frames[split] += int(ignored > 0)
-                done += 1
-                if on_progress:
-                    on_progress(done, total)
-            coco = {
-                "info": {
-                    "description": f"{ds.manifest.dataset} {ds.manifest.version} ({split})",
-                    "version": ds.manifest.version,
-                },
-                "licenses": [],
-                "categories": categories(ds),
-                "activities": activities(ds),
-                "images": images,
-                "annotations": annotations,
-            }
+            coco = _export_split(ds, split, staged, names, summary, verify, frame_done)
             (staged / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco) + "\n", encoding="utf-8")
         (staged / "categories.json").write_text(
             json.dumps({"categories": categories(ds), "activities": activities(ds)}, indent=2) + "\n", encoding="utf-8"
         )
         write_summary(staged, summary)
     return summary
+
+
+def _export_split(
+    ds: BuiltDataset,
+    split: str,
+    staged: Path,
+    names: UniqueNames,
+    summary: ExportSummary,
+    verify: bool,
+    frame_done: Callable[[], None],
+) -> dict[str, Any]:
+    """Write the split's images under `staged/images/<split>`; return its COCO document."""
+    image_dir = staged / "images" / split
+    image_dir.mkdir(parents=True)
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    summary.frames[split] = summary.ignore_pixels[split] = summary.ignore_frames[split] = 0
+    for rec in ds.records(split):
+        name = release_name(rec.frame_id) + ".png"
+        names.claim(f"{split}/{name}", rec.frame_id)
+        try:
+            info = png_info(rec.image, verify=False)
+            mask = decode_png(rec.mask, cv2.IMREAD_UNCHANGED)
+        except PngError as exc:
+            raise DatasetError(f"{ds.path}: frame {rec.frame_id} does not decode ({exc})") from exc
+        if verify:
+            check_record(ds, rec, mask)
+        ignored = int((mask == IGNORE_INDEX).sum())
+        images.append(_image_entry(ds, rec, len(images) + 1, name, (info.width, info.height), ignored))
+        annotations += class_annotations(mask, len(images), len(annotations) + 1)
+        (image_dir / name).write_bytes(rec.image)
+        summary.frames[split] += 1
+        summary.ignore_pixels[split] += ignored
+        summary.ignore_frames[split] += int(ignored > 0)
+        frame_done()
+    return {
+        "info": {
+            "description": f"{ds.manifest.dataset} {ds.manifest.version} ({split})",
+            "version": ds.manifest.version,
+        },
+        "licenses": [],
+        "categories": categories(ds),
+        "activities": activities(ds),
+        "images": images,
+        "annotations": annotations,
+    }
+
+
+def _image_entry(
+    ds: BuiltDataset, rec: Record, image_id: int, name: str, size: tuple[int, int], ignored: int
+) -> dict[str, Any]:
+    """The COCO `images` entry of one record, with the MTL fields (frame id, group, activity)."""
+    return {
+        "id": image_id,
+        "file_name": name,
+        "width": size[0],
+        "height": size[1],
+        "frame_id": rec.frame_id,
+        "group": rec.group,
+        "source": rec.source,
+        "activity_id": rec.activity,
+        "activity": ds.labelmap.activities[rec.activity],
+        "ignore_pixels": ignored,
+    }

@@ -152,10 +152,7 @@ def export_to_labelstudio(
     default `<root>/endods-review/<dataset>-<version>`). `workers`: encoding processes (default:
     one per CPU; 0 encodes in this process).
     """
-    if project is not None and title is not None:
-        raise LabelStudioError(f"--title names a new project; project {project} already has one: pass one of the two")
-    if upload not in UPLOAD_MODES:
-        raise LabelStudioError(f"upload must be one of {', '.join(UPLOAD_MODES)}, got {upload!r}")
+    _check_options(project, title, upload)
     ds = open_dataset(out)
     if split not in ds.splits:
         raise LabelStudioError(f"{out}: no split {split!r} (have: {ds.splits})")
@@ -169,29 +166,21 @@ def export_to_labelstudio(
     url, api_key = resolve_credentials(url, api_key)
     client = connect(url, api_key)
     title = title or default_title(man.dataset, man.version, split)
-    pid, reused = _open_project(client, url, project, title, label_config(lm))
-    skip = _existing_frames(client, url, pid, man.version) if reused else set()
-    if local is not None:
-        ensure_local_storage(client, url, pid, local[1])
+    pid, reused, skip = _target_project(client, url, (project, title), label_config(lm), man.version, local)
     if preds is not None and skip and set(frame_ids) <= skip:
         raise LabelStudioError(
             f"project {pid} already holds all {len(frame_ids)} frames of split {split!r}; predictions are "
             "attached when tasks are created, so review them in a new project: leave out --project"
         )
     label_version = f"labels-{man.version}"
-    model_version = f"model-{Path(predictions).name}" if predictions is not None else label_version
-
+    versions = {
+        "label_version": label_version,
+        "model_version": f"model-{Path(predictions).name}" if predictions is not None else label_version,
+    }
     skipped: list[str] = []
-    http = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelstudio-http")
-    try:
-        images: Images = LocalImages(local[1], local[0]) if local else UploadedImages(client, url, pid, http)
-        meta = {"split": split, "dataset": man.dataset, "dataset_version": man.version, "labelmap": lm}
-        versions = {"label_version": label_version, "model_version": model_version}
-        imports = TaskImports(client, url, pid, http, images, {**meta, **versions})
-        jobs = _jobs(ds, split, skip, skipped, preds, predictions, images, count.step)
-        held = _create_tasks(encode_ordered(jobs, lm, workers), imports, count, skipped, preds is not None)
-    finally:
-        http.shutdown(wait=True, cancel_futures=True)
+    imports, held = _import_tasks(
+        (client, url, pid), ds, split, (skip, skipped), (preds, predictions), local, versions, workers, count
+    )
     with api_errors(url, f"selecting predictions {label_version!r} (the current labels) for pre-labelling"):
         client.projects.update(pid, model_version=label_version)
     scores = [e.disagreement for e in held if e.disagreement is not None]
@@ -204,6 +193,55 @@ def export_to_labelstudio(
         skipped=skipped,
         disagreements=review_order(scores),
     )
+
+
+def _target_project(
+    client: Any, url: str, which: tuple[int | None, str], config: str, version: str, local: tuple[Path, Path] | None
+) -> tuple[int, bool, set[str]]:
+    """(id, reused?, frames held) of project `which[0]` or a new one titled `which[1]`; storage on `local[1]`."""
+    pid, reused = _open_project(client, url, which[0], which[1], config)
+    skip = _existing_frames(client, url, pid, version) if reused else set()
+    if local is not None:
+        ensure_local_storage(client, url, pid, local[1])
+    return pid, reused, skip
+
+
+def _check_options(project: int | None, title: str | None, upload: str) -> None:
+    if project is not None and title is not None:
+        raise LabelStudioError(f"--title names a new project; project {project} already has one: pass one of the two")
+    if upload not in UPLOAD_MODES:
+        raise LabelStudioError(f"upload must be one of {', '.join(UPLOAD_MODES)}, got {upload!r}")
+
+
+def _import_tasks(
+    target: tuple[Any, str, int],
+    ds: Any,
+    split: str,
+    skips: tuple[set[str], list[str]],
+    preds: tuple[Any, Path | None],
+    local: tuple[Path, Path] | None,
+    versions: dict[str, str],
+    workers: int | None,
+    count: _Count,
+) -> tuple[TaskImports, list[Encoded]]:
+    """Encode and import one task per frame not in `skips[0]` (appending skipped ids to `skips[1]`).
+
+    `target`: (client, url, project id); `preds`: (loaded predictions or None, their path); `local`:
+    (root, folder) for local-files upload. Returns the imports and the frames held for review order.
+    """
+    client, url, pid = target
+    (skip, skipped), (loaded, predictions) = skips, preds
+    lm, man = ds.labelmap, ds.manifest
+    http = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labelstudio-http")
+    try:
+        images: Images = LocalImages(local[1], local[0]) if local else UploadedImages(client, url, pid, http)
+        meta = {"split": split, "dataset": man.dataset, "dataset_version": man.version, "labelmap": lm}
+        imports = TaskImports(client, url, pid, http, images, {**meta, **versions})
+        jobs = _jobs(ds, split, skip, skipped, loaded, predictions, images, count.step)
+        held = _create_tasks(encode_ordered(jobs, lm, workers), imports, count, skipped, loaded is not None)
+    finally:
+        http.shutdown(wait=True, cancel_futures=True)
+    return imports, held
 
 
 def _create_tasks(

@@ -17,6 +17,8 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -222,21 +224,7 @@ def import_from_labelstudio(
         _check_versions(versions, man, project_id, Path(base))
     total, done = sum(ds.num_rows(s) for s in ds.splits), 0
     changed: list[ChangedFrame] = []
-
-    def review(rec: Any) -> tuple[EncodedFrame, ChangedFrame | None]:
-        base_mask = decode_png(rec.mask)
-        mask, mask_png, activity, change = base_mask, rec.mask, rec.activity, None
-        if rec.frame_id in reviewed:
-            task_id, ann = reviewed[rec.frame_id]
-            where = f"project {project_id} task {task_id} (frame {rec.frame_id!r})"
-            mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
-            change = _change(rec, base_mask, (mask, activity), model_results.get(task_id), lm, where)
-            mask_png = encode_png(mask) if change is not None and change.mask_pixels_changed else rec.mask
-        facts = {k: v for k, v in man.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
-        pixels = _class_pixels(mask, lm)
-        frame = EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png, pixels, facts)
-        return frame, change
-
+    review = functools.partial(_review, _Reviews(reviewed, model_results, project_id, lm, man.frames))
     records = (rec for split in ds.splits for rec in ds.records(split))
     with session:
         for frame, change in run_pool(records, review, workers):  # in record order, whatever `workers`
@@ -248,23 +236,55 @@ def import_from_labelstudio(
                 on_progress(done, total)
         for d in man.dropped:
             session.drop(d.frame_id, d.reason, d.path)
-        parent = Parent(
-            version=man.version,
-            labelstudio={"url": url, "project": project_id},
-            changed=sorted(changed, key=lambda c: natural_key(c.frame_id)),
-            dataset=man.dataset,
-            outputs=man.outputs,
-            sources={k: v.model_dump() for k, v in man.sources.items()},
-        )
         return session.finish(
             dataset=man.dataset,
             labelmap=lm,
             split={fid: f["split"] for fid, f in man.frames.items()},
             options=man.options,
-            parent=parent,
+            parent=_parent(man, url, project_id, changed),
             provenance={
                 "command": "endods labelstudio import",
                 "base": str(Path(base).resolve()),
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             },
         )
+
+
+@dataclass(frozen=True)
+class _Reviews:
+    """What the server returned for a project, and the base dataset's label map and frame facts."""
+
+    reviewed: dict[str, tuple[int, dict]]  # frame id -> (task id, submitted annotation)
+    model_results: dict[int, Any]  # task id -> the model prediction's results
+    project_id: int
+    lm: LabelMap
+    frames: dict[str, dict[str, Any]]  # the base manifest's frames
+
+
+def _review(reviews: _Reviews, rec: Any) -> tuple[EncodedFrame, ChangedFrame | None]:
+    """One base record with its reviewed labels (if any) applied, and what changed."""
+    lm = reviews.lm
+    base_mask = decode_png(rec.mask)
+    mask, mask_png, activity, change = base_mask, rec.mask, rec.activity, None
+    if rec.frame_id in reviews.reviewed:
+        task_id, ann = reviews.reviewed[rec.frame_id]
+        where = f"project {reviews.project_id} task {task_id} (frame {rec.frame_id!r})"
+        mask, activity = decode_annotation(ann, base_mask, rec.activity, lm, where)
+        change = _change(rec, base_mask, (mask, activity), reviews.model_results.get(task_id), lm, where)
+        mask_png = encode_png(mask) if change is not None and change.mask_pixels_changed else rec.mask
+    facts = {k: v for k, v in reviews.frames.get(rec.frame_id, {}).items() if k not in BASE_KEYS}
+    pixels = _class_pixels(mask, lm)
+    frame = EncodedFrame(rec.frame_id, rec.group, rec.source, activity, rec.image, mask_png, pixels, facts)
+    return frame, change
+
+
+def _parent(man: Manifest, url: str, project_id: int, changed: list[ChangedFrame]) -> Parent:
+    """The manifest's `parent`: the base version, the project the labels came from, and what changed."""
+    return Parent(
+        version=man.version,
+        labelstudio={"url": url, "project": project_id},
+        changed=sorted(changed, key=lambda c: natural_key(c.frame_id)),
+        dataset=man.dataset,
+        outputs=man.outputs,
+        sources={k: v.model_dump() for k, v in man.sources.items()},
+    )

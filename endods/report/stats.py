@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,54 +127,79 @@ def collect(
     """
     workers = workers or min(8, os.cpu_count() or 1)
     labelmap = ds.labelmap
-    n_cls, n_act = labelmap.num_classes, labelmap.num_activities
     data = Collected(ds.splits, list(labelmap.activities), labelmap.class_names)
-    data.cooccurrence = np.zeros((n_act, n_cls), np.int64)
+    data.cooccurrence = np.zeros((labelmap.num_activities, labelmap.num_classes), np.int64)
     wanted = pick_overlay_frames(ds, overlay_per_activity)
     total = sum(ds.num_rows(s) for s in data.splits)
     done = 0
     if on_progress:
         on_progress(0, total)
+
+    def frame_done() -> None:
+        nonlocal done
+        done += 1
+        if on_progress:
+            on_progress(done, total)
+
     groups: dict[str, dict[str, int]] = defaultdict(lambda: {s: 0 for s in data.splits})
     for split in data.splits:
-        acts, pixels, images = [0] * n_act, np.zeros(256, np.int64), np.zeros(n_cls, np.int64)
-        sizes: Counter = Counter()
-        ids: list[str] = []
-        hashes: list[np.ndarray] = []
-        for rec, (counts, size, frame_hash, thumb) in _analysed(ds, split, wanted, workers):
-            if verify and not rec.image.startswith(b"\x89PNG\r\n\x1a\n"):
-                raise DatasetError(
-                    f"{ds.path}: frame {rec.frame_id}: image is not a PNG (starts {rec.image[:8]!r}); rebuild the "
-                    "dataset (or pass --no-verify)"
-                )
-            bad_values = np.flatnonzero(counts[n_cls:IGNORE_INDEX]) + n_cls
-            if bad_values.size:
-                bad = int(bad_values[0])
-                raise DatasetError(f"{ds.path}: frame {rec.frame_id}: mask value {bad} is outside the label map")
-            present = counts[:n_cls] > 0
-            acts[rec.activity] += 1
-            pixels += counts
-            images += present
-            data.cooccurrence[rec.activity] += present
-            groups[rec.group][split] += 1
-            sizes[size] += 1
-            ids.append(rec.frame_id)
-            hashes.append(frame_hash)
-            if thumb is not None:
-                data.thumbs[rec.frame_id] = Thumb(rec.frame_id, split, rec.activity, *thumb)
-            done += 1
-            if on_progress:
-                on_progress(done, total)
-        data.frames[split] = len(ids)
-        data.activity_counts[split] = acts
-        data.class_pixels[split] = pixels[:n_cls]
-        data.ignore_pixels[split] = int(pixels[IGNORE_INDEX])
-        data.class_images[split] = images
-        data.sizes[split] = sizes
-        data.hash_ids[split] = ids
-        data.hashes[split] = np.stack(hashes) if hashes else np.zeros((0, 8), np.uint8)
+        _collect_split(ds, data, split, _analysed(ds, split, wanted, workers), groups, verify, frame_done)
     data.groups = {g: groups[g] for g in sorted(groups, key=natural_key)}
     return data
+
+
+def _check_record(ds: BuiltDataset, rec: Record, counts: np.ndarray, verify: bool) -> None:
+    """Refuse mask values outside the label map; with ``verify``, images that are not PNG."""
+    if verify and not rec.image.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise DatasetError(
+            f"{ds.path}: frame {rec.frame_id}: image is not a PNG (starts {rec.image[:8]!r}); rebuild the "
+            "dataset (or pass --no-verify)"
+        )
+    n_cls = ds.labelmap.num_classes
+    bad_values = np.flatnonzero(counts[n_cls:IGNORE_INDEX]) + n_cls
+    if bad_values.size:
+        bad = int(bad_values[0])
+        raise DatasetError(f"{ds.path}: frame {rec.frame_id}: mask value {bad} is outside the label map")
+
+
+def _collect_split(
+    ds: BuiltDataset,
+    data: Collected,
+    split: str,
+    analysed: Iterator[tuple[Record, Analysed]],
+    groups: dict[str, dict[str, int]],
+    verify: bool,
+    frame_done: Callable[[], None],
+) -> None:
+    """Add one split's counts, sizes, hashes and thumbnails to `data` (and its frames to `groups`)."""
+    n_cls, n_act = ds.labelmap.num_classes, ds.labelmap.num_activities
+    assert data.cooccurrence is not None
+    acts, pixels, images = [0] * n_act, np.zeros(256, np.int64), np.zeros(n_cls, np.int64)
+    sizes: Counter = Counter()
+    ids: list[str] = []
+    hashes: list[np.ndarray] = []
+    for rec, (counts, size, frame_hash, thumb) in analysed:
+        _check_record(ds, rec, counts, verify)
+        present = counts[:n_cls] > 0
+        acts[rec.activity] += 1
+        pixels += counts
+        images += present
+        data.cooccurrence[rec.activity] += present
+        groups[rec.group][split] += 1
+        sizes[size] += 1
+        ids.append(rec.frame_id)
+        hashes.append(frame_hash)
+        if thumb is not None:
+            data.thumbs[rec.frame_id] = Thumb(rec.frame_id, split, rec.activity, *thumb)
+        frame_done()
+    data.frames[split] = len(ids)
+    data.activity_counts[split] = acts
+    data.class_pixels[split] = pixels[:n_cls]
+    data.ignore_pixels[split] = int(pixels[IGNORE_INDEX])
+    data.class_images[split] = images
+    data.sizes[split] = sizes
+    data.hash_ids[split] = ids
+    data.hashes[split] = np.stack(hashes) if hashes else np.zeros((0, 8), np.uint8)
 
 
 def stats_json(data: Collected, extra: dict[str, Any]) -> dict[str, Any]:

@@ -28,10 +28,10 @@ from endods.synth.common import (
     paint_tool,
     png_bytes,
     quadrant,
-    staged_tree,
     tissue,
     tool_pose,
 )
+from endods.synth.tree import TreeWriter, staged_tree
 
 WIDTH, HEIGHT = 1920, 1080
 CROP = (320, 28, 1280, 1024)  # x0, y0, w, h (docs/formats.md §3.1)
@@ -162,55 +162,86 @@ def synth_endovis17(
     dest = Path(dest)
     rng = np.random.default_rng(seed)
     report = SynthReport("endovis17", dest)
-    x0, y0, w, h = CROP
-    to_class = np.zeros(256, np.uint8)
-    for type_id, class_id, _tool in FOLDERS.values():
-        to_class[type_id] = class_id
     with staged_tree(dest, ("endovis17", vqla), overwrite) as out:
         for k in range(1, sequences + 1):
             folders, scenarios = DATASETS[(k - 1) % len(DATASETS)]
             offset = int(rng.integers(len(scenarios)))
             for f in range(frames):
-                name, stem = f"frame{f:03d}", f"seq{k}_frame{f:03d}"
+                name = f"frame{f:03d}"
                 frame_id = f"instrument_dataset_{k}/{name}"
                 activity, answers = scenarios[(f + offset) % len(scenarios)]
                 if on_progress is not None:
                     on_progress((k - 1) * frames + f, sequences * frames)  # frames started
-                drop = None
-                if k == 1 and frames >= 4 and f == frames - 1:
-                    drop = "no_vqla_label"
-                elif k == 1 and frames >= 4 and f == frames - 2:
-                    drop = "no_activity"
-                elif damaged and k == min(2, sequences) and frames >= 2 and f in (0, 1):
-                    drop = "no_image" if f == 0 else "no_mask"
+                drop = _planned_drop(k, f, frames, damaged, sequences)
                 p = _frame(rng, folders, answers)
-                dataset_dir = _dataset_dir(k, real)
-                if drop != "no_image":
-                    out.write(f"{dataset_dir}/left_frames/{name}.png", png_bytes(p["image"]))
-                if drop != "no_mask":
-                    for folder in folders:
-                        out.write(f"{dataset_dir}/ground_truth/{folder}/{name}.png", png_bytes(p["parts"][folder]))
-                qa = p["qa"] + (p["tool_qa"] if real else [])
-                if drop == "no_activity":
-                    qa = [line for line in qa if not line.startswith("what is the state of")]
-                if drop != "no_vqla_label":
-                    out.write(f"{vqla}/{label_dir}/{stem}.txt", "\n".join(qa) + "\n")
-                    if drop != "no_image":
-                        crop = np.ascontiguousarray(p["image"][y0 : y0 + h, x0 : x0 + w])
-                        copy = _jpeg_bytes(crop) if real else png_bytes(crop)
-                        out.write(f"{vqla}/left_frames/{stem}.{'jpg' if real else 'png'}", copy)
+                _write_frame(out, k, name, p, folders, drop, (vqla, label_dir, real))
                 if drop is not None:
                     report.dropped[frame_id] = drop
                     continue
-                types = p["types"][y0 : y0 + h, x0 : x0 + w]
-                report.frames[frame_id] = {
-                    "activity": activity,
-                    "group": f"instrument_dataset_{k}",
-                    "class_pixels": np.bincount(to_class[types].ravel(), minlength=8).tolist(),
-                    "states": [a.lstrip("-") for a in answers if a is not None],
-                    "unmapped_instrument_pixels": int(np.isin(types, (4, 5)).sum()),
-                }
+                report.frames[frame_id] = _expected(activity, answers, k, p["types"])
         report.files = out.files
     if on_progress is not None:
         on_progress(sequences * frames, sequences * frames)
     return report
+
+
+def _planned_drop(k: int, f: int, frames: int, damaged: bool, sequences: int) -> str | None:
+    """The drop reason a correct build must give this frame (see `synth_endovis17`), or None."""
+    if k == 1 and frames >= 4 and f == frames - 1:
+        return "no_vqla_label"
+    if k == 1 and frames >= 4 and f == frames - 2:
+        return "no_activity"
+    if damaged and k == min(2, sequences) and frames >= 2 and f in (0, 1):
+        return "no_image" if f == 0 else "no_mask"
+    return None
+
+
+def _write_frame(
+    out: TreeWriter, k: int, name: str, p: dict, folders: tuple[str, ...], drop: str | None, vqla_at: tuple
+) -> None:
+    """Write one painted frame into the EndoVis17 and VQLA trees, leaving out what `drop` lacks.
+
+    `vqla_at`: (VQLA root folder, label folder inside it, real layout?).
+    """
+    vqla, label_dir, real = vqla_at
+    stem = f"seq{k}_{name}"
+    dataset_dir = _dataset_dir(k, real)
+    if drop != "no_image":
+        out.write(f"{dataset_dir}/left_frames/{name}.png", png_bytes(p["image"]))
+    if drop != "no_mask":
+        for folder in folders:
+            out.write(f"{dataset_dir}/ground_truth/{folder}/{name}.png", png_bytes(p["parts"][folder]))
+    qa = p["qa"] + (p["tool_qa"] if real else [])
+    if drop == "no_activity":
+        qa = [line for line in qa if not line.startswith("what is the state of")]
+    if drop != "no_vqla_label":
+        out.write(f"{vqla}/{label_dir}/{stem}.txt", "\n".join(qa) + "\n")
+        if drop != "no_image":
+            x0, y0, w, h = CROP
+            crop = np.ascontiguousarray(p["image"][y0 : y0 + h, x0 : x0 + w])
+            copy = _jpeg_bytes(crop) if real else png_bytes(crop)
+            out.write(f"{vqla}/left_frames/{stem}.{'jpg' if real else 'png'}", copy)
+
+
+def _expected(activity: str, answers: tuple, k: int, full_types: np.ndarray) -> dict:
+    """What a correct build must record for a kept frame (counted in the 1280x1024 crop)."""
+    x0, y0, w, h = CROP
+    types = full_types[y0 : y0 + h, x0 : x0 + w]
+    return {
+        "activity": activity,
+        "group": f"instrument_dataset_{k}",
+        "class_pixels": np.bincount(_TO_CLASS[types].ravel(), minlength=8).tolist(),
+        "states": [a.lstrip("-") for a in answers if a is not None],
+        "unmapped_instrument_pixels": int(np.isin(types, (4, 5)).sum()),
+    }
+
+
+def _type_to_class() -> np.ndarray:
+    """LUT from EndoVis17 instrument type ids to MTLEndovis class ids."""
+    to_class = np.zeros(256, np.uint8)
+    for type_id, class_id, _tool in FOLDERS.values():
+        to_class[type_id] = class_id
+    return to_class
+
+
+_TO_CLASS = _type_to_class()

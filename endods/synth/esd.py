@@ -16,13 +16,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from endods.errors import EndodsError, SourceError
-from endods.synth.common import SynthReport, staged_tree, tissue
+from endods.synth.common import SynthReport, tissue
+from endods.synth.esd_coco import HEIGHT, WIDTH, coco_annotation
+from endods.synth.tree import TreeWriter, staged_tree
 from schemas.labelmaps import ESD_ACTIVITIES, ESD_PHASES
 
-WIDTH, HEIGHT = 1920, 1080
 CROP = (307, 35, 1306, 1009)  # the build's default window (docs/formats.md §4.3)
 SCOPE_RADIUS = 700  # visible endoscope disc; everything outside is the black frame border
 CODECS = {"mp4v": ("mp4v", ".mp4"), "mjpg": ("MJPG", ".avi"), "png": ("png ", ".avi")}
@@ -97,50 +97,6 @@ def _vignette() -> np.ndarray:
     return disc
 
 
-def _ellipse_mask(geometry: tuple) -> np.ndarray:
-    center, axes, angle = geometry
-    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
-    cv2.ellipse(mask, center, axes, angle, 0, 360, 1, -1)
-    return mask
-
-
-def _uncompressed_rle(binary: np.ndarray) -> dict:
-    """COCO uncompressed RLE: run lengths over the column-major pixels, starting with a 0-run."""
-    flat = binary.ravel(order="F")
-    changes = np.flatnonzero(np.diff(flat)) + 1
-    counts = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
-    if flat[0]:
-        counts = [0, *counts]
-    return {"counts": [int(c) for c in counts], "size": [HEIGHT, WIDTH]}
-
-
-def _annotation(ann_id: int, image_id: int, kind: str, category: int, geometry: object) -> tuple[dict, np.ndarray]:
-    """COCO annotation dict and its binary mask as pycocotools decodes it (the truth)."""
-    if kind == "polygon":
-        segmentation: object = [[round(float(v), 1) for v in poly] for poly in geometry]  # type: ignore[union-attr]
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, HEIGHT, WIDTH))
-        iscrowd = 0
-    else:
-        binary = _ellipse_mask(geometry)  # type: ignore[arg-type]
-        if ann_id % 2:  # odd ids: uncompressed RLE (counts list); even: compressed (counts string)
-            segmentation = _uncompressed_rle(binary)
-            rle = mask_utils.frPyObjects(segmentation, HEIGHT, WIDTH)
-        else:
-            rle = mask_utils.encode(np.asfortranarray(binary))
-            segmentation = {"counts": rle["counts"].decode("ascii"), "size": [HEIGHT, WIDTH]}
-        iscrowd = 1
-    ann = {
-        "id": ann_id,
-        "image_id": image_id,
-        "category_id": category,
-        "segmentation": segmentation,
-        "iscrowd": iscrowd,
-        "area": float(mask_utils.area(rle)),
-        "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-    }
-    return ann, mask_utils.decode(rle)
-
-
 def _phase_layout(rng: np.random.Generator, frames: int) -> list[tuple[str, int, int]]:
     """Six phases in a seeded order, each `step - 1` frames long, with one unphased frame between."""
     step = (frames - 1) // len(ESD_PHASES)
@@ -183,9 +139,7 @@ def synth_esd(
         )
     dest, rng = Path(dest), np.random.default_rng(seed)
     report = EsdSynthReport("esd", dest)
-    fourcc, suffix = CODECS[codec]
     vignette = _vignette()
-    x0, y0, cw, ch = CROP
     phase_rows, images, annotations = [], [], []
     with staged_tree(dest, ("videos", "phases.csv", "annotations.json"), overwrite) as out:
         (out.root / "videos").mkdir()
@@ -193,71 +147,120 @@ def synth_esd(
             video_id = f"ESD_{v + 1:02d}"
             layout = _phase_layout(rng, frames)
             phase_rows += [(video_id, p, s, e) for p, s, e in layout]
-            categories = tuple(int(c) for c in rng.permutation(np.arange(1, 7))[:4])
-            jitter = rng.uniform([-80, -60, -4, -3], [80, 60, 4, 3], size=(4, 4))
-            base = np.array([[900, 520, 0, 0], [1150, 380, 0, 0], [640, 560, 0, 0], [880, 640, 0, 0]], float)
-            scene = _Scene(tissue(rng, HEIGHT, WIDTH), categories, base + jitter, vignette)  # type: ignore[arg-type]
+            scene = _random_scene(rng, vignette)
             report.scenes[video_id] = scene
             written = end_early if end_early is not None and v == videos - 1 else frames
-            path = out.root / "videos" / f"{video_id}{suffix}"
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (WIDTH, HEIGHT))
-            if not writer.isOpened():
-                raise SourceError(f"OpenCV cannot write {path} with codec {fourcc!r}")
-            for t in range(written):
-                writer.write(cv2.cvtColor(scene.render(t), cv2.COLOR_RGB2BGR))
-                if on_progress is not None:  # rendering video frames is the slow part
-                    on_progress(v * frames + t + 1, videos * frames)
-            writer.release()
+            path = out.root / "videos" / f"{video_id}{CODECS[codec][1]}"
+            # rendering video frames is the slow part: progress counts them
+            _write_video(
+                path,
+                scene,
+                written,
+                (fps, codec),
+                lambda t, v=v: _tick(on_progress, v * frames + t + 1, videos * frames),
+            )
             report.videos[video_id] = dest / "videos" / path.name
             report.video_frames[video_id] = written
             for t in _annotated_indices(rng, layout, frames):
-                image_id = len(images) + 1
                 frame_id = f"{video_id}/{t:06d}"
-                images.append(
-                    {
-                        "id": image_id,
-                        "file_name": f"{frame_id}.png",
-                        "width": WIDTH,
-                        "height": HEIGHT,
-                        "video_id": video_id,
-                        "frame_index": t,
-                    }
+                painted = _annotate_frame(images, annotations, report, scene, video_id, t)
+                _expect_frame(
+                    report,
+                    frame_id,
+                    painted,
+                    next((p for p, s, e in layout if s <= t <= e), None),
+                    t >= written,
+                    path.name,
                 )
-                painted = np.zeros((HEIGHT, WIDTH), np.uint8)
-                for kind, category, geometry in scene.shapes(t):
-                    ann, binary = _annotation(len(annotations) + 1, image_id, kind, category, geometry)
-                    annotations.append(ann)
-                    painted[binary > 0] = category  # ascending annotation id: later wins
-                    key = (
-                        "polygon" if kind == "polygon" else ("rle_uncompressed" if ann["id"] % 2 else "rle_compressed")
-                    )
-                    report.annotation_kinds[key] = report.annotation_kinds.get(key, 0) + 1
-                phase = next((p for p, s, e in layout if s <= t <= e), None)
-                if phase is None or phase not in ESD_ACTIVITIES:
-                    report.dropped[frame_id] = "no_phase" if phase is None else "phase_not_selected"
-                    report.drop_paths[frame_id] = "phases.csv"
-                elif t >= written:
-                    report.dropped[frame_id] = "frame_out_of_range"
-                    report.drop_paths[frame_id] = f"videos/{path.name}"
-                else:
-                    cropped = painted[y0 : y0 + ch, x0 : x0 + cw]
-                    report.frames[frame_id] = {
-                        "activity": ESD_ACTIVITIES.index(phase),
-                        "group": video_id,
-                        "phase": phase,
-                        "class_pixels": np.bincount(cropped.ravel(), minlength=7).tolist(),
-                        "clipped_pixels": int(np.count_nonzero(painted) - np.count_nonzero(cropped)),
-                    }
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([("video_id", "phase", "start_frame", "end_frame"), *phase_rows])
-        out.write("phases.csv", buf.getvalue())
-        # annotations are listed newest first so that a reader relying on list order would paint wrongly
-        categories_json = [{"id": i, "name": f"esd_class_{i}", "supercategory": "esd"} for i in range(1, 7)]
-        out.write_json(
-            "annotations.json",
-            {"images": images, "annotations": annotations[::-1], "categories": categories_json},
-        )
+        _write_index(out, phase_rows, images, annotations)
         report.files = out.files + videos
     if on_progress is not None:
         on_progress(videos * frames, videos * frames)
     return report
+
+
+def _random_scene(rng: np.random.Generator, vignette: np.ndarray) -> _Scene:
+    """Four tools of seeded categories at jittered places over seeded tissue."""
+    categories = tuple(int(c) for c in rng.permutation(np.arange(1, 7))[:4])
+    jitter = rng.uniform([-80, -60, -4, -3], [80, 60, 4, 3], size=(4, 4))
+    base = np.array([[900, 520, 0, 0], [1150, 380, 0, 0], [640, 560, 0, 0], [880, 640, 0, 0]], float)
+    return _Scene(tissue(rng, HEIGHT, WIDTH), categories, base + jitter, vignette)  # type: ignore[arg-type]
+
+
+def _tick(on_progress: Callable[[int, int], None] | None, done: int, total: int) -> None:
+    if on_progress is not None:
+        on_progress(done, total)
+
+
+def _write_video(
+    path: Path, scene: _Scene, written: int, fps_codec: tuple[int, str], progress: Callable[[int], None]
+) -> None:
+    """Render the first `written` frames of `scene` into a video at `path` (`fps_codec`: frame rate, CODECS key)."""
+    fps, codec = fps_codec
+    fourcc = CODECS[codec][0]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise SourceError(f"OpenCV cannot write {path} with codec {fourcc!r}")
+    for t in range(written):
+        writer.write(cv2.cvtColor(scene.render(t), cv2.COLOR_RGB2BGR))
+        progress(t)
+    writer.release()
+
+
+def _annotate_frame(
+    images: list, annotations: list, report: EsdSynthReport, scene: _Scene, video_id: str, t: int
+) -> np.ndarray:
+    """Append frame `t`'s COCO image and annotations; return its class mask as a build must paint it."""
+    image_id = len(images) + 1
+    images.append(
+        {
+            "id": image_id,
+            "file_name": f"{video_id}/{t:06d}.png",
+            "width": WIDTH,
+            "height": HEIGHT,
+            "video_id": video_id,
+            "frame_index": t,
+        }
+    )
+    painted = np.zeros((HEIGHT, WIDTH), np.uint8)
+    for kind, category, geometry in scene.shapes(t):
+        ann, binary = coco_annotation(len(annotations) + 1, image_id, kind, category, geometry)
+        annotations.append(ann)
+        painted[binary > 0] = category  # ascending annotation id: later wins
+        key = "polygon" if kind == "polygon" else ("rle_uncompressed" if ann["id"] % 2 else "rle_compressed")
+        report.annotation_kinds[key] = report.annotation_kinds.get(key, 0) + 1
+    return painted
+
+
+def _expect_frame(
+    report: EsdSynthReport, frame_id: str, painted: np.ndarray, phase: str | None, past_end: bool, video: str
+) -> None:
+    """Record what a correct build does with an annotated frame: keep it (with its counts) or drop it, and why."""
+    if phase is None or phase not in ESD_ACTIVITIES:
+        report.dropped[frame_id] = "no_phase" if phase is None else "phase_not_selected"
+        report.drop_paths[frame_id] = "phases.csv"
+    elif past_end:
+        report.dropped[frame_id] = "frame_out_of_range"
+        report.drop_paths[frame_id] = f"videos/{video}"
+    else:
+        x0, y0, cw, ch = CROP
+        cropped = painted[y0 : y0 + ch, x0 : x0 + cw]
+        report.frames[frame_id] = {
+            "activity": ESD_ACTIVITIES.index(phase),
+            "group": frame_id.split("/")[0],
+            "phase": phase,
+            "class_pixels": np.bincount(cropped.ravel(), minlength=7).tolist(),
+            "clipped_pixels": int(np.count_nonzero(painted) - np.count_nonzero(cropped)),
+        }
+
+
+def _write_index(out: TreeWriter, phase_rows: list, images: list, annotations: list) -> None:
+    """phases.csv and annotations.json."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([("video_id", "phase", "start_frame", "end_frame"), *phase_rows])
+    out.write("phases.csv", buf.getvalue())
+    # annotations are listed newest first so that a reader relying on list order would paint wrongly
+    categories_json = [{"id": i, "name": f"esd_class_{i}", "supercategory": "esd"} for i in range(1, 7)]
+    out.write_json(
+        "annotations.json", {"images": images, "annotations": annotations[::-1], "categories": categories_json}
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from endoarss.robustness.outdir import check_output, is_robustness_output
+from endoarss.robustness.outdir import check_robustness_folder, is_robustness_output
 from schemas.outputs import OutputError
 
 
@@ -19,11 +19,11 @@ def _previous_output(folder: Path) -> Path:
 
 
 def test_new_empty_and_previous_outputs_are_accepted(tmp_path: Path) -> None:
-    assert check_output(tmp_path / "new") == tmp_path / "new"
+    assert check_robustness_folder(tmp_path / "new") == tmp_path / "new"
     (tmp_path / "empty").mkdir()
-    assert check_output(tmp_path / "empty") == tmp_path / "empty"
+    assert check_robustness_folder(tmp_path / "empty") == tmp_path / "empty"
     previous = _previous_output(tmp_path / "R")
-    assert is_robustness_output(previous) and check_output(previous) == previous
+    assert is_robustness_output(previous) and check_robustness_folder(previous) == previous
 
 
 @pytest.mark.parametrize("extra", ["notes.txt", "data/", "corruptions_miou.png/"])
@@ -36,7 +36,7 @@ def test_other_folders_are_never_replaced(tmp_path: Path, extra: str) -> None:
         (folder / extra).write_text("x")
     for overwrite in (False, True):
         with pytest.raises(OutputError, match=f"{re.escape(str(folder))} already exists and is not a previous"):
-            check_output(folder, overwrite=overwrite)
+            check_robustness_folder(folder, overwrite=overwrite)
     (folder / "robustness.json").unlink()  # the marker alone is missing
     assert not is_robustness_output(folder)
 
@@ -51,11 +51,13 @@ def test_current_folder_root_and_inputs_are_never_replaced(tmp_path: Path, monke
         ("/", "is the filesystem root"),
     ):
         with pytest.raises(OutputError, match=message):
-            check_output(Path(out), overwrite=True)
+            check_robustness_folder(Path(out), overwrite=True)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(OutputError, match=re.escape(f"{tmp_path.resolve()}/runs holds the input")):
-        check_output(Path("runs"), overwrite=True, inputs=[run])
-    assert check_output(Path("runs/RUN/robustness"), inputs=[run]) == tmp_path.resolve() / "runs/RUN/robustness"
+        check_robustness_folder(Path("runs"), overwrite=True, inputs=[run])
+    assert (
+        check_robustness_folder(Path("runs/RUN/robustness"), inputs=[run]) == tmp_path.resolve() / "runs/RUN/robustness"
+    )
 
 
 def test_case17_never_inside_the_dataset(tmp_path: Path) -> None:
@@ -63,4 +65,4 @@ def test_case17_never_inside_the_dataset(tmp_path: Path) -> None:
     data = tmp_path / "ds"
     data.mkdir()
     with pytest.raises(OutputError, match=re.escape(f"{data / 'rob'} is inside the dataset {data}")):
-        check_output(data / "rob", sealed=[data])
+        check_robustness_folder(data / "rob", sealed=[data])

@@ -168,8 +168,17 @@ def test_annotation_made_at_crop_size_keeps_its_mask_and_crops_the_frame(
     rle = mask_utils.encode(np.asfortranarray((expected > 0).astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
     data["annotations"] = [a for a in data["annotations"] if a["image_id"] != image["id"]]
-    data["annotations"].append({"id": 99999, "image_id": image["id"], "category_id": 3, "segmentation": rle,
-                                "iscrowd": 1, "area": int(expected.astype(bool).sum()), "bbox": [200, 100, 450, 200]})  # fmt: skip
+    data["annotations"].append(
+        {
+            "id": 99999,
+            "image_id": image["id"],
+            "category_id": 3,
+            "segmentation": rle,
+            "iscrowd": 1,
+            "area": int(expected.astype(bool).sum()),
+            "bbox": [200, 100, 450, 200],
+        }
+    )
     (src / "annotations.json").write_text(json.dumps(data))
     build_mtlesd(src, tmp_path / "out")
     record = _records(tmp_path / "out")[frame_id]

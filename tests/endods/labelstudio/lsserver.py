@@ -70,9 +70,15 @@ def build_tiny_dataset(out: Path) -> Path:
             counts = tuple(int(n) for n in np.bincount(mask.ravel(), minlength=256)[: MTLENDOVIS.num_classes])
             session.add(
                 EncodedFrame(
-                    fid, fid.split("/")[0], "endovis18", activity, img_png.tobytes(), mask_png.tobytes(), counts,
+                    fid,
+                    fid.split("/")[0],
+                    "endovis18",
+                    activity,
+                    img_png.tobytes(),
+                    mask_png.tobytes(),
+                    counts,
                     facts={"states": [f"fact{i}"]},
                 )
-            )  # fmt: skip
+            )
         session.finish(dataset="mtlendovis", labelmap=MTLENDOVIS, split=SPLIT, options={"seed": 0})
     return out

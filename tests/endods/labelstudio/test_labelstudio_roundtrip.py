@@ -124,13 +124,23 @@ def test_export_predictions_lossless_then_import_applies_exactly_the_review(
     assert parent.labelstudio == {"url": url, "project": res.project_id}
     assert [c.model_dump() for c in parent.changed] == sorted(
         [
-            {"frame_id": f0, "mask_pixels_changed": 0, "activity_before": MTLENDOVIS.activities[a0],
-             "activity_after": MTLENDOVIS.activities[new_activity], "model_accepted": False},
-            {"frame_id": f1, "mask_pixels_changed": changed, "activity_before": MTLENDOVIS.activities[base[f1][3]],
-             "activity_after": MTLENDOVIS.activities[base[f1][3]], "model_accepted": False},
+            {
+                "frame_id": f0,
+                "mask_pixels_changed": 0,
+                "activity_before": MTLENDOVIS.activities[a0],
+                "activity_after": MTLENDOVIS.activities[new_activity],
+                "model_accepted": False,
+            },
+            {
+                "frame_id": f1,
+                "mask_pixels_changed": changed,
+                "activity_before": MTLENDOVIS.activities[base[f1][3]],
+                "activity_after": MTLENDOVIS.activities[base[f1][3]],
+                "model_accepted": False,
+            },
         ],
         key=lambda c: c["frame_id"],
-    )  # fmt: skip
+    )
     assert manifest.frames[f0]["states"] == base_facts(tiny_dataset, f0)
     assert key not in (out / "manifest.json").read_text()
 

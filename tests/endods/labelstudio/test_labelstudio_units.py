@@ -52,14 +52,26 @@ def test_later_region_wins_and_ignore_pixels_survive() -> None:
     ("result", "message"),
     [
         (lambda m: brush_result(m, "Scalpel"), r"task 7 \(frame 'f'\): brush label \['Scalpel'\] is not exactly one"),
-        (lambda m: brush_result(np.ones((10, 10), bool), "Bipolar Forceps"), r"brush region is 10x10, the frame is 128x160"),
-        (lambda m: {**brush_result(m, "Bipolar Forceps"), "original_width": 160, "original_height": 128,
-                    "value": {**brush_result(np.ones((8, 8), bool), "x")["value"], "brushlabels": ["Bipolar Forceps"]}},
-         r"brush mask refused: RLE header claims 64 pixels, expected 128x160"),
+        (
+            lambda m: brush_result(np.ones((10, 10), bool), "Bipolar Forceps"),
+            r"brush region is 10x10, the frame is 128x160",
+        ),
+        (
+            lambda m: {
+                **brush_result(m, "Bipolar Forceps"),
+                "original_width": 160,
+                "original_height": 128,
+                "value": {**brush_result(np.ones((8, 8), bool), "x")["value"], "brushlabels": ["Bipolar Forceps"]},
+            },
+            r"brush mask refused: RLE header claims 64 pixels, expected 128x160",
+        ),
         (lambda m: choice_result("dancing"), r"unknown activity 'dancing'"),
-        (lambda m: {"type": "rectanglelabels", "from_name": "box", "value": {}}, r"unexpected result type 'rectanglelabels'"),
+        (
+            lambda m: {"type": "rectanglelabels", "from_name": "box", "value": {}},
+            r"unexpected result type 'rectanglelabels'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_annotations_name_task_frame_and_value(result, message: str) -> None:
     _, base, _ = frame_arrays(1)
     with pytest.raises(LabelStudioError, match=message):

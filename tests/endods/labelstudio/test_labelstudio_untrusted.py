@@ -27,7 +27,10 @@ def _brush(mask: np.ndarray, **value) -> dict:
     ("make", "message"),
     [
         (lambda m: _brush(m, rle="AAAA"), "brush mask refused: RLE must be a list of byte values, got str"),
-        (lambda m: {**_brush(m), "value": {"brushlabels": ["Bipolar Forceps"]}}, "RLE must be a list of byte values, got NoneType"),
+        (
+            lambda m: {**_brush(m), "value": {"brushlabels": ["Bipolar Forceps"]}},
+            "RLE must be a list of byte values, got NoneType",
+        ),
         (lambda m: {**_brush(m), "value": [1, 2]}, "malformed result"),
         (lambda m: "brushlabels", "malformed result 'brushlabels'"),
         (lambda m: _brush(m, rle=[0, 0, 1, "x"]), "RLE must be a list of byte values"),
@@ -35,7 +38,7 @@ def _brush(mask: np.ndarray, **value) -> dict:
         (lambda m: {**choice_result("looping"), "value": {"choices": "looping"}}, "expected one activity choice"),
         (lambda m: {**choice_result("looping"), "value": {"choices": [["looping"]]}}, "expected one activity choice"),
     ],
-)  # fmt: skip
+)
 def test_case12_malformed_results_are_clear_errors(make, message: str) -> None:
     """Case 12: rle as a string or missing, value as a list, result as a string: LabelStudioError, no traceback."""
     _, base, _ = frame_arrays(1)
