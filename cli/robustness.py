@@ -41,19 +41,9 @@ def robustness_cmd(
 ) -> None:
     """Evaluate RUN on a split under 19 corruptions x 5 severities (paper §IV-C5); tables and plots."""
     with user_errors():
-        from endoarss.errors import EndoarssError
-        from endoarss.robustness.benchmark import AT_MODES, parse_corruptions, parse_severities, run_robustness
+        from endoarss.robustness.benchmark import run_robustness
 
-        try:
-            names = parse_corruptions(corruptions)
-        except EndoarssError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--corruptions") from None
-        try:
-            levels = parse_severities(severities)
-        except EndoarssError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--severities") from None
-        if at not in AT_MODES:
-            raise typer.BadParameter(f"must be one of {', '.join(AT_MODES)}, got {at!r}", param_hint="--at")
+        names, levels = _parsed_options(corruptions, severities, at)
         with progress_bar() as bar:
             task = bar.add_task("robustness", total=None)
             result = run_robustness(
@@ -77,6 +67,24 @@ def robustness_cmd(
     console.print(f"[green]wrote[/] {len(result.files)} files to {escape(str(result.out))}", highlight=False)
     for name in ("robustness.md", "robustness.csv", "robustness.json", "gallery.png"):
         console.print(f"  {result.out / name}", highlight=False, markup=False)
+
+
+def _parsed_options(corruptions: str | None, severities: str, at: str) -> tuple[list[str], list[int]]:
+    """--corruptions and --severities as lists; a bad value is a usage error naming its option."""
+    from endoarss.errors import EndoarssError
+    from endoarss.robustness.benchmark import AT_MODES, parse_corruptions, parse_severities
+
+    try:
+        names = parse_corruptions(corruptions)
+    except EndoarssError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--corruptions") from None
+    try:
+        levels = parse_severities(severities)
+    except EndoarssError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--severities") from None
+    if at not in AT_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(AT_MODES)}, got {at!r}", param_hint="--at")
+    return names, levels
 
 
 def _print_overall(result: RobustnessResult) -> None:

@@ -126,9 +126,8 @@ def test_subset_at_native_resolution(app: typer.Typer, trained: tuple[Path, Path
     assert result.exit_code == 0, result.output
     with (tmp_path / "R" / "robustness.csv").open() as stream:
         rows = list(csv.DictReader(stream))
-    assert [(r["corruption"], r["severity"]) for r in rows] == [
-        ("clean", "0"), ("smoke", "1"), ("smoke", "3"), ("gamma", "1"), ("gamma", "3")
-    ]  # fmt: skip
+    expected = [("clean", "0"), ("smoke", "1"), ("smoke", "3"), ("gamma", "1"), ("gamma", "3")]
+    assert [(r["corruption"], r["severity"]) for r in rows] == expected
     assert "ac_overall" in rows[0]  # compat metrics
     assert "compat" in _text(result.output) and " native " in _text(result.output)
 

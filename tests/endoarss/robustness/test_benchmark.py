@@ -13,6 +13,7 @@ import pytest
 from endoarss.data.dataset import decode_record, open_split
 from endoarss.robustness import CORRUPTIONS, CorruptionError, corrupt, corrupt_pair
 from endoarss.robustness import benchmark as bench
+from endoarss.robustness import corrupted_split as corrupted
 from endoarss.robustness.results import build_result
 from tests.endoarss.conftest import CLASS_COLORS, TINY_SIZE
 
@@ -41,13 +42,13 @@ def test_parse_corruptions_keeps_the_paper_order() -> None:
 
 
 def test_image_seed_is_stable_and_depends_on_every_part() -> None:
-    seed = bench.image_seed(0, "seq_1/frame000", "smoke", 3)
-    assert seed == bench.image_seed(0, "seq_1/frame000", "smoke", 3) and 0 <= seed < 2**32
+    seed = corrupted.image_seed(0, "seq_1/frame000", "smoke", 3)
+    assert seed == corrupted.image_seed(0, "seq_1/frame000", "smoke", 3) and 0 <= seed < 2**32
     others = {
-        bench.image_seed(1, "seq_1/frame000", "smoke", 3),
-        bench.image_seed(0, "seq_1/frame001", "smoke", 3),
-        bench.image_seed(0, "seq_1/frame000", "spatter", 3),
-        bench.image_seed(0, "seq_1/frame000", "smoke", 4),
+        corrupted.image_seed(1, "seq_1/frame000", "smoke", 3),
+        corrupted.image_seed(0, "seq_1/frame001", "smoke", 3),
+        corrupted.image_seed(0, "seq_1/frame000", "spatter", 3),
+        corrupted.image_seed(0, "seq_1/frame000", "smoke", 4),
     }
     assert seed not in others and len(others) == 4
     digest = hashlib.blake2b(b"0\x00seq_1/frame000\x00smoke\x003", digest_size=4).digest()
@@ -70,10 +71,10 @@ def test_corruption_happens_at_the_model_input(split, monkeypatch: pytest.Monkey
         shapes.append(image.shape)
         return corrupt_pair(image, mask, name, severity, seed)
 
-    monkeypatch.setattr(bench, "corrupt", recording)
-    monkeypatch.setattr(bench, "corrupt_pair", recording_pair)
-    conditions = [(bench.CLEAN, 0), ("gaussian_noise", 2), ("pixelate", 5)]
-    data = bench.CorruptedSplit(split, (42, 56), conditions, "input", seed=0)
+    monkeypatch.setattr(corrupted, "corrupt", recording)
+    monkeypatch.setattr(corrupted, "corrupt_pair", recording_pair)
+    conditions = [(corrupted.CLEAN, 0), ("gaussian_noise", 2), ("pixelate", 5)]
+    data = corrupted.CorruptedSplit(split, (42, 56), conditions, "input", seed=0)
     items = [data[i] for i in range(len(data))]
     assert shapes == [(42, 56, 3)] * (2 * len(split))  # the clean condition is never corrupted
     for item in items:
@@ -81,14 +82,14 @@ def test_corruption_happens_at_the_model_input(split, monkeypatch: pytest.Monkey
         assert item["label_mask"].shape == TINY_SIZE  # scored at label resolution
     # at="native" corrupts the stored frame, then resizes it
     shapes.clear()
-    native = bench.CorruptedSplit(split, (42, 56), conditions, "native", seed=0)
+    native = corrupted.CorruptedSplit(split, (42, 56), conditions, "native", seed=0)
     assert tuple(native[len(split) + 1]["image"].shape) == (3, 42, 56)
     assert shapes == [(*TINY_SIZE, 3)]
     # the corrupted input is exactly corrupt(resized frame) with the per-image seed
     image, _ = decode_record(split.table[1])
     from endoarss.data.augment import resize_image
 
-    seed = bench.image_seed(0, split.table[1]["frame_id"], "pixelate", 5)
+    seed = corrupted.image_seed(0, split.table[1]["frame_id"], "pixelate", 5)
     expected = corrupt(resize_image(image, (42, 56)), "pixelate", 5, seed)
     assert np.array_equal(items[2 * len(split) + 1]["image"].numpy().transpose(1, 2, 0), expected)
 
@@ -97,14 +98,14 @@ def test_elastic_warps_the_label_mask(split) -> None:
     row = split.table[0]
     image, mask = decode_record(row)
     cls = int(mask[mask != 255].max())
-    seed = bench.image_seed(0, row["frame_id"], "elastic_transform", 5)
+    seed = corrupted.image_seed(0, row["frame_id"], "elastic_transform", 5)
     # Input size = label size: exactly corrupt_pair's warp.
-    same = bench.CorruptedSplit(split, TINY_SIZE, [("elastic_transform", 5)], "input", seed=0)[0]
+    same = corrupted.CorruptedSplit(split, TINY_SIZE, [("elastic_transform", 5)], "input", seed=0)[0]
     warped_image, warped_mask = corrupt_pair(image, mask, "elastic_transform", 5, seed)
     assert np.array_equal(same["label_mask"], warped_mask) and not np.array_equal(warped_mask, mask)
     assert np.array_equal(same["image"].numpy().transpose(1, 2, 0), warped_image)
     # Smaller input: the field is resampled to label resolution; the mask follows the warped rectangle.
-    small = bench.CorruptedSplit(split, (42, 56), [("elastic_transform", 5)], "input", seed=0)[0]
+    small = corrupted.CorruptedSplit(split, (42, 56), [("elastic_transform", 5)], "input", seed=0)[0]
     moved = small["label_mask"]
     assert moved.shape == mask.shape and set(np.unique(moved)) <= set(np.unique(mask))
     assert not np.array_equal(moved, mask)
@@ -119,7 +120,7 @@ def test_elastic_warps_the_label_mask(split) -> None:
 
 
 def test_aggregation_by_hand() -> None:
-    conditions = [(bench.CLEAN, 0), ("gaussian_noise", 1), ("gaussian_noise", 2), ("shot_noise", 1)]
+    conditions = [(corrupted.CLEAN, 0), ("gaussian_noise", 1), ("gaussian_noise", 2), ("shot_noise", 1)]
     conditions += [("shot_noise", 2), ("smoke", 1), ("smoke", 2)]
     values = [0.9, 0.8, 0.6, 0.7, float("nan"), 0.5, 0.1]
     scores = [{"miou": v, "hd": 10 * v, "per_class_iou": [v]} for v in values]
@@ -144,9 +145,15 @@ def test_clean_baseline_equals_evaluate_model(tiny_run, tiny_dataset: Path, tmp_
     run = tiny_run[0]
     events: list[tuple[int, int]] = []
     result = bench.run_robustness(
-        run, tiny_dataset, ["contrast", "elastic_transform"], [1, 5], num_workers=0, batch_size=4,
-        out=tmp_path / "R", on_progress=lambda d, t: events.append((d, t)),
-    )  # fmt: skip
+        run,
+        tiny_dataset,
+        ["contrast", "elastic_transform"],
+        [1, 5],
+        num_workers=0,
+        batch_size=4,
+        out=tmp_path / "R",
+        on_progress=lambda d, t: events.append((d, t)),
+    )
     loaded = load_run(run)
     expected = evaluate_model(loaded.model, open_split(tiny_dataset, "test"), loaded.config.image_size, 4)
     for key in ("ac", "f1", "miou", "dice", "hd", "hd95", "ssim"):
