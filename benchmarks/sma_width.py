@@ -59,7 +59,7 @@ def sma_activation_bytes(width: int, image_size: int, batch: int = 2) -> int:
     """Bytes autograd saves for the backward pass in one training forward of the SMA block, per image."""
     import torch
 
-    from endoarss.models.registry import _COMMON as MODEL_DEFAULTS
+    from endoarss.models.registry import COMMON_OPTIONS as MODEL_DEFAULTS
     from endoarss.models.sma import SMA
 
     torch.manual_seed(0)
