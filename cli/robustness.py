@@ -8,17 +8,20 @@ is replaced only if it is a previous robustness output (or with --overwrite).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from cli.common import SPLIT_HELP, console, progress_bar, user_errors
+from endoarss.config.choices import AT_MODES
 from endods.text import plural
 
 if TYPE_CHECKING:
     from endoarss.robustness.results import RobustnessResult
+
+AtMode = Literal[AT_MODES]  # type: ignore[valid-type]  # typer lists and checks the choices
 
 
 def robustness_cmd(
@@ -28,7 +31,7 @@ def robustness_cmd(
     severities: str = typer.Option("1-5", "--severities", help="Severities: a range 1-5 or a list 1,3,5."),
     limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N frames of the split."),
     split: str = typer.Option("test", "--split", help=SPLIT_HELP),
-    at: str = typer.Option("input", "--at", help="input: corrupt at the model input size; native: stored size."),
+    at: AtMode = typer.Option("input", "--at", help="input: corrupt at the model input size; native: stored size."),
     out: Path = typer.Option(
         None, "--out", help="Output folder (default RUN/robustness); a previous robustness output there is replaced."
     ),
@@ -43,7 +46,7 @@ def robustness_cmd(
     with user_errors():
         from endoarss.robustness.benchmark import run_robustness
 
-        names, levels = _parsed_options(corruptions, severities, at)
+        names, levels = _parsed_options(corruptions, severities)
         with progress_bar() as bar:
             task = bar.add_task("robustness", total=None)
             result = run_robustness(
@@ -69,10 +72,10 @@ def robustness_cmd(
         console.print(f"  {result.out / name}", highlight=False, markup=False)
 
 
-def _parsed_options(corruptions: str | None, severities: str, at: str) -> tuple[list[str], list[int]]:
+def _parsed_options(corruptions: str | None, severities: str) -> tuple[list[str], list[int]]:
     """--corruptions and --severities as lists; a bad value is a usage error naming its option."""
     from endoarss.errors import EndoarssError
-    from endoarss.robustness.benchmark import AT_MODES, parse_corruptions, parse_severities
+    from endoarss.robustness.benchmark import parse_corruptions, parse_severities
 
     try:
         names = parse_corruptions(corruptions)
@@ -82,8 +85,6 @@ def _parsed_options(corruptions: str | None, severities: str, at: str) -> tuple[
         levels = parse_severities(severities)
     except EndoarssError as exc:
         raise typer.BadParameter(str(exc), param_hint="--severities") from None
-    if at not in AT_MODES:
-        raise typer.BadParameter(f"must be one of {', '.join(AT_MODES)}, got {at!r}", param_hint="--at")
     return names, levels
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from endoarss.config.choices import AT_MODES
 from endoarss.data.dataset import SplitData, decode_record, open_split
 from endoarss.engine.run_folder import LoadedRun, check_labelmaps_compatible, load_run
 from endoarss.robustness.corrupted_split import (
@@ -30,7 +31,6 @@ from endoarss.robustness.outdir import check_robustness_folder
 from endoarss.robustness.results import RobustnessResult, build_result, write_outputs
 from schemas.progress import ProgressFn
 
-AT_MODES = ("input", "native")
 GALLERY_SEVERITIES = (1, 3, 5)
 
 

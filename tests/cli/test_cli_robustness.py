@@ -108,7 +108,7 @@ def test_bad_options_are_clean_errors(app: typer.Typer, trained: tuple[Path, Pat
         (["--severities", "0-3"], "severities must lie in 1..5"),
         (["--severities", "3-1"], "severities range '3-1' is reversed: write 1-3"),
         (["--corruptions", "fog"], "unknown corruption"),
-        (["--at", "output"], "must be one of input, native"),
+        (["--at", "output"], "'output' is not one of 'input', 'native'"),
     ):
         result = runner.invoke(app, [*base, *extra])
         assert result.exit_code == 2 and message in _text(result.output), result.output
