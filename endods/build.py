@@ -20,15 +20,16 @@ from typing import Any
 from endods.errors import StrictError
 from endods.frame_encoding import FrameDrop, FrameJob, encode_frame
 from endods.fuse import choose_activity
-from endods.hashing import sha256_file
 from endods.sources.base import DAMAGE_REASONS, SourceFrame
 from endods.sources.summary import SourcesSummary
-from endods.split import SplitConfig, SplitKey, natural_key
+from endods.split import SplitConfig, SplitKey
 from endods.writer import BuildSession, EncodedFrame
+from schemas.hashing import sha256_file
 from schemas.labelmaps import MTLENDOVIS, MTLENDOVIS_GEN, LabelMap
 from schemas.manifest import Manifest
 from schemas.progress import ProgressFn
 from schemas.provenance import git_sha
+from schemas.records import natural_key
 
 SourcesFn = Callable[[SourcesSummary], None]
 

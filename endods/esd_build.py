@@ -17,10 +17,10 @@ import numpy as np
 
 from endods.build import run_pool
 from endods.errors import OptionError, SourceError, StrictError
-from endods.hashing import sha256_file
 from endods.pngio import encode_png
 from endods.sources.esd import COCO_NAME, PHASES_NAME, EsdPlan, PlannedFrame, open_video, plan_esd
 from endods.writer import BuildSession, EncodedFrame, SplitConfig
+from schemas.hashing import sha256_file
 from schemas.labelmaps import ESD_ACTIVITIES, ESD_PHASES, MTLESD, LabelMap
 from schemas.manifest import Manifest
 from schemas.progress import ProgressFn

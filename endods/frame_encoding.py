@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 
 from endods.errors import SourceError
-from endods.hashing import sha256_bytes
 from endods.pngio import COLOR_GRAY, COLOR_RGB, PngError, decode_png, encode_png, png_info
 from endods.sources.base import IdTable, SourceFrame
 from endods.writer import EncodedFrame
+from schemas.hashing import sha256_bytes
 
 
 @dataclass(frozen=True)

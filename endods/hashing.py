@@ -1,24 +1,9 @@
-"""Content hashes for manifests: per-file sha256 and per-source digests."""
+"""Per-source digests for manifests (file hashes: ``schemas.hashing``)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from pathlib import Path
-
-CHUNK = 1 << 20
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tree_digest(entries: Iterable[tuple[str, str]]) -> str:

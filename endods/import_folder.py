@@ -26,9 +26,9 @@ import numpy as np
 from endods.build import run_pool
 from endods.errors import SourceError, StrictError
 from endods.export.naming import DATASET_SOURCES, parse_release_name
-from endods.hashing import sha256_bytes
 from endods.pngio import COLOR_RGB, PngError, decode_png, encode_png, png_info
 from endods.writer import BuildSession, EncodedFrame
+from schemas.hashing import sha256_bytes
 from schemas.labelmaps import LabelMap, get_labelmap
 from schemas.manifest import Manifest
 from schemas.progress import ProgressFn

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
@@ -45,11 +44,6 @@ class SplitKey:
     frame_id: str
     activity: int
     group: str
-
-
-def natural_key(text: str) -> tuple:
-    """Sort `seq_2` before `seq_10`: digit runs compare as numbers."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
 
 
 def exact_fraction(f: float) -> Fraction:

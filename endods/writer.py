@@ -24,16 +24,16 @@ import pyarrow.parquet as pq
 from endods import __version__
 from endods.card import render_card
 from endods.errors import SourceError
-from endods.hashing import sha256_file
 from endods.shards import BackgroundShards, ShardWriter, split_num_bytes
 from endods.source_digests import source_digests
-from endods.split import SplitConfig, SplitKey, assign_splits, natural_key
+from endods.split import SplitConfig, SplitKey, assign_splits
 from endods.spool import Spool
 from schemas.atomic import replace_dir, staging_dir
+from schemas.hashing import sha256_file
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Dropped, Manifest, Parent, SplitCounts, ToolInfo
 from schemas.outputs import OutputKind, check_output, claim_output
-from schemas.records import SPLITS, build_features
+from schemas.records import SPLITS, build_features, natural_key
 
 __all__ = ["DATASET_OUTPUT", "BuildSession", "EncodedFrame", "SplitConfig"]
 

@@ -8,8 +8,6 @@ Studio, publish) and ``endoarss.data`` (manifest, shard list, hash check before 
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +17,12 @@ import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from schemas.errors import DatasetError
+from schemas.hashing import sha256_file
 from schemas.labelmaps import LabelMap
 from schemas.manifest import MANIFEST_NAME, Manifest
-from schemas.records import SPLITS
+from schemas.records import SPLITS, natural_key
 
 __all__ = ["BuiltDataset", "DatasetError", "Record", "changed_outputs", "check_outputs_unchanged", "open_dataset"]
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -35,11 +33,6 @@ class Record:
     activity: int
     image: bytes
     mask: bytes
-
-
-def natural_key(text: str) -> tuple:
-    """Sort `seq_2` before `seq_10`: digit runs compare as numbers."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
 
 
 def parquet_files(root: Path, split: str) -> list[Path]:
@@ -127,14 +120,6 @@ def read_manifest(path: Path) -> Manifest:
 def open_dataset(path: Path) -> BuiltDataset:
     """Open OUT; DatasetError naming the path when it is not a built dataset."""
     return BuiltDataset(Path(path), read_manifest(path))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def changed_outputs(root: Path, outputs: dict[str, str]) -> list[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from schemas.labelmaps import LabelMap
@@ -11,6 +12,11 @@ if TYPE_CHECKING:
 
 # The splits a built dataset can hold, in the order they are written and listed.
 SPLITS = ("train", "test")
+
+
+def natural_key(text: str) -> tuple:
+    """Sort `seq_2` before `seq_10`: digit runs compare as numbers."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
 
 
 def frame_stem(frame_id: str) -> str:

@@ -13,7 +13,6 @@ silently different weights. Checkpoints written before that key existed load unc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -26,18 +25,11 @@ from safetensors.torch import load_file, save_file
 
 from endoarss.errors import CheckpointError
 from schemas.atomic import replace_dir, staging_dir
+from schemas.hashing import sha256_file
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.json"
 HASHES_KEY = "sha256"  # in state.json: {file name: sha256 hex} of the checkpoint's other files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_file(path: Path) -> None:
@@ -48,7 +40,7 @@ def verify_file(path: Path) -> None:
         return
     try:
         expected = json.loads(state_path.read_text()).get(HASHES_KEY, {}).get(path.name)
-        actual = _sha256(path) if expected else None
+        actual = sha256_file(path) if expected else None
     except (OSError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{path}: cannot check against {state_path}: {exc}") from None
     if expected and actual != expected:
@@ -133,7 +125,7 @@ def write_checkpoint(folder: Path, parts: dict[str, Any], model_state: dict[str,
         save_model(model_state, tmp)
         for stem, tree in parts.items():
             save_tree(tree, tmp, stem)
-        hashes = {p.name: _sha256(p) for p in sorted(tmp.iterdir())}
+        hashes = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
         (tmp / STATE_FILE).write_text(json.dumps({**state, HASHES_KEY: hashes}, indent=2) + "\n")
         replace_dir(tmp, folder)
     except BaseException:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from endods.split import natural_key
 from schemas.labelmaps import IGNORE_INDEX, LabelMap
+from schemas.records import natural_key
 
 LOW_IOU = 0.5  # below this a class is named in the review tag
 

@@ -29,7 +29,6 @@ from endods.labelstudio.client import LabelStudioError, api_errors, connect, get
 from endods.labelstudio.config import ACTIVITY_FROM, MASK_FROM
 from endods.labelstudio.rle import RleSizeError, decode_region
 from endods.pngio import decode_png, encode_png
-from endods.split import natural_key
 from endods.text import plural
 from endods.writer import DATASET_OUTPUT, BuildSession, EncodedFrame
 from schemas.dataset import open_dataset
@@ -37,6 +36,7 @@ from schemas.labelmaps import IGNORE_INDEX, LabelMap
 from schemas.manifest import ChangedFrame, Manifest, Parent
 from schemas.outputs import check_output
 from schemas.progress import ProgressFn
+from schemas.records import natural_key
 
 BASE_KEYS = ("split", "activity", "group")  # manifest frame keys the writer fills itself
 MODEL_PREFIX = "model-"  # model version of the export's model predictions (labels are "labels-...")

@@ -130,7 +130,7 @@ def write_contact_sheets(
     thumbs: dict[str, Thumb], labelmap: LabelMap, totals: dict[int, int], folder: Path
 ) -> dict[int, str]:
     """One PNG per activity that has frames; returns {activity index: file name relative to `folder`}."""
-    from endods.split import natural_key
+    from schemas.records import natural_key
 
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[int, str] = {}

@@ -20,10 +20,10 @@ import numpy as np
 from endods.errors import DatasetError
 from endods.pngio import PngError, decode_png
 from endods.report.leakage import dhash
-from endods.split import natural_key
 from schemas.dataset import BuiltDataset, Record
 from schemas.labelmaps import IGNORE_INDEX
 from schemas.progress import ProgressFn
+from schemas.records import natural_key
 
 THUMB_WIDTH = 320
 # (pixel counts per value 0..255, "WxH", dHash, (thumbnail image, thumbnail mask) or None)

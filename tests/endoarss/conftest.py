@@ -99,7 +99,7 @@ def write_dataset(
 
 def seal(out: Path, manifest: Manifest) -> None:
     """List every Parquet file's sha256 in the manifest, as `endods build` does (train/eval verify them)."""
-    from endods.hashing import sha256_file
+    from schemas.hashing import sha256_file
 
     manifest.outputs = {f"data/{p.name}": sha256_file(p) for p in sorted((out / "data").glob("*.parquet"))}
     manifest.version = manifest.compute_version()

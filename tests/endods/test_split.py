@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from endods.split import SplitConfig, SplitKey, assign_splits, natural_key, paper_test_counts
+from endods.split import SplitConfig, SplitKey, assign_splits, paper_test_counts
+from schemas.records import natural_key
 
 
 def test_paper_counts_largest_remainder():

@@ -167,7 +167,7 @@ def _build_expecting(out, frames, expected, add_order=None):
 
 @pytest.mark.parametrize("case", ["as_planned", "frame_dropped_after_plan", "out_of_order"])
 def test_streaming_gives_the_same_bytes_as_spooling(tmp_path, case):
-    from endods.split import natural_key
+    from schemas.records import natural_key
 
     frames = sorted(_frames(14), key=lambda f: natural_key(f.frame_id))
     kept = frames if case != "frame_dropped_after_plan" else frames[:5] + frames[6:]

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from cli.publish import register
 from endods.errors import DatasetError
-from endods.hashing import sha256_file
 from endods.hub import PublishError, plan_publish, publish
+from schemas.hashing import sha256_file
 from schemas.manifest import Manifest
 from tests.endods.hub.conftest import TOKEN, build, forbid_hub
 
