@@ -97,10 +97,14 @@ class SMABody(nn.Module):
         # The 1x1 convs act pixel by pixel and (un)fold only moves pixels, so they commute: expand after
         # unfolding and project before folding, as linears on the contiguous last axis. (Un)fold then
         # moves C = 3 channels instead of d, and oneDNN's slow 1x1 convs at full resolution are avoided.
-        patches = self.unfold(self.local(x))  # (B, P, N, C)
+        # The n x n convs see only C = 3 (local) and 2C = 6 (fuse) channels at full resolution: oneDNN is
+        # 2-3x faster there, forward and backward, channels_last than channels-first.
+        x_last = x.contiguous(memory_format=torch.channels_last)
+        patches = self.unfold(self.local(x_last))  # (B, P, N, C)
         expanded = F.linear(patches, self.expand.weight.flatten(1), self.expand.bias)  # (B, P, N, d)
         projected = F.linear(self.attention(expanded), self.project.weight.flatten(1), self.project.bias)
-        return self.fuse(torch.cat([self.fold(projected, h, w), x], dim=1))
+        joined = torch.cat([self.fold(projected, h, w), x], dim=1).contiguous(memory_format=torch.channels_last)
+        return self.fuse(joined)
 
 
 class SMA(nn.Module):
