@@ -1,17 +1,19 @@
 """Benchmark: CPU training step of the `endoarss` preset (DINOv2 + SMA + TESLA + DB-MTL), before vs after.
 
-Prints one JSON line: img/s of the demo config (tiny DINOv2, 112 px, batch 8, as ``endods demo``) and of
-ViT-S/14 at 224 px batch 8 (random weights, nothing downloaded), each for the code at ``--before``
+Prints one JSON line: img/s of the demo configs (``CONFIGS``: issue 19's demo, tiny DINOv2 at 112 px,
+and today's ``endods demo``) and of ViT-S/14 at 224 px batch 8 (random weights, nothing downloaded),
+each for the code at ``--before``
 (a git revision, extracted with ``git archive`` into a temp dir) and for this checkout, alternated for
 ``--rounds`` rounds in the same invocation; each side keeps its fastest round, so both are judged at
-the quietest moment a shared machine gave them. ``speedup`` = after / before.
+the quietest moment a shared machine gave them. ``speedup`` = after / before per config;
+``vs_before_demo`` = each config's after img/s over the before img/s of ``demo`` (issue 19's baseline).
 
 Shares of the step (``shares``): each part is timed alone on the same batch, forward plus as many
 backward passes as the weighting makes (DB-MTL: one per task): ``sma`` = the SMA block, ``backbone`` =
 the DINOv2 + LoRA/TESLA feature pass without SMA, ``heads`` = the task heads with their losses,
 ``weighting`` = the rest of the step (DB-MTL's gradient algebra, the optimizer, bookkeeping).
 
-    python benchmarks/train_step.py [--before HEAD~3] [--steps 3] [--rounds 2] [--configs demo,vits]
+    python benchmarks/train_step.py [--before ae6b711] [--steps 3] [--rounds 2] [--configs demo,vits]
 """
 
 from __future__ import annotations
@@ -26,7 +28,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"demo": ("tiny", 112, 8), "vits": ("small", 224, 8)}
+# name: (backbone size, image px, batch, model options). "demo" is the demo of issue 19 as it trained then
+# (tiny DINOv2, 112 px, batch 8, SMA d = 64 and 256-channel heads, the defaults of that time), so
+# --before ae6b711 (the commit before the first step-time change) measures the issue's baseline on the
+# same model. "demo_d16" is that demo at today's default SMA width; "demo_now" is what `endods demo`
+# trains today (cli/demo.py: SMA d = 4, 64-channel heads, batch 4).
+CONFIGS: dict[str, tuple[str, int, int, dict]] = {
+    "demo": ("tiny", 112, 8, {"sma_dim": 64, "head_channels": 256}),
+    "demo_d16": ("tiny", 112, 8, {"sma_dim": 16, "head_channels": 256}),
+    "demo_now": ("tiny", 112, 4, {"sma_dim": 4, "head_channels": 64}),
+    "vits": ("small", 224, 8, {}),
+}
 
 
 def _timed(fn, repeats: int) -> float:
@@ -48,10 +60,10 @@ def measure(name: str, steps: int) -> dict[str, float]:
     from endoarss.models import backbone_config_for, create_model
     from endoarss.weighting import build_weighting
 
-    size, image, batch = CONFIGS[name]
+    size, image, batch, options = CONFIGS[name]
     torch.manual_seed(0)
     model = create_model("dinov2", "tesla", sma=True, backbone_config=backbone_config_for("dinov2", size),
-                         image_size=image, num_activities=12, num_classes=8).train()  # fmt: skip
+                         image_size=image, num_activities=12, num_classes=8, **options).train()  # fmt: skip
     weighting = build_weighting("db_mtl", 2)
     shared, owned = model.shared_parameters(), model.task_parameters()
     task_params = [owned[t] for t in model.tasks]
@@ -112,7 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=3, help="timed repeats per part after one warm-up (the fastest counts)"
     )
-    parser.add_argument("--configs", default="demo,vits", help="comma list of: " + ", ".join(CONFIGS))
+    parser.add_argument("--configs", default="demo,demo_d16,demo_now,vits", help="comma list of: " + ", ".join(CONFIGS))
     parser.add_argument("--rounds", type=int, default=2, help="before/after alternations; the fastest counts")
     args = parser.parse_args()
     names = [n for n in args.configs.split(",") if n]
@@ -136,6 +148,9 @@ def main() -> None:
     if args.before:
         result["speedup"] = {n: round(result["after"][n]["img_per_s"] / result["before"][n]["img_per_s"], 2)
                              for n in names}  # fmt: skip
+        if "demo" in names:  # every config's img/s against the issue's demo before: what a demo user sees
+            base = result["before"]["demo"]["img_per_s"]
+            result["vs_before_demo"] = {n: round(result["after"][n]["img_per_s"] / base, 2) for n in names}
     print(json.dumps(result))
 
 

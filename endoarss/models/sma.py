@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from endoarss.errors import ConfigError
@@ -44,22 +45,24 @@ class EMA(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        gx = x.reshape(b * self.groups, c // self.groups, h, w)
-        pooled_h = gx.mean(dim=3, keepdim=True)  # (bg, c', h, 1)
-        pooled_w = gx.mean(dim=2, keepdim=True).transpose(2, 3)  # (bg, c', w, 1)
-        # The 1x1 conv as a matmul: oneDNN takes tens of ms for this (bg, c', h + w, 1) sliver.
-        pooled = torch.cat([pooled_h, pooled_w], dim=2).squeeze(3)
+        bg, cg = b * self.groups, c // self.groups
+        gx = x.reshape(bg, cg, h, w)
+        # Directional average pools, then the shared 1x1 conv as a matmul: oneDNN takes tens of ms
+        # for this (bg, c', h + w, 1) sliver.
+        pooled = torch.cat([gx.sum(dim=3) / w, gx.sum(dim=2) / h], dim=2)  # (bg, c', h + w)
         weight, bias = self.conv1x1.weight.squeeze(3).squeeze(2), self.conv1x1.bias
-        hw = (torch.matmul(weight, pooled) + bias[:, None]).unsqueeze(3)
-        gate_h, gate_w = torch.split(hw, [h, w], dim=2)
-        x1 = self.gn(gx * gate_h.sigmoid() * gate_w.transpose(2, 3).sigmoid())
+        gate_h, gate_w = torch.split((torch.matmul(weight, pooled) + bias[:, None]).sigmoid(), [h, w], dim=2)
+        x1 = self.gn(gx * gate_h.unsqueeze(3) * gate_w.unsqueeze(2))
         # In SMA the plane is N x d (thousands x tens) with only P = 4 channels: oneDNN's default
         # (channels-first) kernel is ~4x slower there, forward and backward, than channels_last.
         x2 = self.conv3x3(gx.contiguous(memory_format=torch.channels_last))
-        bg, cg = b * self.groups, c // self.groups
-        a1 = x1.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)  # (bg, 1, c')
-        a2 = x2.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)
-        spatial = torch.bmm(a1, x2.reshape(bg, cg, h * w)) + torch.bmm(a2, x1.reshape(bg, cg, h * w))
+        # GroupNorm here normalises each channel on its own (one channel per group), so the spatial
+        # mean of x1 is exactly the GroupNorm bias: no pass over x1 (or its gradient) is needed.
+        a1 = self.gn.bias.softmax(dim=0).expand(bg, cg).unsqueeze(2)  # (bg, c', 1)
+        a2 = (x2.sum(dim=(2, 3)) / (h * w)).softmax(dim=1).unsqueeze(1)  # (bg, 1, c')
+        # x2 is channels_last: as (bg, h*w, c') it is a view, so a1 . x2 needs no layout copy.
+        x2_pixels = x2.permute(0, 2, 3, 1).reshape(bg, h * w, cg)
+        spatial = torch.bmm(x2_pixels, a1).reshape(bg, 1, h * w) + torch.bmm(a2, x1.reshape(bg, cg, h * w))
         return (gx * spatial.reshape(bg, 1, h, w).sigmoid()).reshape(b, c, h, w)
 
 
@@ -76,7 +79,7 @@ class SMABody(nn.Module):
         self.fuse = nn.Conv2d(2 * channels, channels, kernel, padding=kernel // 2)
 
     def unfold(self, x: Tensor) -> Tensor:
-        """(B, d, H, W) -> (B, P, N, d): pixel (i, j) of every p x p patch becomes channel i*p + j."""
+        """(B, c, H, W) -> (B, P, N, c): pixel (i, j) of every p x p patch becomes channel i*p + j."""
         b, d, h, w = x.shape
         p = self.patch
         x = x.reshape(b, d, h // p, p, w // p, p).permute(0, 3, 5, 2, 4, 1)  # (B, p, p, H/p, W/p, d)
@@ -91,9 +94,17 @@ class SMABody(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
-        local = self.expand(self.local(x))
-        attended = self.fold(self.attention(self.unfold(local)), h, w)
-        return self.fuse(torch.cat([self.project(attended), x], dim=1))
+        # The 1x1 convs act pixel by pixel and (un)fold only moves pixels, so they commute: expand after
+        # unfolding and project before folding, as linears on the contiguous last axis. (Un)fold then
+        # moves C = 3 channels instead of d, and oneDNN's slow 1x1 convs at full resolution are avoided.
+        # The n x n convs see only C = 3 (local) and 2C = 6 (fuse) channels at full resolution: oneDNN is
+        # 2-3x faster there, forward and backward, channels_last than channels-first.
+        x_last = x.contiguous(memory_format=torch.channels_last)
+        patches = self.unfold(self.local(x_last))  # (B, P, N, C)
+        expanded = F.linear(patches, self.expand.weight.flatten(1), self.expand.bias)  # (B, P, N, d)
+        projected = F.linear(self.attention(expanded), self.project.weight.flatten(1), self.project.bias)
+        joined = torch.cat([self.fold(projected, h, w), x], dim=1).contiguous(memory_format=torch.channels_last)
+        return self.fuse(joined)
 
 
 class SMA(nn.Module):

@@ -98,11 +98,10 @@ def test_sma_checkpointing_gives_the_same_output_and_gradients() -> None:
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(outs[0][1], outs[1][1], strict=True))
 
 
-def test_ema_fast_kernels_match_the_reference_layout_in_float64() -> None:
-    # EMA runs its 3x3 conv channels_last and its 1x1 conv as a matmul; the maths must not change.
-    torch.manual_seed(4)
-    ema = EMA(channels=4).double()
-    x = torch.randn(2, 4, 50, 16, dtype=torch.float64)
+def _ema_as_published(ema: EMA, x: torch.Tensor) -> torch.Tensor:
+    """EMA written as the paper states it (means, convs channels-first, both softmaxes from the maps)."""
+    shape = x.shape
+    x = x.reshape(shape[0] * ema.groups, shape[1] // ema.groups, *shape[2:])
     b, c, h, w = x.shape
     pooled = torch.cat([x.mean(dim=3, keepdim=True), x.mean(dim=2, keepdim=True).transpose(2, 3)], dim=2)
     gate_h, gate_w = torch.split(ema.conv1x1(pooled), [h, w], dim=2)
@@ -111,8 +110,58 @@ def test_ema_fast_kernels_match_the_reference_layout_in_float64() -> None:
     a1 = x1.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)
     a2 = x2.mean(dim=(2, 3)).softmax(dim=1).unsqueeze(1)
     spatial = torch.bmm(a1, x2.reshape(b, c, h * w)) + torch.bmm(a2, x1.reshape(b, c, h * w))
-    expected = x * spatial.reshape(b, 1, h, w).sigmoid()
-    assert torch.allclose(ema(x), expected, atol=1e-12)
+    return (x * spatial.reshape(b, 1, h, w).sigmoid()).reshape(shape)
+
+
+def _perturbed(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    # away from init (GroupNorm bias 0, weight 1) so every term of the formulas matters
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return module
+
+
+def _value_and_grads(fn, module: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    x = x.detach().requires_grad_(True)
+    y = fn(x)
+    params = list(module.parameters())
+    grads = torch.autograd.grad((y * torch.linspace(-1, 2, y.numel(), dtype=y.dtype).reshape(y.shape)).sum(),
+                                params + [x])  # fmt: skip
+    return y.detach(), list(grads)
+
+
+def test_ema_fast_kernels_match_the_published_formulation_in_float64() -> None:
+    # EMA runs its 3x3 conv channels_last, its 1x1 conv as a matmul, and takes softmax(GroupNorm bias)
+    # for the spatial mean of the per-channel-normalised branch; neither values nor gradients change.
+    ema = _perturbed(EMA(channels=4).double(), 4)
+    x = torch.randn(2, 4, 50, 16, dtype=torch.float64)
+    fast, fast_grads = _value_and_grads(ema, ema, x)
+    slow, slow_grads = _value_and_grads(lambda t: _ema_as_published(ema, t), ema, x)
+    assert torch.allclose(fast, slow, rtol=0, atol=1e-12)
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _sma_body_as_published(body, x: torch.Tensor) -> torch.Tensor:
+    """The body as the paper orders it: 1x1 conv to d, unfold, EMA, fold, 1x1 conv back, concat, fuse."""
+    h, w = x.shape[-2:]
+    local = body.expand(body.local(x))
+    attended = body.fold(_ema_as_published(body.attention, body.unfold(local)), h, w)
+    return body.fuse(torch.cat([body.project(attended), x], dim=1))
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_sma_body_matches_the_published_order_in_float64(groups: int) -> None:
+    # The 1x1 convs commute with (un)fold (both per pixel), so the body runs them as linears on the
+    # (B, P, N, .) layout; outputs and every gradient (parameters and input) must stay the same.
+    body = _perturbed(SMA(dim=6, ema_groups=groups).double(), 5).body
+    x = torch.randn(2, 3, 12, 20, dtype=torch.float64)
+    fast, fast_grads = _value_and_grads(body, body, x)
+    slow, slow_grads = _value_and_grads(lambda t: _sma_body_as_published(body, t), body, x)
+    assert torch.allclose(fast, slow, rtol=0, atol=1e-12)
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("train", [True, False])
