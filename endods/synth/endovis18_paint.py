@@ -80,8 +80,13 @@ PART_LABELS = (
     ("small-intestine", (124, 155, 5)),
     ("ultrasound-probe", (12, 255, 141)),
 )
-_PART_COLOR = {SHAFT: (0, 255, 0), WRIST: (125, 255, 12), CLASPER: (0, 255, 255)}
-_WHOLE_TOOL_COLOR = {5: (12, 255, 141), 6: (123, 15, 175)}  # probe / suction are labelled as one colour
+_LABEL_COLOR = dict(PART_LABELS)
+_PART_COLOR = {
+    part: _LABEL_COLOR[f"instrument-{part_name}"]
+    for part, part_name in ((SHAFT, "shaft"), (WRIST, "wrist"), (CLASPER, "clasper"))
+}
+# probe / suction are labelled as one colour
+_WHOLE_TOOL_COLOR = {5: _LABEL_COLOR["ultrasound-probe"], 6: _LABEL_COLOR["suction-instrument"]}
 
 
 def paint_frame(rng: np.random.Generator, scenario: tuple) -> dict:
