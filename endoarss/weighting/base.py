@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import torch
+from torch.autograd.graph import GradientEdge
 
 from endoarss.errors import CheckpointError, ConfigError
 
@@ -52,13 +53,21 @@ def compute_dtype(params: Sequence[torch.Tensor]) -> torch.dtype:
     return dtype
 
 
-def grads_or_zeros(output: torch.Tensor, inputs: Sequence[torch.Tensor], retain_graph: bool) -> list[torch.Tensor]:
-    """``d output / d inputs``; inputs not reached by ``output`` get zeros instead of ``None``."""
+def grads_or_zeros(
+    output: torch.Tensor | GradientEdge | None,
+    inputs: Sequence[torch.Tensor],
+    retain_graph: bool,
+    grad_output: torch.Tensor | None = None,
+) -> list[torch.Tensor]:
+    """``d output / d inputs`` (``output`` a tensor or an autograd edge fed ``grad_output``); inputs not
+    reached by ``output`` get zeros instead of ``None``."""
     if not inputs:
         return []
-    if not output.requires_grad:
+    if output is None or (isinstance(output, torch.Tensor) and not output.requires_grad):
         return [torch.zeros_like(p) for p in inputs]
-    grads = torch.autograd.grad(output, list(inputs), retain_graph=retain_graph, allow_unused=True)
+    grads = torch.autograd.grad(
+        output, list(inputs), grad_outputs=grad_output, retain_graph=retain_graph, allow_unused=True
+    )
     return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, inputs, strict=True)]
 
 
@@ -82,6 +91,29 @@ def accumulate_grads(params: Sequence[torch.Tensor], flat: torch.Tensor) -> None
             p.grad.add_(g.detach())
     if offset != flat.numel():
         raise WeightingStateError(f"gradient vector has {flat.numel()} entries, parameters need {offset}")
+
+
+def _stacked_task_losses(losses: torch.Tensor, num_tasks: int) -> list[GradientEdge | None] | None:
+    """The autograd edges into each task's own loss when ``losses`` is ``torch.stack`` of scalars, else None.
+
+    Why: ``objective(losses)[t]`` reaches every task's loss through the stack, so a backward pass from
+    it also runs all the other tasks' heads (and their full-resolution losses) on zero gradients. Started
+    at task t's own loss, the pass touches only what that loss depends on; the numbers are the same,
+    since the skipped branches contribute exact zeros.
+    """
+    node = losses.grad_fn
+    if node is None or type(node).__name__ != "StackBackward0" or len(node.next_functions) != num_tasks:
+        return None
+    return [None if edge is None else GradientEdge(edge, nr) for edge, nr in node.next_functions]
+
+
+def _local_slope(loss: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+    """``d objective(L) / d L`` at the value of ``loss``, by autograd on a detached copy (same formula as in the graph)."""
+    leaf = loss.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = leaf if objective is None else objective(leaf)
+        (slope,) = torch.autograd.grad(out, leaf)
+    return slope
 
 
 class Weighting(ABC):
@@ -179,20 +211,31 @@ class Weighting(ABC):
         accumulate_grads(params, self._reduce(flatten(grads, dtype, losses.device)))
 
     def _task_grads(
-        self, objectives: torch.Tensor, shared: list[torch.Tensor], tasks: list[list[torch.Tensor]]
+        self,
+        losses: torch.Tensor,
+        shared: list[torch.Tensor],
+        tasks: list[list[torch.Tensor]],
+        objective: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-task gradients of ``objectives[t]``: the ``(T, D)`` shared matrix and each task's own part.
+        """Per-task gradients of ``objective(losses)[t]``: the ``(T, D)`` shared matrix and each task's own part.
 
-        One autograd pass per task covers both the shared parameters and that task's own parameters,
-        so the task-specific gradients come for free. Returns ``(G, own)`` where ``own`` is the
-        concatenation, in task order, of every task's own-parameter gradient (already reduced).
+        ``objective`` is elementwise (identity when ``None``; DB-MTL passes ``log(L + eps)``). One autograd
+        pass per task covers both the shared parameters and that task's own parameters, so the
+        task-specific gradients come for free. Returns ``(G, own)`` where ``own`` is the concatenation, in
+        task order, of every task's own-parameter gradient (already reduced).
         """
         all_params = shared + [p for ps in tasks for p in ps]
         dtype = compute_dtype(all_params)
-        device = objectives.device
+        device = losses.device
+        roots = _stacked_task_losses(losses, self.num_tasks)
+        objectives = None if roots is not None else losses if objective is None else objective(losses)
         rows, own = [], []
         for t in range(self.num_tasks):
-            grads = grads_or_zeros(objectives[t], shared + tasks[t], retain_graph=t < self.num_tasks - 1)
+            params, retain = shared + tasks[t], t < self.num_tasks - 1
+            if objectives is not None:
+                grads = grads_or_zeros(objectives[t], params, retain_graph=retain)
+            else:
+                grads = grads_or_zeros(roots[t], params, retain, grad_output=_local_slope(losses[t], objective))
             rows.append(flatten(grads[: len(shared)], dtype, device))
             own.append(flatten(grads[len(shared) :], dtype, device))
         return self._reduce(torch.stack(rows)), self._reduce(torch.cat(own))

@@ -15,6 +15,10 @@ _LOG_EPS = 1e-8
 _NORM_EPS = 1e-8
 
 
+def _log_objective(losses: torch.Tensor) -> torch.Tensor:
+    return torch.log(losses + _LOG_EPS)
+
+
 class DBMTL(Weighting):
     """Shared grad ``sum_t alpha_t G_t`` with ``G_t`` the EMA of ``grad log(L_t + 1e-8)``.
 
@@ -45,7 +49,7 @@ class DBMTL(Weighting):
         tasks: list[list[torch.Tensor]],
         epoch: int,
     ) -> torch.Tensor:
-        grads, own = self._task_grads(torch.log(losses + _LOG_EPS), shared, tasks)
+        grads, own = self._task_grads(losses, shared, tasks, _log_objective)
         buffer = self.grad_buffer
         if buffer is None:
             buffer = torch.zeros_like(grads)
