@@ -8,10 +8,10 @@ each for the code at ``--before``
 the quietest moment a shared machine gave them. ``speedup`` = after / before per config;
 ``vs_before_demo`` = each config's after img/s over the before img/s of ``demo`` (issue 19's baseline).
 
-Shares of the step (``shares``): each part is timed alone on the same batch, forward plus as many
-backward passes as the weighting makes (DB-MTL: one per task): ``sma`` = the SMA block, ``backbone`` =
-the DINOv2 + LoRA/TESLA feature pass without SMA, ``heads`` = the task heads with their losses,
-``weighting`` = the rest of the step (DB-MTL's gradient algebra, the optimizer, bookkeeping).
+Shares of the step (``shares``), each part timed alone on the same batch with as many backward passes
+as the weighting makes (DB-MTL: one per task): ``backbone`` = the DINOv2 + LoRA/TESLA feature pass with
+the SMA block removed, ``sma`` = what putting SMA back adds to that pass, ``heads`` = the task heads with
+their losses, ``weighting`` = the rest of the step (DB-MTL's gradient algebra, the optimizer, bookkeeping).
 
 ``--demo`` adds what a demo user sees (``demo_training``): each tree's own ``endods demo`` (its own demo
 config and trainer, data loading included) runs once per round, and its trainer's ``throughput_img_s``
@@ -84,12 +84,6 @@ def measure(name: str, steps: int) -> dict[str, float]:
         weighting.backward(losses_of(model(images)), shared, task_params, 0)
         optimizer.step()
 
-    def sma_part() -> None:
-        out = model.backbone.sma(images)
-        params = [p for p in model.backbone.sma.parameters() if p.requires_grad]
-        for t in range(2):
-            torch.autograd.grad((out * (t + 1)).square().mean(), params, retain_graph=t == 0)
-
     def backbone_part() -> None:
         feats = model.task_features(images)
         for t, task in enumerate(model.tasks):
@@ -104,8 +98,11 @@ def measure(name: str, steps: int) -> dict[str, float]:
         losses_of(out).sum().backward()
 
     t_step = _timed(step, steps)
-    t_sma = _timed(sma_part, steps)
-    t_backbone = _timed(backbone_part, steps) - t_sma
+    t_features = _timed(backbone_part, steps)
+    sma, model.backbone.sma = model.backbone.sma, None  # the same feature pass without the SMA block
+    t_backbone = _timed(backbone_part, steps)
+    model.backbone.sma = sma
+    t_sma = t_features - t_backbone
     t_heads = _timed(heads_part, steps)
     parts = {"sma": t_sma, "backbone": t_backbone, "heads": t_heads}
     parts["weighting"] = max(0.0, t_step - sum(parts.values()))
