@@ -31,10 +31,14 @@ def test_stop_escalates_and_ends_a_stubborn_process_group_within_5_s() -> None:
 
 def test_stop_returns_at_once_when_sigint_is_enough() -> None:
     server = server_module()
-    sleeper = "import time\nprint('ready', flush=True)\ntime.sleep(60)\n"
+    # The child sets Python's SIGINT handler itself: started from a shell job that ignores SIGINT (a
+    # backgrounded CI run), it inherits SIG_IGN and Python then installs no KeyboardInterrupt handler.
+    sleeper = (
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "print('ready', flush=True)\ntime.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", sleeper], stdout=subprocess.PIPE, start_new_session=True)
-    # Wait for the interpreter to be up: a fixed sleep raced a slow start on a busy machine, where the
-    # SIGINT landed before Python could turn it into KeyboardInterrupt and the stop escalated.
+    # Wait for the handler to be in place: a fixed sleep raced a slow interpreter start on a busy machine.
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     t0 = time.monotonic()
     server.stop_process(proc)
