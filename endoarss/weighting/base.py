@@ -107,13 +107,14 @@ def _stacked_task_losses(losses: torch.Tensor, num_tasks: int) -> list[GradientE
     return [None if edge is None else GradientEdge(edge, nr) for edge, nr in node.next_functions]
 
 
-def _local_slope(loss: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
-    """``d objective(L) / d L`` at the value of ``loss``, by autograd on a detached copy (same formula as in the graph)."""
-    leaf = loss.detach().clone().requires_grad_(True)
+def _local_slopes(losses: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+    """``d objective(L_t) / d L_t`` for every task at once (``objective`` is elementwise), by autograd on
+    a detached copy: the same backward formula the graph would apply."""
+    leaf = losses.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = leaf if objective is None else objective(leaf)
-        (slope,) = torch.autograd.grad(out, leaf)
-    return slope
+        (slopes,) = torch.autograd.grad(out.sum(), leaf)
+    return slopes
 
 
 class Weighting(ABC):
@@ -228,14 +229,15 @@ class Weighting(ABC):
         dtype = compute_dtype(all_params)
         device = losses.device
         roots = _stacked_task_losses(losses, self.num_tasks)
-        objectives = None if roots is not None else losses if objective is None else objective(losses)
+        if roots is None:
+            objectives = losses if objective is None else objective(losses)
+            starts = [(objectives[t], None) for t in range(self.num_tasks)]
+        else:
+            slopes = _local_slopes(losses, objective)
+            starts = [(roots[t], slopes[t]) for t in range(self.num_tasks)]
         rows, own = [], []
-        for t in range(self.num_tasks):
-            params, retain = shared + tasks[t], t < self.num_tasks - 1
-            if objectives is not None:
-                grads = grads_or_zeros(objectives[t], params, retain_graph=retain)
-            else:
-                grads = grads_or_zeros(roots[t], params, retain, grad_output=_local_slope(losses[t], objective))
+        for t, (start, slope) in enumerate(starts):
+            grads = grads_or_zeros(start, shared + tasks[t], t < self.num_tasks - 1, grad_output=slope)
             rows.append(flatten(grads[: len(shared)], dtype, device))
             own.append(flatten(grads[len(shared) :], dtype, device))
         return self._reduce(torch.stack(rows)), self._reduce(torch.cat(own))
