@@ -3,7 +3,8 @@
 Prints one JSON line (img/s, one worker process unless named):
 - ``train_today`` / ``eval_today``: the reader before the decoded-sample cache (commit 030520e: converting
   decode, full-size colour swap, crop and colour jitter, then resize), re-implemented here as it was;
-- ``train_cold`` / ``eval_cold``: decode into working arrays (cache off, or the first epoch's fill);
+- ``train_cold`` / ``eval_cold``: decode into working arrays (cache off, or the first epoch's fill), through
+  the fast PNG path where it applies (``--encoding adaptive``: frames it leaves to OpenCV);
 - ``cache_fill``: ``attach_cache`` on a cold cache (decode + write + checksum), 1 worker process;
 - ``eval_first_pass``: what a first ``eval`` with ``cache=auto`` costs per frame: fill, then read;
 - ``train_cached`` / ``eval_cached``: samples read back from the cache (epoch >= 2);
@@ -13,7 +14,7 @@ Prints one JSON line (img/s, one worker process unless named):
   time lost to data. ``benchmarks/gpu_efficiency.sh`` runs it on a GPU (ViT-B, batch 64, bf16).
 The today/cold and w1/w2 rates are alternated for ``--rounds`` rounds, each keeping its best, so both sides
 of a ratio are measured at the quietest moment a shared machine gave them.
-Usage: python benchmarks/loader_throughput.py [--frames N] [--image-size 224]
+Usage: python benchmarks/loader_throughput.py [--frames N] [--image-size 224] [--encoding opencv|adaptive]
        python benchmarks/loader_throughput.py --e2e-only --device cuda --batch 64 --amp bf16 --backbone-size base
 """
 
@@ -176,12 +177,18 @@ def end_to_end(
     return res
 
 
-def make_dataset(root: Path, frames: int) -> Path:
+def make_dataset(root: Path, frames: int, encoding: str = "opencv") -> Path:
+    """A real-size MTLEndovis build; ``encoding="adaptive"`` re-encodes every source PNG with libpng's
+    adaptive row filters (mostly Paeth), which the fast PNG path leaves to OpenCV."""
     from endods.build import BuildOptions, build_mtlendovis
     from endods.split import SplitConfig
     from endods.synth import synth_endovis18
 
     synth_endovis18(root / "src", sequences=3, frames=frames // 3 + 2, seed=0)
+    if encoding == "adaptive":
+        for png in (root / "src").rglob("*.png"):
+            pixels = cv2.imdecode(np.fromfile(png, np.uint8), cv2.IMREAD_UNCHANGED)
+            png.write_bytes(cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 6])[1].tobytes())
     out = root / "ds"
     build_mtlendovis(root / "src", out, BuildOptions(split=SplitConfig("paper", 0.2, 0)))
     return out
@@ -194,6 +201,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="passes over the split for cached rates")
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternated rounds of the cold and loader rates (best kept)"
+    )
+    parser.add_argument(
+        "--encoding",
+        default="opencv",
+        choices=["opencv", "adaptive"],
+        help="frame PNGs as the synthetic sources write them (zlib level 1, one filter per image, as OpenCV's "
+        "imwrite) or re-encoded with libpng's adaptive filters (Paeth rows: the fast PNG path declines them)",
     )
     parser.add_argument("--e2e-only", action="store_true", help="only the end-to-end measurement (GPU bench)")
     parser.add_argument("--device", default="cpu")
@@ -209,8 +223,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         os.environ["ENDODS_CACHE"] = str(root / "cache")
-        data = make_dataset(root, args.frames)
-        res: dict[str, float | int | str] = {"cpus": os.cpu_count(), "device": args.device}
+        data = make_dataset(root, args.frames, args.encoding)
+        res: dict[str, float | int | str] = {"cpus": os.cpu_count(), "device": args.device, "encoding": args.encoding}
         if not args.e2e_only:
             res.update(per_sample(data, args.image_size, args.repeat, args.rounds))
         e2e = end_to_end(

@@ -13,21 +13,25 @@ from typing import Any
 
 import cv2
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack fixed-size fields; keep label-resolution masks (variable size) as a list of arrays."""
+    """Stack fixed-size fields; keep label-resolution masks (variable size) as a list of arrays.
+
+    Tensors are stacked by ``default_collate``: in a worker it stacks straight into shared memory, where
+    ``torch.stack`` would make a batch that the worker's queue then copies into shared memory once more.
+    """
     batch: dict[str, Any] = {
-        "image": torch.stack([it["image"] for it in items]),
+        "image": default_collate([it["image"] for it in items]),
         "activity": torch.tensor([it["activity"] for it in items], dtype=torch.long),
         "frame_id": [it["frame_id"] for it in items],
     }
     if "mask" in items[0]:
-        batch["mask"] = torch.stack([it["mask"] for it in items])
+        batch["mask"] = default_collate([it["mask"] for it in items])
     if "label_mask" in items[0]:
         batch["label_masks"] = [it["label_mask"] for it in items]
     return batch

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from endoarss.data.augment import resize_image
-from endoarss.data.dataset import DataError, SegActDataset, decode_cell, make_loader, normalize, open_split
+from endoarss.data.dataset import DataError, SegActDataset, make_loader, normalize, open_split
+from endoarss.data.frames import decode_rgb
 from endoarss.engine.run_folder import LoadedRun, check_labelmaps_compatible, load_run
 from schemas.atomic import atomic_file, replace_dir, staging_dir
 from schemas.labelmaps import LabelMap
@@ -192,7 +193,7 @@ def _split_batches(
 
 def _stored_rgb(cell: dict[str, Any], frame_id: str, verify: bool) -> np.ndarray:
     """The frame at its stored size, for the overlay (the cache holds only the model input)."""
-    return cv2.cvtColor(decode_cell(cell, cv2.IMREAD_COLOR, f"frame {frame_id}", verify), cv2.COLOR_BGR2RGB)
+    return decode_rgb(cell, f"frame {frame_id}", verify)
 
 
 def _predict_batches(
