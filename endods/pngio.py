@@ -66,10 +66,18 @@ def decode_png(data: bytes, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
 
 
 def encode_png(array: np.ndarray, compression: int = 1) -> bytes:
-    """Encode a 2-D uint8 mask or an RGB image (channel order RGB) as PNG; fast, deterministic."""
+    """Encode a 2-D uint8 mask or an RGB image (channel order RGB) as PNG; fast, deterministic.
+
+    Images get the Up row filter on every row rather than libpng's adaptive choice (mostly Paeth). On a
+    1306x1009 ESD frame (measured, docs/architecture.md "Decoded-sample cache") that encodes 2.5x faster,
+    is no larger, and decodes 1.7x faster in OpenCV and 4x faster in the training loader's fast PNG path,
+    which handles None/Sub/Up rows only. Masks keep the adaptive choice: it is None/Sub/Up on them.
+    """
+    params = [cv2.IMWRITE_PNG_COMPRESSION, compression]
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(array), [cv2.IMWRITE_PNG_COMPRESSION, compression])
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(array), params)
     if not ok:
         raise PngError("PNG encoding failed")
     return buf.tobytes()

@@ -152,3 +152,26 @@ def test_records_decode_the_same_through_either_path() -> None:
 def test_a_damaged_frame_still_fails_with_the_frame_named() -> None:
     with pytest.raises(DataError, match="frame b: cannot decode the image bytes"):
         decode_rgb({"bytes": make_png(SMOOTH)[:-60]}, "frame b")
+
+
+def test_frames_the_builders_encode_take_the_fast_path() -> None:
+    """``endods.pngio.encode_png`` (MTLESD crops, JPEG sources, masks) writes rows this decoder takes."""
+    from endods.pngio import encode_png
+
+    mask = np.zeros((29, 37), np.uint8)
+    mask[4:20, 3:30] = 5
+    for pixels in (SMOOTH, mask):
+        raw = encode_png(pixels)
+        rows = np.frombuffer(zlib.decompress(b"".join(_idat_payloads(raw))), np.uint8)
+        assert int(rows.reshape(29, -1)[:, 0].max()) <= 2  # None/Sub/Up only
+        np.testing.assert_array_equal(decode_png_fast(raw), pixels)
+
+
+def _idat_payloads(raw: bytes) -> list[bytes]:
+    parts, pos = [], 8
+    while pos < len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
+        if kind == b"IDAT":
+            parts.append(raw[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    return parts
