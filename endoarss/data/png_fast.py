@@ -1,8 +1,8 @@
 """A fast PNG decoder for the common case of video frames and class-id masks, with OpenCV as the fallback.
 
-Decoding a 1280x1024 frame with OpenCV costs ~17-21 ms (measured on this project's 2-core CI machine,
-docs/model.md "Data loading"), and for PNGs written the way frame extractors and OpenCV's ``imwrite``
-write them (zlib level 1, run-length strategy, one filter for every row) almost all of that time is zlib
+Decoding a 1280x1024 frame with OpenCV costs ~17-21 ms (one core of this project's 2-core CI machine;
+docs/architecture.md "Decoded-sample cache"). For PNGs written the way OpenCV's ``imwrite`` writes them
+(zlib level 1, run-length strategy, one row filter for the whole image) almost all of that time is zlib
 inflating the pixel stream. libdeflate inflates the same stream 2.4x faster, and the row filters None,
 Sub and Up undo as whole-row numpy operations. This module does exactly that and nothing more.
 
