@@ -68,7 +68,7 @@ else
 fi
 # End-to-end with real data loading (issue 20): real-size frames built here, read through the decoded-sample
 # cache by $E2E_WORKERS DataLoader workers; loader img/s vs model img/s vs both at batch $E2E_BATCH. Needs
-# opencv, datasets and pyarrow besides the above; where they are missing the step fails and is recorded.
+# opencv, datasets, pyarrow and deflate besides the above; where they are missing the step fails and is recorded.
 E2E_WORKERS="${E2E_WORKERS:-$(nproc)}"
 step loader_e2e 170 "$PYTHON" benchmarks/loader_throughput.py --e2e-only --device "$DEVICE" --amp "$AMP" \
     --batch "${E2E_BATCH:-64}" --workers "$E2E_WORKERS" --backbone-size "$SIZE" --image-size "$IMAGE" \
