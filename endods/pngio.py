@@ -71,7 +71,8 @@ def encode_png(array: np.ndarray, compression: int = 1) -> bytes:
     Images get the Up row filter on every row rather than libpng's adaptive choice (mostly Paeth). On a
     1306x1009 ESD frame (measured, docs/architecture.md "Decoded-sample cache") that encodes 2.5x faster,
     is no larger, and decodes 1.7x faster in OpenCV and 4x faster in the training loader's fast PNG path,
-    which handles None/Sub/Up rows only. Masks keep the adaptive choice: it is None/Sub/Up on them.
+    which handles None/Sub/Up rows only. Masks keep libpng's adaptive choice (unchanged bytes for existing
+    builds); on class-id masks it is mostly None/Sub/Up, and a mask with other rows is decoded by OpenCV.
     """
     params = [cv2.IMWRITE_PNG_COMPRESSION, compression]
     if array.ndim == 3:

@@ -25,11 +25,10 @@ import cv2
 import numpy as np
 
 from endoarss.data.augment import resize_image, resize_mask
-from endoarss.data.png_fast import decode_png_fast
+from endoarss.data.png_fast import PNG_SIGNATURE, decode_png_fast
 from endoarss.errors import EndoarssError
 from schemas.labelmaps import IGNORE_INDEX
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NO_VERIFY_HINT = "rebuild the dataset with `endods build`, or pass --no-verify (train: verify=false) to read it anyway"
 
 
